@@ -1,0 +1,240 @@
+# compat.py - the one module that knows CPython from MicroPython.
+#
+# Everything else in the firmware imports runtime-dependent names from here,
+# so the core reads the same on both runtimes. Feature detection only, no
+# version checks (the microdot way).
+
+import sys
+
+IS_MICROPYTHON = sys.implementation.name == "micropython"
+
+try:
+    from micropython import const  # noqa: F401  (MicroPython: folded at compile time)
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+try:
+    import asyncio  # noqa: F401  (MicroPython >= 1.21 and CPython)
+except ImportError:  # very old MicroPython
+    import uasyncio as asyncio  # noqa: F401
+
+try:
+    import json as _json
+except ImportError:
+    import ujson as _json
+
+import hashlib
+import time as _time
+
+# ---------------------------------------------------------------------------
+# Time.
+#
+# The core never reads a clock: every call takes `now`, an int number of
+# seconds since EPOCH (2023-11-14 22:13:20 UTC). Unix seconds are >= 2**30 and
+# therefore boxed heap ints on 32-bit boards; core time stays a small int until
+# about 2057. Conversion to and from Unix time happens only at the wire edge.
+EPOCH = 1700000000
+TICKS_PERIOD = 1 << 30  # MicroPython's ticks wrap (small-int range)
+_TICKS_HALF = TICKS_PERIOD >> 1
+
+
+def to_unix(t):
+    """Core time -> Unix seconds (for the failover wire)."""
+    return t + EPOCH
+
+
+def from_unix(u):
+    """Unix seconds -> core time."""
+    return u - EPOCH
+
+
+if hasattr(_time, "ticks_ms"):
+    ticks_ms = _time.ticks_ms
+    ticks_diff = _time.ticks_diff
+    ticks_add = _time.ticks_add
+else:
+
+    def ticks_ms():
+        """Milliseconds on a wrapping counter with board semantics (period 2**30)."""
+        return int(_time.monotonic() * 1000) & (TICKS_PERIOD - 1)
+
+    def ticks_add(t, delta):
+        return (t + delta) & (TICKS_PERIOD - 1)
+
+    def ticks_diff(a, b):
+        """Signed difference a - b on the wrapping counter, as time.ticks_diff."""
+        return ((a - b + _TICKS_HALF) & (TICKS_PERIOD - 1)) - _TICKS_HALF
+
+
+def unix_time():
+    """The platform's wall clock in Unix seconds (ESP32 counts from 2000)."""
+    t = int(_time.time())
+    if _time.gmtime(0)[0] == 2000:
+        t += 946684800
+    return t
+
+
+class Clock:
+    """Core time for drivers: a monotonic tick counter plus a wall-clock offset.
+
+    A board without a real-time clock still runs: the offset can be learned
+    later (NTP, or the failover partner's message time, draft-12 §5.10) and
+    set with `set_unix`. Time never runs backwards through `now()` because a
+    learned offset only moves forward; a backward correction is absorbed by
+    holding the clock until monotonic time catches up.
+    """
+
+    def __init__(self, unix_now=None, ticks=ticks_ms):
+        self._ticks = ticks
+        self._last_ticks = ticks()
+        self._ms = 0  # accumulated monotonic ms since construction (unbounded int ms on CPython)
+        self._sec = 0  # whole monotonic seconds since construction
+        base = unix_now if unix_now is not None else unix_time()
+        self._offset = from_unix(base)  # core seconds at monotonic zero
+        self._floor = self._offset
+
+    def _advance(self):
+        t = self._ticks()
+        d = ticks_diff(t, self._last_ticks)
+        if d > 0:
+            self._last_ticks = t
+            self._ms += d
+            if self._ms >= 1000:
+                self._sec += self._ms // 1000
+                self._ms %= 1000
+
+    def now(self):
+        """Core time (int seconds since EPOCH), never decreasing."""
+        self._advance()
+        n = self._offset + self._sec
+        if n < self._floor:
+            return self._floor
+        self._floor = n
+        return n
+
+    def set_unix(self, unix_now):
+        """Adopt a learned wall clock; returns the step applied in seconds."""
+        self._advance()
+        old = self._offset + self._sec
+        self._offset = from_unix(unix_now) - self._sec
+        return (self._offset + self._sec) - old
+
+
+# ---------------------------------------------------------------------------
+# Integers. MicroPython rejects keyword byteorder, so positional only.
+
+
+def int_from_be(b):
+    return int.from_bytes(b, "big")
+
+
+def int_to_be(n, length):
+    return n.to_bytes(length, "big")
+
+
+# ---------------------------------------------------------------------------
+# JSON. MicroPython's json has no sort_keys/indent: canonical output is ours.
+
+
+def json_loads(s):
+    return _json.loads(s)
+
+
+def json_dumps(obj):
+    """Compact JSON with sorted keys: the same bytes on both runtimes."""
+    if isinstance(obj, dict):
+        keys = sorted(obj)
+        return "{" + ",".join(_json.dumps(str(k)) + ":" + json_dumps(obj[k]) for k in keys) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ",".join(json_dumps(v) for v in obj) + "]"
+    return _json.dumps(obj)
+
+
+# ---------------------------------------------------------------------------
+# Hashing. MicroPython's sha256 has only update() and digest().
+
+
+def sha256(data=b""):
+    h = hashlib.sha256()
+    if data:
+        h.update(data)
+    return h.digest()
+
+
+def hexlify(b):
+    """Lower-case hex of bytes (MicroPython has no hexdigest)."""
+    return "".join("%02x" % x for x in b)
+
+
+_BLOCK = 64
+
+
+def hmac_sha256(key, msg):
+    """HMAC-SHA256 (RFC 2104) built on sha256, identical on both runtimes."""
+    if len(key) > _BLOCK:
+        key = sha256(key)
+    key = key + bytes(_BLOCK - len(key))
+    ipad = bytes(k ^ 0x36 for k in key)
+    opad = bytes(k ^ 0x5C for k in key)
+    inner = hashlib.sha256()
+    inner.update(ipad)
+    inner.update(msg)
+    outer = hashlib.sha256()
+    outer.update(opad)
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def digest_eq(a, b):
+    """Constant-time comparison of two byte strings (no hmac.compare_digest on boards)."""
+    if len(a) != len(b):
+        return False
+    r = 0
+    for i in range(len(a)):
+        r |= a[i] ^ b[i]
+    return r == 0
+
+
+# ---------------------------------------------------------------------------
+# CRC-32 (IEEE, as zlib/binascii). binascii.crc32 is optional on ports.
+
+try:
+    from binascii import crc32 as _crc32
+
+    _crc32(b"")
+except (ImportError, AttributeError):
+    _crc32 = None
+
+_CRC_TABLE = None
+
+
+def crc32(data, crc=0):
+    if _crc32 is not None:
+        return _crc32(data, crc) & 0xFFFFFFFF
+    global _CRC_TABLE
+    if _CRC_TABLE is None:
+        tbl = []
+        for n in range(256):
+            c = n
+            for _ in range(8):
+                c = (0xEDB88320 ^ (c >> 1)) if c & 1 else (c >> 1)
+            tbl.append(c)
+        _CRC_TABLE = tbl
+    c = crc ^ 0xFFFFFFFF
+    for b in data:
+        c = _CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+# ---------------------------------------------------------------------------
+# Memory, for budgets measured on both runtimes.
+
+try:
+    import gc as _gc
+
+    mem_alloc = _gc.mem_alloc  # MicroPython only
+except AttributeError:
+    mem_alloc = None

@@ -1,0 +1,1 @@
+"""dhcpfo host tools: CLI, serial/TCP management link, flashing."""
