@@ -1,0 +1,436 @@
+# dhcp/server.py - DHCPv4 decisions (RFC 2131 §4.3): which address, which
+# reply, which binding change. Sans-I/O: a decoded packet and `now` in,
+# replies and lease-log records out through the node's Outbox.
+#
+# Failover stays out of this file: every decision that depends on the
+# failover state (answer this client? allocate this address? how long a
+# lease? reuse this address?) is asked of an *authority* object, one per
+# scope. `Standalone` below is the authority of a scope without a partner;
+# failover.peer provides the failover one.
+
+from dhcpfo.compat import const
+from dhcpfo.wire import dhcp as wire
+from dhcpfo.lease import table as lt
+from dhcpfo.lease import log as ll
+from dhcpfo import events as ev
+
+ZERO4 = b"\x00\x00\x00\x00"
+OFFER_CAP = const(512)  # outstanding offers remembered (not per lease)
+
+
+class Standalone:
+    """Authority of a scope with no failover partner: serve everyone, no caps."""
+
+    failover = False
+
+    def answering(self, scope, pkt, now):
+        return True
+
+    def serving(self, now):
+        return True
+
+    def may_allocate(self, scope, offset, state, now):
+        return state == lt.FREE or state == lt.EXPIRED or state == lt.RELEASED
+
+    def max_lease(self, scope, offset, now, fresh):
+        return None
+
+    def may_reuse(self, scope, offset, now):
+        return True
+
+    def committed(self, scope, offset, now):
+        pass
+
+
+STANDALONE = Standalone()
+
+
+class DhcpServer:
+    """One node's DHCP service over its scopes.
+
+    `scopes` is the dhcp.scope.Scopes collection; `tables[i]` the LeaseTable
+    of scope i; `authorities[i]` the authority for scope i.
+    """
+
+    def __init__(self, scopes, tables, events, server_id, offer_hold=60, decline_hold=3600):
+        self.scopes = scopes
+        self.tables = tables
+        self.events = events
+        self.server_id = server_id
+        self.offer_hold = offer_hold
+        self.decline_hold = decline_hold
+        self.authorities = [STANDALONE] * len(tables)
+        self._offers = {}  # client key -> (scope index, offset, until)
+        self._offered = {}  # (scope index, offset) -> client key
+        self._cursor = [0] * len(tables)  # allocation scan start per scope
+        self._expire_cursor = [0] * len(tables)
+
+    # ------------------------------------------------------------------
+    # entry point
+
+    def handle(self, data, local_addr, now, out):
+        """Process one datagram received on an interface whose address is `local_addr`."""
+        c = self.events
+        try:
+            pkt = wire.decode(data)
+        except wire.DecodeError as e:
+            c.count("drop." + e.reason)
+            return
+        if pkt.op != 1:
+            c.count("drop.not-request")
+            return
+        mt = pkt.msg_type
+        if mt == 0:
+            c.count("drop.bootp")
+            return
+        sc = self.scopes.select(pkt.giaddr if pkt.giaddr != ZERO4 else local_addr)
+        if sc is None or not sc.active:
+            c.count("drop.no-scope")
+            return
+        auth = self.authorities[sc.index]
+        if not auth.serving(now):
+            c.count("drop.silent-state")
+            return
+        c.count("rx." + _TYPE_NAMES[mt] if mt < len(_TYPE_NAMES) else "rx.other")
+        if mt == wire.DISCOVER or mt == wire.REQUEST or mt == wire.INFORM:
+            if not auth.answering(sc, pkt, now):
+                c.count("drop.not-ours")  # the seed's audit event 36: hash mismatch or standby
+                return
+        if mt == wire.DISCOVER:
+            self._discover(sc, pkt, now, out)
+        elif mt == wire.REQUEST:
+            self._request(sc, pkt, now, out)
+        elif mt == wire.RELEASE:
+            self._release(sc, pkt, now, out)
+        elif mt == wire.DECLINE:
+            self._decline(sc, pkt, now, out)
+        elif mt == wire.INFORM:
+            self._inform(sc, pkt, now, out)
+        else:
+            c.count("drop.bad-msg-type")
+
+    # ------------------------------------------------------------------
+    # message handlers
+
+    def _discover(self, sc, pkt, now, out):
+        policy = sc.policy_for(pkt)
+        off = self._choose(sc, pkt, policy, now)
+        if off < 0:
+            self.events.count("drop.pool-exhausted")
+            self.events.emit(now, ev.WARN, ev.EV_POOL_LOW, "scope %s: no address for %s" % (sc.name, _mac_text(pkt)))
+            return
+        key = pkt.client_key()
+        self._hold(sc.index, off, key, now)
+        lease = self._lease_time(sc, off, policy, now, not _same_client(self.tables[sc.index], off, pkt))
+        self._reply(sc, pkt, wire.OFFER, sc.addr_of(off), off, policy, lease, now, out, sc.offer_delay_ms)
+
+    def _request(self, sc, pkt, now, out):
+        sid = pkt.options.get(wire.OPT_SERVER_ID)
+        req = pkt.options.get(wire.OPT_REQUESTED_IP)
+        t = self.tables[sc.index]
+        key = pkt.client_key()
+        if sid is not None:
+            # SELECTING: the client answers an OFFER
+            if sid != self.server_id:
+                self._unhold(key)  # it chose another server
+                self.events.count("rx.request-other-server")
+                return
+            if req is None or len(req) != 4:
+                self._nak(sc, pkt, now, out, "selecting without requested address")
+                return
+            off = sc.offset_of(req)
+            if off < 0 or not self._may_commit(sc, t, off, pkt, now):
+                self._nak(sc, pkt, now, out, "requested address not offered to this client")
+                return
+            self._ack(sc, pkt, off, now, out)
+            return
+        if pkt.ciaddr == ZERO4:
+            # INIT-REBOOT: verify the remembered address
+            if req is None or len(req) != 4 or not sc.in_subnet(req):
+                self._nak(sc, pkt, now, out, "address on the wrong network")
+                return
+            off = sc.offset_of(req)
+            mine = self._binding_of(sc, t, pkt)
+            if off >= 0 and mine == off and self._may_commit(sc, t, off, pkt, now):
+                self._ack(sc, pkt, off, now, out)
+            elif mine >= 0 or (off >= 0 and _bound_to_other(t, off, pkt)):
+                self._nak(sc, pkt, now, out, "address not this client's")
+            else:
+                self.events.count("drop.init-reboot-unknown")  # RFC 2131 §4.3.2: silent
+            return
+        # RENEWING (unicast) or REBINDING (broadcast): ciaddr is the lease
+        if not sc.in_subnet(pkt.ciaddr):
+            self._nak(sc, pkt, now, out, "ciaddr on the wrong network")
+            return
+        off = sc.offset_of(pkt.ciaddr)
+        if off >= 0 and self._binding_of(sc, t, pkt) == off and self._may_commit(sc, t, off, pkt, now):
+            self._ack(sc, pkt, off, now, out)
+        elif off >= 0 and _bound_to_other(t, off, pkt):
+            self._nak(sc, pkt, now, out, "address bound to another client")
+        else:
+            self.events.count("drop.renew-unknown")
+
+    def _release(self, sc, pkt, now, out):
+        t = self.tables[sc.index]
+        off = sc.offset_of(pkt.ciaddr)
+        if off < 0 or self._binding_of(sc, t, pkt) != off or t.state(off) != lt.ACTIVE:
+            self.events.count("drop.release-unknown")
+            return
+        t.set_state(off, lt.RELEASED, now)
+        t.set_expiry(off, now)
+        self._changed(sc, off, now, out)
+        self.events.emit(now, ev.INFO, ev.EV_RELEASE, "%s released %s" % (_mac_text(pkt), _ip_text(pkt.ciaddr)))
+
+    def _decline(self, sc, pkt, now, out):
+        t = self.tables[sc.index]
+        req = pkt.options.get(wire.OPT_REQUESTED_IP)
+        off = sc.offset_of(req) if req is not None and len(req) == 4 else -1
+        if off < 0 or self._binding_of(sc, t, pkt) != off:
+            self.events.count("drop.decline-unknown")
+            return
+        # draft-12: an ABANDONED binding carries no client; hold it for decline_hold
+        t.set(off, lt.ABANDONED, 0, None, None, now + self.decline_hold, t.get(off)[4], now)
+        self._unhold(pkt.client_key())
+        self._changed(sc, off, now, out)
+        self.events.emit(now, ev.WARN, ev.EV_DECLINE, "%s declined %s: address in use on the link" % (_mac_text(pkt), _ip_text(req)))
+
+    def _inform(self, sc, pkt, now, out):
+        policy = sc.policy_for(pkt)
+        self._reply(sc, pkt, wire.ACK, ZERO4, -1, policy, 0, now, out, 0)
+
+    # ------------------------------------------------------------------
+    # address choice
+
+    def _binding_of(self, sc, t, pkt):
+        """Offset of this client's binding in the scope, or -1."""
+        cid = pkt.options.get(wire.OPT_CLIENT_ID)
+        return t.find_client(cid, pkt.htype, pkt.hwaddr())
+
+    def _choose(self, sc, pkt, policy, now):
+        t = self.tables[sc.index]
+        auth = self.authorities[sc.index]
+        res = sc.reservation_for(pkt)
+        if res >= 0:
+            st = t.state(res)
+            if st == lt.ACTIVE and _bound_to_other(t, res, pkt):
+                return -1
+            return res
+        off = self._binding_of(sc, t, pkt)
+        if off >= 0:
+            st = t.state(off)
+            if st == lt.ACTIVE or st == lt.EXPIRED or st == lt.RELEASED:
+                if not sc.is_reserved(off) and (policy is None or policy.allows(off)):
+                    return off
+        held = self._offers.get(pkt.client_key())
+        if held is not None and held[0] == sc.index and held[2] > now:
+            return held[1]
+        req = pkt.options.get(wire.OPT_REQUESTED_IP)
+        if req is not None and len(req) == 4:
+            off = sc.offset_of(req)
+            if off >= 0 and self._available(sc, t, auth, off, policy, now):
+                return off
+        return self._allocate(sc, t, auth, policy, now)
+
+    def _available(self, sc, t, auth, off, policy, now):
+        """May this offset go to a new client now?"""
+        if sc.is_excluded(off) or sc.is_reserved(off):
+            return False
+        if policy is not None and not policy.allows(off):
+            return False
+        if (sc.index, off) in self._offered:
+            hk = self._offered[(sc.index, off)]
+            held = self._offers.get(hk)
+            if held is not None and held[2] > now:
+                return False
+        st = t.state(off)
+        if st == lt.ACTIVE:
+            return False
+        if st == lt.ABANDONED:
+            if t.expiry(off) > now:
+                return False
+            return auth.may_reuse(sc, off, now) and auth.may_allocate(sc, off, lt.FREE, now)
+        if not auth.may_allocate(sc, off, st, now):
+            return False
+        if st == lt.EXPIRED or st == lt.RELEASED or st == lt.RESET:
+            return auth.may_reuse(sc, off, now)
+        return True
+
+    def _allocate(self, sc, t, auth, policy, now):
+        """Scan for a new address: never-used addresses first, so that a
+        returning client more often finds its old address still free."""
+        for want in _ALLOC_ORDER:
+            if t.count(want) == 0:
+                continue
+            start = self._cursor[sc.index]
+            off = t.next_in_state(want, start)
+            first = off
+            while off >= 0:
+                if self._available(sc, t, auth, off, policy, now):
+                    self._cursor[sc.index] = (off + 1) % t.size
+                    return off
+                off = t.next_in_state(want, (off + 1) % t.size)
+                if off == first:
+                    break
+        return -1
+
+    def _may_commit(self, sc, t, off, pkt, now):
+        """May `off` be ACKed to this client now?"""
+        if sc.is_excluded(off):
+            return False
+        res = sc.reservation_for(pkt)
+        if sc.is_reserved(off) and res != off:
+            return False
+        st = t.state(off)
+        if st == lt.ACTIVE or st == lt.EXPIRED or st == lt.RELEASED:
+            if not _bound_to_other(t, off, pkt):
+                if st == lt.ACTIVE:
+                    return True
+                return self.authorities[sc.index].may_allocate(sc, off, st, now) or _same_client(t, off, pkt)
+        held = self._offers.get(pkt.client_key())
+        if held is not None and held[0] == sc.index and held[1] == off:
+            return st != lt.ACTIVE or not _bound_to_other(t, off, pkt)
+        if res == off:
+            return True
+        return self._available(sc, t, self.authorities[sc.index], off, sc.policy_for(pkt), now)
+
+    # ------------------------------------------------------------------
+    # commits and replies
+
+    def _lease_time(self, sc, off, policy, now, fresh):
+        """Configured lease time, capped by the authority (MCLT rule). `fresh`:
+        the address goes to a client other than the one it was last bound to."""
+        want = sc.lease_time if policy is None or not policy.lease_time else policy.lease_time
+        cap = self.authorities[sc.index].max_lease(sc, off, now, fresh)
+        if cap is not None and cap < want:
+            return cap
+        return want
+
+    def _ack(self, sc, pkt, off, now, out):
+        t = self.tables[sc.index]
+        policy = sc.policy_for(pkt)
+        same = _same_client(t, off, pkt)
+        renew = same and t.state(off) == lt.ACTIVE
+        lease = self._lease_time(sc, off, policy, now, not same)
+        if lease <= 0:
+            self._nak(sc, pkt, now, out, "no lease time left under MCLT")
+            return
+        old = t.get(off)
+        flags = lt.RESERVED if sc.is_reserved(off) else 0
+        cid = pkt.options.get(wire.OPT_CLIENT_ID)
+        mac = pkt.hwaddr() if pkt.htype == 1 and pkt.hlen == 6 else None
+        # the partner's acknowledged potential expiration only counts for the same client
+        t.set(off, lt.ACTIVE, flags, mac, cid, now + lease, old[4] if same else 0, now)
+        self._unhold(pkt.client_key())
+        self._changed(sc, off, now, out)
+        self._reply(sc, pkt, wire.ACK, sc.addr_of(off), off, policy, lease, now, out, 0)
+        self.events.count("lease.renew" if renew else "lease.new")
+
+    def _nak(self, sc, pkt, now, out, why):
+        self.events.count("tx.nak")
+        self.events.emit(now, ev.INFO, ev.EV_NAK, "NAK to %s: %s" % (_mac_text(pkt), why))
+        rep = wire.make_reply(pkt, wire.NAK, ZERO4, self.server_id)
+        rep.options[wire.OPT_MESSAGE] = why.encode()
+        dst, port = wire.reply_destination(pkt, wire.NAK)
+        out.send_dhcp(wire.encode(rep, _max_size(pkt)), dst, port, 0)
+
+    def _reply(self, sc, pkt, mtype, yiaddr, off, policy, lease, now, out, delay_ms):
+        rep = wire.make_reply(pkt, mtype, yiaddr, self.server_id)
+        opts = rep.options
+        for code, val in sc.options_for(pkt, off, policy):
+            if code not in opts:
+                opts[code] = val
+        if lease:
+            opts[wire.OPT_LEASE_TIME] = _u32(lease)
+            opts[wire.OPT_RENEWAL_TIME] = _u32(lease >> 1)
+            opts[wire.OPT_REBINDING_TIME] = _u32((lease * 7) >> 3)
+        dst, port = wire.reply_destination(pkt, mtype)
+        out.send_dhcp(wire.encode(rep, _max_size(pkt)), dst, port, delay_ms)
+        self.events.count("tx." + _TYPE_NAMES[mtype])
+
+    def _changed(self, sc, off, now, out):
+        """A binding changed: log it (durable before any reply of this turn) and tell the authority."""
+        out.records.append(ll.encode_binding(sc.index, off, self.tables[sc.index]))
+        self.authorities[sc.index].committed(sc, off, now)
+
+    # ------------------------------------------------------------------
+    # offers held for a client between OFFER and REQUEST
+
+    def _hold(self, si, off, key, now):
+        old = self._offers.get(key)
+        if old is not None:
+            self._offered.pop((old[0], old[1]), None)
+        if len(self._offers) >= OFFER_CAP:
+            self._prune(now)
+        self._offers[key] = (si, off, now + self.offer_hold)
+        self._offered[(si, off)] = key
+
+    def _unhold(self, key):
+        old = self._offers.pop(key, None)
+        if old is not None:
+            self._offered.pop((old[0], old[1]), None)
+
+    def _prune(self, now):
+        for key in [k for k, v in self._offers.items() if v[2] <= now]:
+            self._unhold(key)
+        while len(self._offers) >= OFFER_CAP:  # still full: drop an arbitrary one
+            for key in self._offers:
+                self._unhold(key)
+                break
+
+    # ------------------------------------------------------------------
+    # time
+
+    def expire(self, now, out, budget=256):
+        """Move ACTIVE bindings past their expiry to EXPIRED; bounded work per call."""
+        for si in range(len(self.tables)):
+            t = self.tables[si]
+            if t.count(lt.ACTIVE) == 0:
+                continue
+            sc = self.scopes.by_index(si)
+
+            def visit(off):
+                t.set_state(off, lt.EXPIRED, now)
+                self._changed(sc, off, now, out)
+                self.events.count("lease.expired")
+
+            self._expire_cursor[si] = t.expire(now, visit, self._expire_cursor[si], budget)
+        if len(self._offers) > OFFER_CAP // 2:
+            self._prune(now)
+
+
+_ALLOC_ORDER = (lt.FREE, lt.BACKUP, lt.EXPIRED, lt.RELEASED, lt.ABANDONED, lt.RESET)
+_TYPE_NAMES = ("none", "discover", "offer", "request", "decline", "ack", "nak", "release", "inform")
+
+
+def _same_client(t, off, pkt):
+    cid = pkt.options.get(wire.OPT_CLIENT_ID)
+    return t.find_client(cid, pkt.htype, pkt.hwaddr()) == off
+
+
+def _bound_to_other(t, off, pkt):
+    """Is the binding at `off` held by a client other than this packet's?"""
+    st = t.state(off)
+    if st != lt.ACTIVE:
+        return False
+    return not _same_client(t, off, pkt)
+
+
+def _max_size(pkt):
+    v = pkt.options.get(wire.OPT_MAX_SIZE)
+    if v is not None and len(v) == 2:
+        n = (v[0] << 8) | v[1]
+        if n >= 576:
+            return n if n < 1500 else 1500
+    return 576
+
+
+def _u32(n):
+    return bytes(((n >> 24) & 0xFF, (n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF))
+
+
+def _ip_text(b):
+    return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3]) if b is not None and len(b) == 4 else "?"
+
+
+def _mac_text(pkt):
+    return ":".join("%02x" % x for x in pkt.hwaddr())

@@ -1,0 +1,151 @@
+# mgmt/commands.py - the management command table, above the node.
+#
+# A request is a JSON object {"cmd": name, ...args}; the answer is
+# {"ok": true, ...} or {"ok": false, "error": text}. The same table serves
+# the TCP management port, the serial console and the host CLI. Commands
+# follow the seed's cmdlets where one exists (Get-DhcpServerv4Failover ->
+# "get-failover", Get-DhcpServerv4ScopeStatistics -> "get-scope-statistics").
+
+from dhcpfo.lease import table as lt
+from dhcpfo import events as ev
+
+STATE_NAMES = {lt.FREE: "free", lt.ACTIVE: "active", lt.EXPIRED: "expired", lt.RELEASED: "released",
+               lt.ABANDONED: "abandoned", lt.RESET: "reset", lt.BACKUP: "backup"}
+
+
+def _ip(b):
+    return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3])
+
+
+def _mac(b):
+    return ":".join("%02x" % x for x in b)
+
+
+class CommandError(ValueError):
+    pass
+
+
+class Commands:
+    def __init__(self, node):
+        self.node = node
+        self.table = {
+            "help": (self.help, "list commands"),
+            "status": (self.status, "node summary: scopes, relationships, counters"),
+            "get-leases": (self.get_leases, "bindings of a scope: {scope, state?, limit?}"),
+            "get-scope-statistics": (self.scope_stats, "addresses free/in use per scope, per server"),
+            "get-failover": (self.get_failover, "relationships with mode, state, partner state, MCLT"),
+            "set-failover-state": (self.set_failover_state, "{name, state: partner-down|shutdown|pause|resume}"),
+            "get-counters": (self.get_counters, "performance counters"),
+            "get-events": (self.get_events, "recent events: {limit?, level?}"),
+        }
+
+    def handle(self, req, now):
+        name = req.get("cmd")
+        entry = self.table.get(name)
+        if entry is None:
+            return {"ok": False, "error": "unknown command %r; try 'help'" % (name,)}
+        try:
+            res = entry[0](req, now)
+        except CommandError as e:
+            return {"ok": False, "error": str(e)}
+        res["ok"] = True
+        return res
+
+    # ------------------------------------------------------------------
+
+    def help(self, req, now):
+        return {"commands": dict((k, v[1]) for k, v in self.table.items())}
+
+    def status(self, req, now):
+        n = self.node
+        return {
+            "name": n.config.server.name,
+            "time": now,
+            "scopes": [self._scope_summary(sc) for sc in n.scopes.all()],
+            "relationships": [r.status(now) for r in n.relationships],
+            "counters": dict(n.events.counters),
+        }
+
+    def _scope(self, req):
+        sid = req.get("scope")
+        sc = self.node.scopes.by_id_text(sid) if sid is not None else None
+        if sc is None:
+            all_ = self.node.scopes.all()
+            if sid is None and len(all_) == 1:
+                return all_[0]
+            raise CommandError("unknown scope %r" % (sid,))
+        return sc
+
+    def _scope_summary(self, sc):
+        t = self.node.tables[sc.index]
+        counts = dict((STATE_NAMES[s], t.count(s)) for s in STATE_NAMES)
+        return {"scope": sc.id_text, "name": sc.name, "size": sc.size, "active": sc.active, "bindings": counts}
+
+    def get_leases(self, req, now):
+        sc = self._scope(req)
+        t = self.node.tables[sc.index]
+        want = req.get("state")
+        limit = req.get("limit", 1000)
+        if not isinstance(limit, int) or limit < 1:
+            raise CommandError("limit must be a positive integer")
+        states = [s for s, nm in STATE_NAMES.items() if want is None or nm == want]
+        if want is not None and not states:
+            raise CommandError("unknown state %r" % (want,))
+        if want is None:
+            states = [lt.ACTIVE, lt.EXPIRED, lt.RELEASED, lt.ABANDONED]
+        rows = []
+        for st in states:
+            off = t.next_in_state(st, 0)
+            first = off
+            while off >= 0 and len(rows) < limit:
+                state, flags, mac, expiry, ack_pexp, stamp = t.get(off)
+                cid = t.client_id(off)
+                rows.append({"address": _ip(sc.addr_of(off)), "state": STATE_NAMES.get(state, str(state)),
+                             "mac": _mac(mac) if mac else None, "client_id": _mac(cid) if cid else None,
+                             "expires_in": expiry - now, "acked_pexp_in": ack_pexp - now if ack_pexp else None})
+                off = t.next_in_state(st, (off + 1) % t.size)
+                if off == first:
+                    break
+        return {"scope": sc.id_text, "leases": rows}
+
+    def scope_stats(self, req, now):
+        out = []
+        for sc in self.node.scopes.all():
+            t = self.node.tables[sc.index]
+            free = t.count(lt.FREE)
+            backup = t.count(lt.BACKUP)
+            usable = sc.size - sc.excluded_count()
+            in_use = t.count(lt.ACTIVE)
+            row = {"scope": sc.id_text, "name": sc.name, "addresses": usable, "in_use": in_use,
+                   "free": usable - in_use, "percent_in_use": (100 * in_use // usable) if usable else 0,
+                   "free_primary": free, "free_backup": backup}
+            auth = self.node.server.authorities[sc.index]
+            if getattr(auth, "failover", False):
+                row.update(auth.scope_statistics(sc, now))
+            out.append(row)
+        return {"scopes": out}
+
+    def get_failover(self, req, now):
+        return {"relationships": [r.status(now) for r in self.node.relationships]}
+
+    def set_failover_state(self, req, now):
+        rel = self.node.relationship(req.get("name"))
+        if rel is None:
+            raise CommandError("unknown relationship %r" % (req.get("name"),))
+        what = req.get("state")
+        try:
+            rel.admin(what, now, self.node.out)
+        except ValueError as e:
+            raise CommandError(str(e))
+        return {"relationship": rel.status(now)}
+
+    def get_counters(self, req, now):
+        return {"counters": dict(self.node.events.counters)}
+
+    def get_events(self, req, now):
+        limit = req.get("limit", 50)
+        level = req.get("level", "info")
+        if level not in ev.LEVEL_NAMES:
+            raise CommandError("level must be one of %s" % ", ".join(ev.LEVEL_NAMES))
+        rows = self.node.events.recent(limit, ev.LEVEL_NAMES.index(level))
+        return {"events": [{"time": e[0], "level": ev.LEVEL_NAMES[e[1]], "code": e[2], "text": e[3]} for e in rows]}

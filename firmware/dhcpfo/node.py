@@ -1,0 +1,171 @@
+# node.py - the engine: every input in, actions out.
+#
+# The driver calls one of the handle_* / peer_* / tick / command methods with
+# `now`, then drains `node.out`: first it appends `out.records` to the lease
+# log and flushes once, then it sends what the turn produced. That ordering
+# is what makes "nothing acknowledged before it is durable" hold without the
+# core ever touching a file.
+
+from dhcpfo import events as ev
+from dhcpfo.dhcp.scope import Scopes
+from dhcpfo.dhcp.server import DhcpServer
+from dhcpfo.lease import log as ll
+from dhcpfo.lease.table import LeaseTable
+
+
+class Outbox:
+    """Actions produced by one loop turn, in the order the driver must honour."""
+
+    def __init__(self):
+        self.records = []  # lease-log records: append + flush before any send
+        self.dhcp = []  # (payload, dst_ip4, dst_port, delay_ms)
+        self.peer = []  # (conn, payload)
+        self.connects = []  # (relationship name, host, port)
+        self.closes = []  # conn
+        self.timers = []  # reserved for drivers that want explicit wake-ups
+
+    def send_dhcp(self, payload, dst, port, delay_ms=0):
+        self.dhcp.append((payload, dst, port, delay_ms))
+
+    def send_peer(self, conn, payload):
+        self.peer.append((conn, payload))
+
+    def connect(self, name, host, port):
+        self.connects.append((name, host, port))
+
+    def close(self, conn):
+        self.closes.append(conn)
+
+    def empty(self):
+        return not (self.records or self.dhcp or self.peer or self.connects or self.closes)
+
+    def clear(self):
+        self.records = []
+        self.dhcp = []
+        self.peer = []
+        self.connects = []
+        self.closes = []
+
+
+class Node:
+    """A dhcpfo node: scopes, lease tables, DHCP service and failover relationships."""
+
+    def __init__(self, config, events=None, relationship_factory=None):
+        self.config = config
+        self.events = events if events is not None else ev.Events()
+        self.out = Outbox()
+        self.scopes = Scopes(config)
+        self.tables = [LeaseTable(sc.size) for sc in self.scopes.all()]
+        for sc in self.scopes.all():
+            sc.mark_table(self.tables[sc.index])
+        srv = config.server
+        self.server = DhcpServer(
+            self.scopes, self.tables, self.events, srv.server_id, srv.offer_hold, srv.decline_hold
+        )
+        self.relationships = []
+        self._conns = {}  # conn -> relationship
+        if relationship_factory is None and config.failover:
+            from dhcpfo.failover.peer import Relationship as relationship_factory
+        for i, rc in enumerate(config.failover):
+            scopes = [self.scopes.by_id(sid) for sid in rc.scopes]
+            rel = relationship_factory(rc, scopes, self.tables, self.events, srv, self._log_meta, i)
+            self.relationships.append(rel)
+            for sc in scopes:
+                self.server.authorities[sc.index] = rel
+        self.started = False
+
+    # ------------------------------------------------------------------
+    # recovery
+
+    def restore(self, kind, scope, offset, payload):
+        """Feed one replayed log record (lease.log replay callback)."""
+        if kind == ll.BINDING:
+            if scope < len(self.tables) and offset < self.tables[scope].size:
+                self.tables[scope].load_record(offset, payload)
+            else:
+                self.events.count("restore.out-of-range")
+        elif kind == ll.META:
+            for rel in self.relationships:
+                if rel.meta_key == scope:
+                    rel.restore_meta(payload)
+
+    def _log_meta(self, key, payload):
+        self.out.records.append(ll.encode_meta(key, payload))
+
+    def snapshot_records(self):
+        """Every record a compacted log needs (bindings not in their default state, metas)."""
+        recs = []
+        for si in range(len(self.tables)):
+            t = self.tables[si]
+            for off in t.non_default():
+                recs.append(ll.encode_binding(si, off, t))
+        for rel in self.relationships:
+            recs.append(ll.encode_meta(rel.meta_key, rel.meta_payload()))
+        return recs
+
+    def start(self, now):
+        self.started = True
+        self.events.emit(now, ev.INFO, ev.EV_SERVICE, "node %s started: %d scopes, %d relationships"
+                         % (self.config.server.name, len(self.tables), len(self.relationships)))
+        for rel in self.relationships:
+            rel.start(now, self.out)
+
+    # ------------------------------------------------------------------
+    # inputs
+
+    def handle_dhcp(self, data, local_addr, now):
+        """A datagram arrived on UDP 67 at an interface whose address is `local_addr` (4 bytes)."""
+        try:
+            self.server.handle(data, local_addr, now, self.out)
+        except Exception as e:  # a bug must cost one packet, never the service
+            self.events.count("drop.internal-error")
+            self.events.emit(now, ev.ERROR, ev.EV_SERVICE, "internal error on DHCP packet: %r" % (e,))
+
+    def peer_connected(self, conn, peer_ip, outgoing, now):
+        """A TCP connection to or from a failover partner is up."""
+        rel = self._rel_for_ip(peer_ip)
+        if rel is None:
+            self.events.count("peer.unknown-address")
+            self.out.close(conn)
+            return
+        self._conns[conn] = rel
+        rel.connected(conn, outgoing, now, self.out)
+
+    def peer_data(self, conn, data, now):
+        rel = self._conns.get(conn)
+        if rel is None:
+            self.out.close(conn)
+            return
+        try:
+            rel.data(conn, data, now, self.out)
+        except Exception as e:
+            self.events.count("peer.internal-error")
+            self.events.emit(now, ev.ERROR, ev.EV_SERVICE, "internal error on failover data: %r" % (e,))
+            self.out.close(conn)
+
+    def peer_closed(self, conn, now):
+        rel = self._conns.pop(conn, None)
+        if rel is not None:
+            rel.closed(conn, now, self.out)
+
+    def tick(self, now):
+        """Time passed: expire leases, run failover timers. Returns the next deadline (core time)."""
+        self.server.expire(now, self.out)
+        nxt = now + 1
+        for rel in self.relationships:
+            d = rel.tick(now, self.out)
+            if d is not None and d < nxt:
+                nxt = d
+        return nxt
+
+    def _rel_for_ip(self, ip):
+        for rel in self.relationships:
+            if rel.partner_address == ip:
+                return rel
+        return None
+
+    def relationship(self, name):
+        for rel in self.relationships:
+            if rel.name == name:
+                return rel
+        return None

@@ -1,0 +1,222 @@
+# runtime/aio.py - the asyncio driver shared by CPython and MicroPython.
+#
+# It owns every socket, the lease store and the clock; the Node owns every
+# decision. One rule makes it safe: after each input batch, the records the
+# core produced are appended and flushed (one commit for the whole batch:
+# group commit) before any datagram or stream byte of that batch is sent.
+
+from dhcpfo.compat import IS_MICROPYTHON, asyncio, json_dumps, json_loads
+
+BROADCAST = "255.255.255.255"
+
+
+def ip_text(b):
+    return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3])
+
+
+def ip_bytes(text):
+    parts = text.split(".")
+    return bytes([int(p) for p in parts])
+
+
+class PeerConn:
+    """One failover TCP connection; identity for the core is the object itself."""
+
+    _next_id = 1
+
+    def __init__(self, reader, writer, peer_ip, outgoing):
+        self.reader = reader
+        self.writer = writer
+        self.peer_ip = peer_ip
+        self.outgoing = outgoing
+        self.closed = False
+        self.id = PeerConn._next_id
+        PeerConn._next_id += 1
+
+    def __repr__(self):
+        return "<conn %d %s %s>" % (self.id, ip_text(self.peer_ip), "out" if self.outgoing else "in")
+
+
+class NodeRunner:
+    def __init__(self, node, store, clock, udp, local_addr, mgmt=None, log=None):
+        self.node = node
+        self.store = store
+        self.clock = clock
+        self.udp = udp
+        self.local_addr = local_addr  # 4 bytes: the serving interface's address
+        self.mgmt = mgmt  # callable(request dict, now) -> response dict
+        self.log = log or (lambda msg: None)
+        self.conns = []
+        self.running = True
+        self.compact_every = 0  # checked by the store's own policy
+        self.stats_turns = 0
+
+    # ------------------------------------------------------------------
+    # the one place actions leave the core
+
+    def flush(self):
+        out = self.node.out
+        if out.records:
+            self.store.append(out.records)
+            self.store.commit()  # durable before anything below is sent
+        for payload, dst, port, delay in out.dhcp:
+            ip = ip_text(dst)
+            if delay:
+                asyncio.create_task(self._send_later(payload, ip, port, delay))
+            elif not self.udp.sendto(payload, ip, port):
+                self.node.events.count("tx.send-error")
+        for conn, payload in out.peer:
+            if not conn.closed:
+                conn.writer.write(payload)
+                asyncio.create_task(self._drain(conn))
+        for conn in out.closes:
+            self._close(conn)
+        for name, host, port in out.connects:
+            asyncio.create_task(self._connect(host, port))
+        out.clear()
+        self.stats_turns += 1
+
+    async def _send_later(self, payload, ip, port, delay_ms):
+        await asyncio.sleep(delay_ms / 1000)
+        self.udp.sendto(payload, ip, port)
+
+    async def _drain(self, conn):
+        try:
+            await conn.writer.drain()
+        except Exception:
+            self._lost(conn)
+
+    def _close(self, conn):
+        if conn.closed:
+            return
+        conn.closed = True
+        try:
+            conn.writer.close()
+        except Exception:
+            pass
+
+    def _lost(self, conn):
+        if conn in self.conns:
+            self.conns.remove(conn)
+            self._close(conn)
+            self.node.peer_closed(conn, self.clock.now())
+            self.flush()
+
+    # ------------------------------------------------------------------
+    # tasks
+
+    async def dhcp_task(self):
+        node = self.node
+        while self.running:
+            await self.udp.wait_readable()
+            batch = self.udp.drain()
+            if not batch:
+                continue
+            now = self.clock.now()
+            for data, _addr in batch:
+                node.handle_dhcp(data, self.local_addr, now)
+            self.flush()
+
+    async def tick_task(self):
+        while self.running:
+            now = self.clock.now()
+            self.node.tick(now)
+            self.flush()
+            if self.store.should_compact():
+                self.store.compact(self.node.snapshot_records())
+            await asyncio.sleep(1)
+
+    async def _peer_loop(self, conn):
+        self.conns.append(conn)
+        self.node.peer_connected(conn, conn.peer_ip, conn.outgoing, self.clock.now())
+        self.flush()
+        try:
+            while self.running and not conn.closed:
+                data = await conn.reader.read(4096)
+                if not data:
+                    break
+                self.node.peer_data(conn, data, self.clock.now())
+                self.flush()
+        except Exception:
+            pass
+        self._lost(conn)
+
+    async def _accept(self, reader, writer):
+        peer = writer.get_extra_info("peername")
+        await self._peer_loop(PeerConn(reader, writer, ip_bytes(peer[0]), False))
+
+    async def _connect(self, host, port, local=None):
+        try:
+            if IS_MICROPYTHON or local is None:
+                reader, writer = await asyncio.open_connection(host, port)
+            else:
+                reader, writer = await asyncio.open_connection(host, port, local_addr=(local, 0))
+        except Exception:
+            return False
+        asyncio.create_task(self._peer_loop(PeerConn(reader, writer, ip_bytes(host), True)))
+        return True
+
+    async def connector_task(self, rel, host, port, local):
+        """Keep one outgoing attempt going per relationship while it has no link."""
+        delay = 1
+        while self.running:
+            if rel.link_up():
+                delay = 1
+                await asyncio.sleep(1)
+                continue
+            ok = await self._connect(host, port, local)
+            await asyncio.sleep(1 if ok else delay)
+            delay = delay * 2 if delay < 8 else 10
+
+    async def _mgmt_client(self, reader, writer):
+        try:
+            while self.running:
+                line = await reader.readline()
+                if not line:
+                    break
+                try:
+                    req = json_loads(line)
+                    if not isinstance(req, dict):
+                        raise ValueError("request must be a JSON object")
+                    resp = self.mgmt(req, self.clock.now())
+                except ValueError as e:
+                    resp = {"ok": False, "error": "bad request: %s" % (e,)}
+                self.flush()
+                writer.write((json_dumps(resp) + "\n").encode())
+                await writer.drain()
+        except Exception:
+            pass
+        try:
+            writer.close()
+        except Exception:
+            pass
+
+    async def serve(self, peer_listen=None, connectors=(), mgmt_listen=None):
+        """Run until stop(): DHCP, ticks, failover links, management."""
+        now = self.clock.now()
+        self.node.start(now)
+        self.flush()
+        servers = []
+        if peer_listen is not None:
+            servers.append(await asyncio.start_server(self._accept, peer_listen[0], peer_listen[1]))
+        if mgmt_listen is not None and self.mgmt is not None:
+            servers.append(await asyncio.start_server(self._mgmt_client, mgmt_listen[0], mgmt_listen[1]))
+        tasks = [asyncio.create_task(self.dhcp_task()), asyncio.create_task(self.tick_task())]
+        for rel, host, port, local in connectors:
+            tasks.append(asyncio.create_task(self.connector_task(rel, host, port, local)))
+        self._stop = asyncio.Event()
+        await self._stop.wait()
+        self.running = False
+        for t in tasks:
+            t.cancel()
+        for s in servers:
+            s.close()
+        for c in list(self.conns):
+            self._close(c)
+        self.flush()
+        self.store.close()
+
+    def stop(self):
+        self.running = False
+        if hasattr(self, "_stop"):
+            self._stop.set()

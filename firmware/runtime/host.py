@@ -1,0 +1,99 @@
+# runtime/host.py - run a node on CPython (a Linux box, the demo, the tests).
+#
+# Builds the pieces from a config file, restores the lease log, and runs the
+# shared asyncio driver until SIGINT/SIGTERM. Everything here is glue.
+
+import asyncio
+import os
+import signal
+import sys
+
+from dhcpfo import config as cfgmod
+from dhcpfo.compat import Clock
+from dhcpfo.events import LEVEL_NAMES
+from dhcpfo.mgmt.commands import Commands
+from dhcpfo.node import Node
+from runtime.aio import NodeRunner, ip_bytes, ip_text
+from runtime.store import LeaseStore
+from runtime.udp import UdpEndpoint
+
+
+def load_config(path):
+    """Parse and validate; on error print every problem and exit 2 (nothing applied)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        print("dhcpfo: cannot read config %s: %s" % (path, e), file=sys.stderr)
+        sys.exit(2)
+    try:
+        return cfgmod.load_text(text)
+    except cfgmod.ConfigError as e:
+        print("dhcpfo: config %s refused:" % path, file=sys.stderr)
+        for err in e.errors:
+            print("  " + err, file=sys.stderr)
+        sys.exit(2)
+
+
+def build(cfg, data_dir=None, unix_now=None):
+    """Node + store + clock, with the lease log replayed into the node."""
+    clock = Clock(unix_now=unix_now)
+    node = Node(cfg)
+    d = data_dir or cfg.server.data_dir
+    os.makedirs(d, exist_ok=True)
+    store = LeaseStore(d)
+    stats = store.load(node.restore)
+    node.events.count("restore.records", stats[0])
+    node.events.count("restore.ignored-bytes", stats[1])
+    return node, store, clock
+
+
+def _event_printer(verbose):
+    def sink(evt):
+        now, level, code, text = evt
+        if verbose or level > 0:
+            print("[%s %d] %s" % (LEVEL_NAMES[level], code, text), flush=True)
+
+    return sink
+
+
+def run(config_path, data_dir=None, verbose=False, ready_file=None):
+    cfg = load_config(config_path)
+    node, store, clock = build(cfg, data_dir)
+    node.events.sink = _event_printer(verbose)
+    lis = cfg.server.listen
+    udp = UdpEndpoint(lis.address, lis.port, lis.interface)
+    local = ip_bytes(lis.address) if lis.address != "0.0.0.0" else cfg.server.server_id
+    commands = Commands(node)
+    runner = NodeRunner(node, store, clock, udp, local, mgmt=commands.handle)
+    peer_listen = None
+    connectors = []
+    for rel, rc in zip(node.relationships, cfg.failover):
+        peer_listen = (rc.local_address, rc.local_port)
+        connectors.append((rel, rc.partner_address_text, rc.partner_port, rc.local_address))
+    mg = cfg.server.mgmt
+    mgmt_listen = (mg.address, mg.port) if mg.port else None
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, runner.stop)
+        if ready_file:
+            loop.call_later(0.2, _write_ready, ready_file, udp.port)
+        print("dhcpfo node %s: DHCP on %s:%d, %d scope(s), %d relationship(s), management on %s"
+              % (cfg.server.name, lis.address, udp.port, len(node.tables), len(node.relationships),
+                 "%s:%d" % mgmt_listen if mgmt_listen else "off"), flush=True)
+        await runner.serve(peer_listen=peer_listen, connectors=connectors, mgmt_listen=mgmt_listen)
+
+    asyncio.run(main())
+    udp.close()
+    print("dhcpfo node %s stopped" % cfg.server.name, flush=True)
+    return 0
+
+
+def _write_ready(path, port):
+    with open(path, "w") as f:
+        f.write("%d\n" % port)
+
+
+__all__ = ["run", "build", "load_config", "ip_text"]

@@ -1,0 +1,70 @@
+# runtime/udp.py - the DHCP socket, awaitable on both runtimes.
+#
+# asyncio on MicroPython has no datagram endpoint, so both runtimes use one
+# non-blocking socket: CPython parks on loop.add_reader, MicroPython on the
+# asyncio I/O queue (runtime/udp_mp.py). Every wake-up drains the socket:
+# a Pico W queues only 4 datagrams.
+
+import socket
+
+from dhcpfo.compat import IS_MICROPYTHON, asyncio
+
+DRAIN_MAX = 64  # datagrams handled per wake-up before the turn's group commit
+
+
+class UdpEndpoint:
+    def __init__(self, address="0.0.0.0", port=67, interface=None):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        if interface and hasattr(socket, "SO_BINDTODEVICE"):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode() + b"\0")
+        s.bind(socket.getaddrinfo(address, port)[0][-1])
+        s.setblocking(False)
+        self.sock = s
+        self.port = s.getsockname()[1] if hasattr(s, "getsockname") else port
+        self.rx_dropped = 0
+        if IS_MICROPYTHON:
+            from runtime.udp_mp import wait_readable
+
+            self._wait = wait_readable
+        else:
+            self._wait = None
+
+    async def wait_readable(self):
+        if self._wait is not None:
+            await self._wait(self.sock)
+            return
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        fd = self.sock.fileno()
+
+        def ready():
+            if not fut.done():
+                fut.set_result(None)
+
+        loop.add_reader(fd, ready)
+        try:
+            await fut
+        finally:
+            loop.remove_reader(fd)
+
+    def drain(self, limit=DRAIN_MAX):
+        """Up to `limit` (payload, (ip, port)) pairs waiting on the socket."""
+        got = []
+        while len(got) < limit:
+            try:
+                got.append(self.sock.recvfrom(2048))
+            except OSError:
+                break
+        return got
+
+    def sendto(self, payload, ip, port):
+        try:
+            self.sock.sendto(payload, (ip, port))
+            return True
+        except OSError:
+            return False
+
+    def close(self):
+        self.sock.close()
