@@ -1,0 +1,1 @@
+"""Wire codecs: DHCPv4 packets and option values, failover messages."""
