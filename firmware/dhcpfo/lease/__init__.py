@@ -1,0 +1,1 @@
+"""Lease storage: the compact binding table (table) and its durable log records (log)."""

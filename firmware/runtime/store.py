@@ -1,0 +1,327 @@
+# runtime/store.py - the lease log on a filesystem (CPython and MicroPython).
+"""File driver for lease/log.py: group commit, recovery and compaction.
+
+Three files in one directory: `snap` (the last whole snapshot), `log`
+(LOG_BEGIN(gen) then records appended since that snapshot) and, only while
+compacting, `snap.new`. Only open/write/flush/readinto/close, os.rename,
+os.remove, os.stat and (where present) os.fsync are used, so littlefs on a
+board and a POSIX filesystem behave alike.
+
+Crash safety of compaction: snap.new is written and synced before it is
+renamed over snap; the log then restarts with the new generation. A
+leftover snap.new is used only if it is whole and newer than snap, and a
+log whose LOG_BEGIN names an older generation is already inside snap, so
+it is skipped. A torn log tail is dropped by compacting right after load
+(MicroPython files have no truncate()).
+"""
+
+import os
+
+from dhcpfo.lease import log as L
+
+
+class StoreError(ValueError):
+    """Bad argument to the store; args[0] is a short fixed reason."""
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _size(path):
+    try:
+        return os.stat(path)[6]
+    except OSError:
+        return 0
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _sync(f):
+    f.flush()
+    if hasattr(os, "fsync"):
+        os.fsync(f.fileno())
+
+
+def _nothing(*args):
+    pass
+
+
+class LeaseStore:
+    """Durable bindings and metas of every scope, in the existing directory
+    `path_dir`. tables_by_scope maps the u8 scope id of log records to tables."""
+
+    def __init__(self, path_dir, compactor=None, chunk_records=32):
+        d = path_dir.rstrip("/") if path_dir else "."
+        self.dir = d or "/"
+        self._snap = d + "/snap"
+        self._new = d + "/snap.new"
+        self._log = d + "/log"
+        self.compactor = compactor if compactor is not None else L.Compactor()
+        self.gen = 0
+        self.metas = {}
+        self.log_bytes = 0
+        self._pending = []
+        self._f = None
+        self._chunk = bytearray(L.RECORD * max(chunk_records, 16))
+        # counters
+        self.bytes_written = 0
+        self.records = 0
+        self.commits = 0
+        self.compactions = 0
+        self.torn_bytes = 0
+        self.skipped = 0
+
+    # ----------------------------------------------------------------- reading
+
+    def _read(self, path, replay):
+        mv = memoryview(self._chunk)
+        with open(path, "rb") as f:
+            while True:
+                n = f.readinto(self._chunk)
+                if not n:
+                    break
+                if not replay.feed(mv[:n]):
+                    # stopped at a bad record: the rest of the file is ignored too
+                    replay.seen = _size(path)
+                    break
+        return replay
+
+    def _probe(self, path):
+        """Replay a file without applying anything (markers only)."""
+        return self._read(path, L.Replay(_nothing, _nothing))
+
+    def load(self, tables_by_scope, on_meta=None):
+        """Fill the tables (cleared first) from snap + log. Returns a dict of what
+        happened: gen, snap_records, log_records, ignored (torn bytes
+        dropped), skipped (bindings for unknown scopes/offsets), lost (True
+        if stable storage was found damaged: the engine must treat its
+        bindings as lost, draft-12 §9.5.2 UPDREQALL)."""
+        self.close()
+        self._pending = []
+        self.metas = {}
+        self.skipped = 0
+        lost = False
+        for t in tables_by_scope.values():
+            if t.live():
+                t.clear()
+
+        # 1. a compaction may have died around the rename
+        if _exists(self._new):
+            rn = self._probe(self._new)
+            use = rn.snap_whole and rn.ignored() == 0
+            if use and _exists(self._snap):
+                rs = self._probe(self._snap)
+                use = not rs.snap_whole or rs.snap_gen < rn.snap_gen
+            if use:
+                _remove(self._snap)
+                os.rename(self._new, self._snap)
+            else:
+                _remove(self._new)
+
+        def on_binding(scope, offset, rec, extra):
+            t = tables_by_scope.get(scope)
+            if t is None or offset >= t.size:
+                self.skipped += 1
+                return
+            try:
+                t.load_record(offset, rec, extra)
+            except ValueError:
+                self.skipped += 1
+
+        def meta(key, payload):
+            self.metas[key] = payload
+            if on_meta is not None:
+                on_meta(key, payload)
+
+        # 2. the snapshot
+        snap_records = 0
+        self.gen = 0
+        if _exists(self._snap):
+            rs = self._read(self._snap, L.Replay(on_binding, meta))
+            snap_records = rs.records
+            if rs.snap_whole:
+                self.gen = rs.snap_gen
+            else:
+                lost = True
+                self.gen = rs.snap_gen if rs.snap_gen >= 0 else 0
+
+        # 3. the log, applied only if it extends this snapshot
+        gate = [False]
+        gen = self.gen
+
+        def log_binding(scope, offset, rec, extra):
+            if gate[0]:
+                on_binding(scope, offset, rec, extra)
+
+        def log_meta(key, payload):
+            if gate[0]:
+                meta(key, payload)
+
+        def log_mark(kind, g, count):
+            if kind == L.LOG_BEGIN and rl.records == 0:
+                # a log newer than the snapshot means the snapshot was lost
+                gate[0] = g == gen or (g > gen and (lost or not _exists(self._snap)))
+
+        log_records = 0
+        ignored = 0
+        rewrite = True
+        if _exists(self._log):
+            rl = L.Replay(log_binding, log_meta, log_mark)
+            self._read(self._log, rl)
+            if gate[0]:
+                if rl.log_gen != gen:
+                    lost = True
+                    self.gen = rl.log_gen
+                log_records = rl.records
+                ignored = rl.ignored()
+                rewrite = ignored > 0 or lost
+                self.log_bytes = rl.good
+            elif rl.log_gen > gen or (rl.log_gen < 0 and rl.seen > L.RECORD):
+                lost = True  # a log we cannot place: its snapshot or header is gone
+        self.torn_bytes += ignored
+
+        if rewrite:
+            if lost or ignored:
+                # write what we hold now as a fresh snapshot + empty log
+                self.compact(tables_by_scope)
+            else:
+                self._fresh_log()
+        return {
+            "gen": self.gen,
+            "snap_records": snap_records,
+            "log_records": log_records,
+            "ignored": ignored,
+            "skipped": self.skipped,
+            "lost": lost,
+        }
+
+    # ----------------------------------------------------------------- writing
+
+    def _fresh_log(self):
+        self.close()
+        f = open(self._log, "wb")
+        head = L.encode_marker(L.LOG_BEGIN, self.gen)
+        f.write(head)
+        _sync(f)
+        self._f = f
+        self.log_bytes = len(head)
+        self.bytes_written += len(head)
+
+    def _logf(self):
+        if self._f is None:
+            if not _exists(self._log):
+                self._fresh_log()
+            else:
+                self._f = open(self._log, "ab")
+        return self._f
+
+    def append(self, records):
+        """Buffer records (bytes, or a list of bytes) for the next commit."""
+        if isinstance(records, (list, tuple)):
+            for r in records:
+                self.append(r)
+            return
+        n = len(records)
+        if n % L.RECORD:
+            raise StoreError("record size")
+        if not n:
+            return
+        # remember metas so a compaction can rewrite them
+        for p in range(0, n, L.RECORD):
+            if records[p] == L.META:
+                ln = (records[p + 2] << 8) | records[p + 3]
+                if ln <= L.PAYLOAD:
+                    self.metas[records[p + 1]] = bytes(records[p + 4 : p + 4 + ln])
+        self._pending.append(records)
+
+    def pending(self):
+        """Bytes buffered and not yet committed."""
+        n = 0
+        for r in self._pending:
+            n += len(r)
+        return n
+
+    def commit(self):
+        """One write + flush (+ fsync) for every record of this loop turn.
+        Returns the bytes written (0 if nothing was pending)."""
+        if not self._pending:
+            return 0
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending = []
+        f = self._logf()
+        f.write(data)
+        _sync(f)
+        n = len(data)
+        self.log_bytes += n
+        self.bytes_written += n
+        self.records += n // L.RECORD
+        self.commits += 1
+        return n
+
+    def due(self, tables_by_scope):
+        """True when the compactor says the log should be rewritten."""
+        return self.compactor.due(self.log_bytes, L.snapshot_size(tables_by_scope, self.metas))
+
+    def maybe_compact(self, tables_by_scope):
+        if self.due(tables_by_scope):
+            self.compact(tables_by_scope)
+            return True
+        return False
+
+    def compact(self, tables_by_scope, metas=None):
+        """Write snap.new from the tables, sync, rename over snap, restart the
+        log. Pending records are committed first (the tables already hold them)."""
+        self.commit()
+        if metas is not None:
+            self.metas = dict(metas)
+        gen = self.gen + 1
+        mv = memoryview(self._chunk)
+        written = 0
+        with open(self._new, "wb") as f:
+            for n in L.snapshot_chunks(gen, tables_by_scope, self.metas, self._chunk):
+                f.write(mv[:n])
+                written += n
+            _sync(f)
+        self.close()
+        try:
+            os.rename(self._new, self._snap)
+        except OSError:
+            # filesystems that refuse to rename over a file; load() recovers
+            # from a crash between these two steps via the whole snap.new
+            _remove(self._snap)
+            os.rename(self._new, self._snap)
+        self.gen = gen
+        self.bytes_written += written
+        self.compactions += 1
+        self._fresh_log()
+        return written
+
+    def close(self):
+        if self._f is not None:
+            try:
+                self._f.close()
+            except OSError:
+                pass
+            self._f = None
+
+    def stats(self):
+        return {
+            "gen": self.gen,
+            "bytes_written": self.bytes_written,
+            "records": self.records,
+            "commits": self.commits,
+            "compactions": self.compactions,
+            "log_bytes": self.log_bytes,
+            "torn_bytes": self.torn_bytes,
+            "skipped": self.skipped,
+        }
