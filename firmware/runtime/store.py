@@ -70,6 +70,7 @@ class LeaseStore:
         self.gen = 0
         self.metas = {}
         self.log_bytes = 0
+        self.tables = None  # the tables given to load(), for due()/compact()
         self._pending = []
         self._f = None
         self._chunk = bytearray(L.RECORD * max(chunk_records, 16))
@@ -111,6 +112,7 @@ class LeaseStore:
         self.metas = {}
         self.skipped = 0
         lost = False
+        self.tables = tables_by_scope
         for t in tables_by_scope.values():
             if t.live():
                 t.clear()
@@ -268,19 +270,29 @@ class LeaseStore:
         self.commits += 1
         return n
 
-    def due(self, tables_by_scope):
+    def due(self, tables_by_scope=None):
         """True when the compactor says the log should be rewritten."""
-        return self.compactor.due(self.log_bytes, L.snapshot_size(tables_by_scope, self.metas))
+        t = tables_by_scope if tables_by_scope is not None else self.tables
+        if t is None:
+            return False
+        return self.compactor.due(self.log_bytes, L.snapshot_size(t, self.metas))
 
-    def maybe_compact(self, tables_by_scope):
+    should_compact = due
+
+    def maybe_compact(self, tables_by_scope=None):
         if self.due(tables_by_scope):
             self.compact(tables_by_scope)
             return True
         return False
 
-    def compact(self, tables_by_scope, metas=None):
-        """Write snap.new from the tables, sync, rename over snap, restart the
-        log. Pending records are committed first (the tables already hold them)."""
+    def compact(self, tables_by_scope=None, metas=None):
+        """Write snap.new from the tables (default: those given to load()),
+        sync, rename over snap, restart the log. Pending records are committed
+        first (the tables already hold them)."""
+        if tables_by_scope is None:
+            tables_by_scope = self.tables
+        if not isinstance(tables_by_scope, dict):
+            raise StoreError("tables")
         self.commit()
         if metas is not None:
             self.metas = dict(metas)

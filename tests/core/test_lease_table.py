@@ -161,10 +161,15 @@ def test_small_updates_keep_counters():
     assert t.stamp(1) == 100 and t.expiry(1) == 100
     t.set_ack_pexp(1, 777)
     assert t.ack_pexp(1) == 777
-    t.set_flags(1, T.PENDING | T.RESERVED | T.HAS_HW)
-    assert t.flags(1) & T.PENDING and t.flags(1) & T.RESERVED
-    t.clear_flag(1, T.PENDING | T.HAS_HW)  # derived bits are not the caller's
-    assert not t.flags(1) & T.PENDING and t.flags(1) & T.HAS_HW
+    t.set_flags(1, T.PENDING | T.RESERVED)
+    assert t.flags(1) == T.PENDING | T.RESERVED | T.HAS_HW
+    t.set_flags(1, t.flags(1) & ~T.RESERVED)  # replaces the caller's bits
+    assert t.flags(1) == T.PENDING | T.HAS_HW
+    t.set_flags(1, T.RESERVED)
+    assert t.flags(1) == T.RESERVED | T.HAS_HW
+    t.set_flags(1, t.flags(1) | T.PENDING)
+    t.clear_flag(1, T.RESERVED | T.HAS_HW)  # derived bits are not the caller's
+    assert t.flags(1) == T.PENDING | T.HAS_HW
     assert t.find_hw(m) == 1
     # a FREE record that differs from the default is live
     t.set(2, T.FREE, 0, None, None, 0, 0, 0)
@@ -234,6 +239,7 @@ def test_scans_are_circular():
     assert t.next_in_state(T.FREE, 2) == 3
     assert t.next_in_state(T.ABANDONED, 0) == -1
     assert t.next_live(0) == 2 and t.next_live(3) == 7 and t.next_live(8) == -1
+    assert list(t.non_default()) == [2, 7]
 
 
 def test_expire_sweep_is_bounded_and_policy_free():

@@ -562,12 +562,14 @@ class LeaseTable:
         self._set_time(i, 16, t)
 
     def set_flags(self, i, flags):
-        """Turn on the caller-owned bits in `flags` (RESERVED BOOTP PENDING MARK)."""
+        """Replace the caller-owned bits (RESERVED BOOTP PENDING MARK) with
+        those in `flags`; derived bits stay, so set_flags(i, flags(i) | X) works."""
         o = self._o(i)
         if not isinstance(flags, int):
             raise LeaseError("flags")
         self._begin(o)
-        self._buf[o + 1] |= flags & USER_FLAGS
+        b = self._buf
+        b[o + 1] = (b[o + 1] & ~USER_FLAGS & 255) | (flags & USER_FLAGS)
         self._end(o)
 
     def clear_flag(self, i, flags):
@@ -693,6 +695,13 @@ class LeaseTable:
             if b[i * REC + 1] & flag:
                 return i
         return -1
+
+    def non_default(self):
+        """Offsets of every non-default record, in order (a generator)."""
+        i = self.next_live(0)
+        while i >= 0:
+            yield i
+            i = self.next_live(i + 1)
 
     def next_live(self, start=0):
         """First non-default offset at or after `start` (not circular); -1."""
