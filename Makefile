@@ -39,7 +39,7 @@ test: sysdeps venv npm
 	$(MAKE) --no-print-directory test-mp
 
 run: venv
-	$(PY) -m dhcpfo_host.cli demo
+	$(PY) -m dhcpfo_host.cli demo $(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS))
 
 bench: sysdeps venv
 	$(PY) bench/run.py

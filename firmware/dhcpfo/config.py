@@ -43,7 +43,7 @@ _SERVER_SET = {
 _TOP_KEYS = ("server", "scopes", "failover")
 _SERVER_KEYS = ("id", "name", "server_id", "listen", "data_dir", "options", "policies", "mgmt",
                 "decline_hold", "offer_hold", "time_skew_max", "log_level")
-_LISTEN_KEYS = ("address", "port", "interface")
+_LISTEN_KEYS = ("address", "port", "interface", "relay_port")
 _MGMT_KEYS = ("address", "port", "token")
 _SCOPE_KEYS = ("id", "mask", "name", "description", "active", "lease_time", "offer_delay_ms",
                "ranges", "exclusions", "reservations", "options", "policies", "bootp")
@@ -104,6 +104,7 @@ class ServerConfig:
         self.server_id = None
         self.listen_address = b"\x00\x00\x00\x00"
         self.listen_port = 67
+        self.relay_port = 67  # UDP port relayed replies go to (67; loopback demos use another)
         self.interface = None
         self.data_dir = "data"
         self.options = {}
@@ -583,6 +584,7 @@ def _server(c, v):
             s.listen_address = c.ip(ld, "address", "server.listen", s.listen_address)
             s.listen_port = c.int(ld, "port", "server.listen", 67, 1, 65535)
             s.interface = c.str(ld, "interface", "server.listen", None, 32)
+            s.relay_port = c.int(ld, "relay_port", "server.listen", 67, 1, 65535)
     s.server_id = c.ip(d, "server_id", p)
     if s.server_id is None and d.get("server_id") is None:
         if s.listen_address is not None and s.listen_address != b"\x00\x00\x00\x00":

@@ -10,6 +10,7 @@ from dhcpfo import events as ev
 from dhcpfo.dhcp.scope import Scopes
 from dhcpfo.dhcp.server import DhcpServer
 from dhcpfo.lease import log as ll
+from dhcpfo.lease import table as lt
 from dhcpfo.lease.table import LeaseTable
 
 
@@ -55,9 +56,7 @@ class Node:
         self.events = events if events is not None else ev.Events()
         self.out = Outbox()
         self.scopes = Scopes(config)
-        self.tables = [LeaseTable(sc.size) for sc in self.scopes.all()]
-        for sc in self.scopes.all():
-            sc.mark_table(self.tables[sc.index])
+        self.tables = [LeaseTable(sc.size) for sc in self.scopes]
         srv = config.server
         self.server = DhcpServer(
             self.scopes, self.tables, self.events, srv.server_id, srv.offer_hold, srv.decline_hold
@@ -68,7 +67,9 @@ class Node:
             from dhcpfo.failover.peer import Relationship as relationship_factory
         for i, rc in enumerate(config.failover):
             scopes = [self.scopes.by_id(sid) for sid in rc.scopes]
+            scopes = [sc for sc in scopes if sc is not None]
             rel = relationship_factory(rc, scopes, self.tables, self.events, srv, self._log_meta, i)
+            rel.is_offered = self.server.is_offered
             self.relationships.append(rel)
             for sc in scopes:
                 self.server.authorities[sc.index] = rel
@@ -77,31 +78,33 @@ class Node:
     # ------------------------------------------------------------------
     # recovery
 
-    def restore(self, kind, scope, offset, payload):
-        """Feed one replayed log record (lease.log replay callback)."""
-        if kind == ll.BINDING:
-            if scope < len(self.tables) and offset < self.tables[scope].size:
-                self.tables[scope].load_record(offset, payload)
-            else:
-                self.events.count("restore.out-of-range")
-        elif kind == ll.META:
-            for rel in self.relationships:
-                if rel.meta_key == scope:
-                    rel.restore_meta(payload)
+    def tables_by_scope(self):
+        """Lease tables keyed by the scope id used in log records."""
+        return dict((i, self.tables[i]) for i in range(len(self.tables)))
+
+    def restore_meta(self, key, payload):
+        """A META record replayed from the lease log (failover state)."""
+        for rel in self.relationships:
+            if rel.meta_key == key:
+                rel.restore_meta(payload)
+
+    def storage_lost(self, now):
+        """The lease store was found damaged: forget saved failover state so each
+        relationship recovers everything from its partner before serving."""
+        for rel in self.relationships:
+            rel.saved = None
+        self.events.emit(now, ev.ERROR, ev.EV_SERVICE, "lease store damaged: recovering from the partner")
 
     def _log_meta(self, key, payload):
         self.out.records.append(ll.encode_meta(key, payload))
 
-    def snapshot_records(self):
-        """Every record a compacted log needs (bindings not in their default state, metas)."""
-        recs = []
-        for si in range(len(self.tables)):
-            t = self.tables[si]
-            for off in t.non_default():
-                recs.append(ll.encode_binding(si, off, t))
-        for rel in self.relationships:
-            recs.append(ll.encode_meta(rel.meta_key, rel.meta_payload()))
-        return recs
+    def after_restore(self):
+        """Clear per-run marks left in restored records (updates in flight)."""
+        for t in self.tables:
+            off = t.next_flagged(lt.MARK, 0)
+            while off >= 0:
+                t.clear_flag(off, lt.MARK)
+                off = t.next_flagged(lt.MARK, off)
 
     def start(self, now):
         self.started = True

@@ -38,13 +38,14 @@ class PeerConn:
 
 
 class NodeRunner:
-    def __init__(self, node, store, clock, udp, local_addr, mgmt=None, log=None):
+    def __init__(self, node, store, clock, udp, local_addr, mgmt=None, log=None, relay_port=67):
         self.node = node
         self.store = store
         self.clock = clock
         self.udp = udp
         self.local_addr = local_addr  # 4 bytes: the serving interface's address
         self.mgmt = mgmt  # callable(request dict, now) -> response dict
+        self.relay_port = relay_port  # where relayed replies go (67; demos on loopback use another)
         self.log = log or (lambda msg: None)
         self.conns = []
         self.running = True
@@ -61,6 +62,8 @@ class NodeRunner:
             self.store.commit()  # durable before anything below is sent
         for payload, dst, port, delay in out.dhcp:
             ip = ip_text(dst)
+            if port == 67:
+                port = self.relay_port
             if delay:
                 asyncio.create_task(self._send_later(payload, ip, port, delay))
             elif not self.udp.sendto(payload, ip, port):
@@ -123,7 +126,7 @@ class NodeRunner:
             self.node.tick(now)
             self.flush()
             if self.store.should_compact():
-                self.store.compact(self.node.snapshot_records())
+                self.store.compact()
             await asyncio.sleep(1)
 
     async def _peer_loop(self, conn):
@@ -197,8 +200,11 @@ class NodeRunner:
         self.node.start(now)
         self.flush()
         servers = []
-        if peer_listen is not None:
-            servers.append(await asyncio.start_server(self._accept, peer_listen[0], peer_listen[1]))
+        seen = []
+        for addr in peer_listen or ():
+            if addr not in seen:  # relationships may share one listening endpoint
+                seen.append(addr)
+                servers.append(await asyncio.start_server(self._accept, addr[0], addr[1]))
         if mgmt_listen is not None and self.mgmt is not None:
             servers.append(await asyncio.start_server(self._mgmt_client, mgmt_listen[0], mgmt_listen[1]))
         tasks = [asyncio.create_task(self.dhcp_task()), asyncio.create_task(self.tick_task())]

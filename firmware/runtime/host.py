@@ -42,9 +42,12 @@ def build(cfg, data_dir=None, unix_now=None):
     d = data_dir or cfg.server.data_dir
     os.makedirs(d, exist_ok=True)
     store = LeaseStore(d)
-    stats = store.load(node.restore)
-    node.events.count("restore.records", stats[0])
-    node.events.count("restore.ignored-bytes", stats[1])
+    stats = store.load(node.tables_by_scope(), node.restore_meta)
+    node.after_restore()
+    node.events.count("restore.records", stats["snap_records"] + stats["log_records"])
+    node.events.count("restore.ignored-bytes", stats["ignored"])
+    if stats["lost"]:
+        node.storage_lost(clock.now())
     return node, store, clock
 
 
@@ -61,18 +64,19 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
     cfg = load_config(config_path)
     node, store, clock = build(cfg, data_dir)
     node.events.sink = _event_printer(verbose)
-    lis = cfg.server.listen
-    udp = UdpEndpoint(lis.address, lis.port, lis.interface)
-    local = ip_bytes(lis.address) if lis.address != "0.0.0.0" else cfg.server.server_id
+    srv = cfg.server
+    listen_text = ip_text(srv.listen_address)
+    udp = UdpEndpoint(listen_text, srv.listen_port, srv.interface)
+    local = srv.listen_address if listen_text != "0.0.0.0" else srv.server_id
     commands = Commands(node)
-    runner = NodeRunner(node, store, clock, udp, local, mgmt=commands.handle)
-    peer_listen = None
+    runner = NodeRunner(node, store, clock, udp, local, mgmt=commands.handle,
+                        relay_port=getattr(srv, "relay_port", 67))
+    peer_listen = []
     connectors = []
     for rel, rc in zip(node.relationships, cfg.failover):
-        peer_listen = (rc.local_address, rc.local_port)
-        connectors.append((rel, rc.partner_address_text, rc.partner_port, rc.local_address))
-    mg = cfg.server.mgmt
-    mgmt_listen = (mg.address, mg.port) if mg.port else None
+        peer_listen.append((ip_text(rc.local_address), rc.local_port))
+        connectors.append((rel, ip_text(rc.partner_address), rc.partner_port, ip_text(rc.local_address)))
+    mgmt_listen = (ip_text(srv.mgmt_address), srv.mgmt_port) if srv.mgmt_port else None
 
     async def main():
         loop = asyncio.get_running_loop()
@@ -81,7 +85,7 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
         if ready_file:
             loop.call_later(0.2, _write_ready, ready_file, udp.port)
         print("dhcpfo node %s: DHCP on %s:%d, %d scope(s), %d relationship(s), management on %s"
-              % (cfg.server.name, lis.address, udp.port, len(node.tables), len(node.relationships),
+              % (cfg.server.name, listen_text, udp.port, len(node.tables), len(node.relationships),
                  "%s:%d" % mgmt_listen if mgmt_listen else "off"), flush=True)
         await runner.serve(peer_listen=peer_listen, connectors=connectors, mgmt_listen=mgmt_listen)
 

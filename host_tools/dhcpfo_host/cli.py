@@ -1,14 +1,74 @@
-"""The `dhcpfo` command: run a node, manage it, flash a board."""
+"""The `dhcpfo` command: run a node, talk to a running node, run the demo."""
 import argparse
+import json
+import os
 import sys
 
 
+def _firmware_on_path():
+    """Running from a checkout: the firmware package sits beside host_tools."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    fw = os.path.normpath(os.path.join(here, "..", "..", "firmware"))
+    if os.path.isdir(os.path.join(fw, "dhcpfo")) and fw not in sys.path:
+        sys.path.insert(0, fw)
+
+
 def main(argv=None):
+    _firmware_on_path()
     ap = argparse.ArgumentParser(prog="dhcpfo", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("node", help="run a node on this machine from a JSON config")
+    p.add_argument("--config", required=True)
+    p.add_argument("--data-dir", help="lease store directory (default: the config's server.data_dir)")
+    p.add_argument("--verbose", action="store_true", help="print every event, not only warnings")
+    p.add_argument("--check", action="store_true", help="validate the config and exit")
+
+    p = sub.add_parser("demo", help="a failover pair of emulated boards serving demo clients")
+    p.add_argument("--seconds", type=int, default=0, help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--keep", action="store_true", help="keep the demo's logs and lease files")
+
+    p = sub.add_parser("call", help="send a management command to a running node")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=6470)
+    p.add_argument("command", help="command name, e.g. status, get-failover, get-leases")
+    p.add_argument("args", nargs="*", help="key=value arguments (values parsed as JSON when possible)")
+
     p = sub.add_parser("check-firmware", help="MicroPython compatibility check of firmware modules")
     p.add_argument("paths", nargs="*", default=["firmware"])
+
     args = ap.parse_args(argv)
+    if args.cmd == "node":
+        from runtime import host
+        if args.check:
+            cfg = host.load_config(args.config)
+            print("config %s is valid: %d scope(s), %d relationship(s)"
+                  % (args.config, len(cfg.scopes), len(cfg.failover)))
+            return 0
+        return host.run(args.config, args.data_dir, args.verbose)
+    if args.cmd == "demo":
+        from dhcpfo_host import demo
+        return demo.main(args.seconds or None, args.clients, args.keep)
+    if args.cmd == "call":
+        from dhcpfo_host import mgmtclient
+        req = {"cmd": args.command}
+        for kv in args.args:
+            if "=" not in kv:
+                print("dhcpfo: argument %r is not key=value" % kv, file=sys.stderr)
+                return 2
+            k, v = kv.split("=", 1)
+            try:
+                req[k] = json.loads(v)
+            except ValueError:
+                req[k] = v
+        try:
+            resp = mgmtclient.call(args.host, args.port, req)
+        except (OSError, mgmtclient.MgmtError) as e:
+            print("dhcpfo: %s" % e, file=sys.stderr)
+            return 1
+        print(json.dumps(resp, indent=2, sort_keys=True))
+        return 0
     if args.cmd == "check-firmware":
         from dhcpfo_host import fwcheck
         return fwcheck.main(args.paths)

@@ -83,7 +83,7 @@ class DhcpServer:
         if mt == 0:
             c.count("drop.bootp")
             return
-        sc = self.scopes.select(pkt.giaddr if pkt.giaddr != ZERO4 else local_addr)
+        sc = self.scopes.for_packet(pkt, local_addr)
         if sc is None or not sc.active:
             c.count("drop.no-scope")
             return
@@ -219,7 +219,7 @@ class DhcpServer:
         if off >= 0:
             st = t.state(off)
             if st == lt.ACTIVE or st == lt.EXPIRED or st == lt.RELEASED:
-                if not sc.is_reserved(off) and (policy is None or policy.allows(off)):
+                if sc.can_allocate(off, policy):
                     return off
         held = self._offers.get(pkt.client_key())
         if held is not None and held[0] == sc.index and held[2] > now:
@@ -231,14 +231,13 @@ class DhcpServer:
                 return off
         return self._allocate(sc, t, auth, policy, now)
 
-    def _available(self, sc, t, auth, off, policy, now):
-        """May this offset go to a new client now?"""
-        if sc.is_excluded(off) or sc.is_reserved(off):
+    def _available(self, sc, t, auth, off, policy, now, key=None):
+        """May this offset go to a new client now? (`key`: the client whose
+        own offer does not count as taken.)"""
+        if not sc.can_allocate(off, policy):
             return False
-        if policy is not None and not policy.allows(off):
-            return False
-        if (sc.index, off) in self._offered:
-            hk = self._offered[(sc.index, off)]
+        hk = self._offered.get((sc.index, off))
+        if hk is not None and hk != key:
             held = self._offers.get(hk)
             if held is not None and held[2] > now:
                 return False
@@ -274,24 +273,34 @@ class DhcpServer:
         return -1
 
     def _may_commit(self, sc, t, off, pkt, now):
-        """May `off` be ACKed to this client now?"""
-        if sc.is_excluded(off):
+        """May `off` be ACKed to this client now? Checked afresh on every
+        REQUEST: an OFFER is no promise once the address changed hands."""
+        if off < 0 or off >= sc.size or sc.is_excluded(off):
             return False
         res = sc.reservation_for(pkt)
         if sc.is_reserved(off) and res != off:
             return False
+        if _bound_to_other(t, off, pkt):
+            return False
         st = t.state(off)
-        if st == lt.ACTIVE or st == lt.EXPIRED or st == lt.RELEASED:
-            if not _bound_to_other(t, off, pkt):
-                if st == lt.ACTIVE:
-                    return True
-                return self.authorities[sc.index].may_allocate(sc, off, st, now) or _same_client(t, off, pkt)
-        held = self._offers.get(pkt.client_key())
-        if held is not None and held[0] == sc.index and held[1] == off:
-            return st != lt.ACTIVE or not _bound_to_other(t, off, pkt)
+        if st == lt.ACTIVE:
+            return True  # this client's own binding
+        if (st == lt.EXPIRED or st == lt.RELEASED) and _same_client(t, off, pkt):
+            # the partner still knows it as this client's, unless our update
+            # telling it otherwise is in flight (it may already be reused there)
+            return not t.flags(off) & lt.MARK
         if res == off:
             return True
-        return self._available(sc, t, self.authorities[sc.index], off, sc.policy_for(pkt), now)
+        return self._available(sc, t, self.authorities[sc.index], off, sc.policy_for(pkt), now,
+                               pkt.client_key())
+
+    def is_offered(self, si, off, now):
+        """Is `off` held for a client between OFFER and REQUEST?"""
+        key = self._offered.get((si, off))
+        if key is None:
+            return False
+        held = self._offers.get(key)
+        return held is not None and held[2] > now
 
     # ------------------------------------------------------------------
     # commits and replies
@@ -299,7 +308,7 @@ class DhcpServer:
     def _lease_time(self, sc, off, policy, now, fresh):
         """Configured lease time, capped by the authority (MCLT rule). `fresh`:
         the address goes to a client other than the one it was last bound to."""
-        want = sc.lease_time if policy is None or not policy.lease_time else policy.lease_time
+        want = sc.lease_time_for(policy)
         cap = self.authorities[sc.index].max_lease(sc, off, now, fresh)
         if cap is not None and cap < want:
             return cap
@@ -336,7 +345,7 @@ class DhcpServer:
     def _reply(self, sc, pkt, mtype, yiaddr, off, policy, lease, now, out, delay_ms):
         rep = wire.make_reply(pkt, mtype, yiaddr, self.server_id)
         opts = rep.options
-        for code, val in sc.options_for(pkt, off, policy):
+        for code, val in sc.options_for(pkt, off, policy).items():
             if code not in opts:
                 opts[code] = val
         if lease:
@@ -386,7 +395,7 @@ class DhcpServer:
             t = self.tables[si]
             if t.count(lt.ACTIVE) == 0:
                 continue
-            sc = self.scopes.by_index(si)
+            sc = self.scopes[si]
 
             def visit(off):
                 t.set_state(off, lt.EXPIRED, now)

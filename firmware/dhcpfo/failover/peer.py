@@ -36,6 +36,10 @@ def _ip(b):
     return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3])
 
 
+def _never(*args):
+    return False
+
+
 class _Link:
     """Per-connection protocol state before and after the handshake."""
 
@@ -103,6 +107,7 @@ class Relationship:
         self.sync_all = False
         self._sync_pos = None  # (position in scopes, offset) of the UPDREQALL walk
         self.requested = None  # our outstanding UPDREQ/UPDREQALL type
+        self.is_offered = _never  # set by the node: (scope index, offset, now) -> held by an OFFER?
         self._balance_at = 0
         self.started_at = 0
         self.stats = {"bndupd_sent": 0, "bndupd_received": 0, "bndack_sent": 0, "bndack_received": 0,
@@ -756,7 +761,7 @@ class Relationship:
             backup = t.count(lt.BACKUP)
             total = free + backup
             target_backup = total * self.backup_share // 100
-            have = backup if self.primary else free
+            have = free if self.primary else backup
             want = (total - target_backup) if self.primary else target_backup
             excess = have - want
             if excess <= BALANCE_SLACK and not (force and excess > 0):
@@ -764,7 +769,8 @@ class Relationship:
             off = t.next_in_state(mine, 0)
             while off >= 0 and excess > 0:
                 nxt = t.next_in_state(mine, (off + 1) % t.size)
-                if not sc.is_excluded(off) and not sc.is_reserved(off) and not t.flags(off) & lt.MARK:
+                if (not sc.is_excluded(off) and not sc.is_reserved(off) and not t.flags(off) & lt.MARK
+                        and not self.is_offered(sc.index, off, now)):
                     t.set_state(off, theirs, now)
                     t.set_flags(off, t.flags(off) | lt.PENDING)
                     out.records.append(ll.encode_binding(sc.index, off, t))
@@ -848,6 +854,6 @@ class Relationship:
             "auto_state_switchover": self.safe_period or None,
             "authentication": self.key is not None,
             "pending_updates": len(self.inflight),
-            "scopes": [sc.id_text for sc in self.scopes],
+            "scopes": [_ip(sc.network) for sc in self.scopes],
             "counters": dict(self.stats),
         }

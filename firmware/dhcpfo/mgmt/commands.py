@@ -17,6 +17,18 @@ def _ip(b):
     return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3])
 
 
+def _scope_id(sc):
+    return _ip(sc.network)
+
+
+def _excluded(sc):
+    n = 0
+    for off in range(sc.size):
+        if sc.is_excluded(off):
+            n += 1
+    return n
+
+
 def _mac(b):
     return ":".join("%02x" % x for x in b)
 
@@ -61,25 +73,29 @@ class Commands:
         return {
             "name": n.config.server.name,
             "time": now,
-            "scopes": [self._scope_summary(sc) for sc in n.scopes.all()],
+            "scopes": [self._scope_summary(sc) for sc in n.scopes],
             "relationships": [r.status(now) for r in n.relationships],
             "counters": dict(n.events.counters),
         }
 
     def _scope(self, req):
         sid = req.get("scope")
-        sc = self.node.scopes.by_id_text(sid) if sid is not None else None
+        sc = None
+        if sid is not None:
+            try:
+                sc = self.node.scopes.by_id(bytes([int(p) for p in str(sid).split(".")]))
+            except ValueError:
+                sc = None
         if sc is None:
-            all_ = self.node.scopes.all()
-            if sid is None and len(all_) == 1:
-                return all_[0]
-            raise CommandError("unknown scope %r" % (sid,))
+            if sid is None and len(self.node.scopes) == 1:
+                return self.node.scopes[0]
+            raise CommandError("unknown scope %r (give the scope id, e.g. 198.18.0.0)" % (sid,))
         return sc
 
     def _scope_summary(self, sc):
         t = self.node.tables[sc.index]
         counts = dict((STATE_NAMES[s], t.count(s)) for s in STATE_NAMES)
-        return {"scope": sc.id_text, "name": sc.name, "size": sc.size, "active": sc.active, "bindings": counts}
+        return {"scope": _scope_id(sc), "name": sc.name, "size": sc.size, "active": sc.active, "bindings": counts}
 
     def get_leases(self, req, now):
         sc = self._scope(req)
@@ -106,17 +122,17 @@ class Commands:
                 off = t.next_in_state(st, (off + 1) % t.size)
                 if off == first:
                     break
-        return {"scope": sc.id_text, "leases": rows}
+        return {"scope": _scope_id(sc), "leases": rows}
 
     def scope_stats(self, req, now):
         out = []
-        for sc in self.node.scopes.all():
+        for sc in self.node.scopes:
             t = self.node.tables[sc.index]
             free = t.count(lt.FREE)
             backup = t.count(lt.BACKUP)
-            usable = sc.size - sc.excluded_count()
+            usable = sc.size - _excluded(sc)
             in_use = t.count(lt.ACTIVE)
-            row = {"scope": sc.id_text, "name": sc.name, "addresses": usable, "in_use": in_use,
+            row = {"scope": _scope_id(sc), "name": sc.name, "addresses": usable, "in_use": in_use,
                    "free": usable - in_use, "percent_in_use": (100 * in_use // usable) if usable else 0,
                    "free_primary": free, "free_backup": backup}
             auth = self.node.server.authorities[sc.index]
