@@ -23,7 +23,7 @@ from dhcpfo.wire import failover as fw
 HANDSHAKE_TIMEOUT = 15  # seconds for CONNECT/CONNECTACK on a new link (ISC's value)
 STARTUP_TIME = 15  # seconds in STARTUP waiting for the partner before resuming
 BALANCE_INTERVAL = 60  # seconds between pool balance runs in NORMAL (ISC min-balance)
-BALANCE_SLACK = 2  # addresses of misbalance tolerated before moving any
+BALANCE_SLACK_DIV = 50  # misbalance tolerated before moving any: 1/50 (2 %) of the pool
 TIME_EVENT_INTERVAL = 300  # at most one TimeOutOfSync event per this many seconds
 
 # Meta record payload (20 bytes, lease/log META): state, previous state,
@@ -764,7 +764,7 @@ class Relationship:
             have = free if self.primary else backup
             want = (total - target_backup) if self.primary else target_backup
             excess = have - want
-            if excess <= BALANCE_SLACK and not (force and excess > 0):
+            if excess <= total // BALANCE_SLACK_DIV and not (force and excess > 0):
                 continue
             off = t.next_in_state(mine, 0)
             while off >= 0 and excess > 0:
