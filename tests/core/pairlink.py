@@ -14,7 +14,7 @@ B_ADDR = b"\xc6\x12\x00\x03"
 
 
 def pair_config(role, mode="load-balance", mclt=60, lease=600, first="198.18.0.10", last="198.18.0.59",
-                secret=None, safe=None, extra=None):
+                secret=None, safe=None, extra=None, mask=24):
     me, partner = ("198.18.0.2", "198.18.0.3") if role == "primary" else ("198.18.0.3", "198.18.0.2")
     rel = {
         "name": "pair", "role": role, "mode": mode,
@@ -30,7 +30,7 @@ def pair_config(role, mode="load-balance", mclt=60, lease=600, first="198.18.0.1
         rel.update(extra)
     return config.load({
         "server": {"name": "node-" + role, "server_id": me},
-        "scopes": [{"id": "198.18.0.0", "mask": 24, "lease_time": lease,
+        "scopes": [{"id": "198.18.0.0", "mask": mask, "lease_time": lease,
                     "ranges": [{"start": first, "end": last}]}],
         "failover": [rel],
     })
