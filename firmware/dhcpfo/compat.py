@@ -93,6 +93,11 @@ class Clock:
         self._ms = 0  # accumulated monotonic ms since construction (unbounded int ms on CPython)
         self._sec = 0  # whole monotonic seconds since construction
         base = unix_now if unix_now is not None else unix_time()
+        # A board without a battery-backed clock boots in 2000 or 1970: such a
+        # time is not trusted until NTP or the failover partner sets it.
+        self.synced = base >= EPOCH
+        if base < EPOCH:
+            base = EPOCH
         self._offset = from_unix(base)  # core seconds at monotonic zero
         self._floor = self._offset
 
@@ -106,6 +111,11 @@ class Clock:
                 self._sec += self._ms // 1000
                 self._ms %= 1000
 
+    def not_before(self, t):
+        """Never report a core time below t (e.g. the newest time in the lease log)."""
+        if t > self._floor:
+            self._floor = t
+
     def now(self):
         """Core time (int seconds since EPOCH), never decreasing."""
         self._advance()
@@ -117,6 +127,7 @@ class Clock:
 
     def set_unix(self, unix_now):
         """Adopt a learned wall clock; returns the step applied in seconds."""
+        self.synced = True
         self._advance()
         old = self._offset + self._sec
         self._offset = from_unix(unix_now) - self._sec

@@ -44,6 +44,8 @@ def build(cfg, data_dir=None, unix_now=None):
     store = LeaseStore(d)
     stats = store.load(node.tables_by_scope(), node.restore_meta)
     node.after_restore()
+    for rel in node.relationships:
+        rel.clock = clock  # an unsynced clock learns the partner's time at connect
     node.events.count("restore.records", stats["snap_records"] + stats["log_records"])
     node.events.count("restore.ignored-bytes", stats["ignored"])
     if stats["lost"]:

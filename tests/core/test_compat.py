@@ -69,3 +69,13 @@ def test_digest_eq():
 def test_crc32_matches_zlib_value():
     assert compat.crc32(b"123456789") == 0xCBF43926
     assert compat.crc32(b"6789", compat.crc32(b"12345")) == 0xCBF43926
+
+
+def test_clock_without_rtc_is_unsynced_until_set():
+    c = compat.Clock(unix_now=946684800, ticks=lambda: 0)
+    assert not c.synced
+    assert c.now() == 0  # held at EPOCH rather than running in 2000
+    c.set_unix(compat.EPOCH + 500)
+    assert c.synced and c.now() == 500
+    c.not_before(900)
+    assert c.now() == 900

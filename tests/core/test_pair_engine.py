@@ -176,3 +176,37 @@ def test_state_survives_restart_from_records():
     n2.start(p.now)
     r2 = n2.relationships[0]
     assert r2.state == S.STARTUP and r2.previous == S.COMM_INTERRUPTED
+
+
+def test_board_without_clock_learns_partner_time():
+    from dhcpfo import compat
+    ticks = [0]
+    p = Pair()
+    clock = compat.Clock(unix_now=946684800, ticks=lambda: ticks[0])  # an RTC-less board boots in 2000
+    assert not clock.synced
+    p.b.node.relationships[0].clock = clock
+    p.connect()
+    assert clock.synced
+    assert clock.now() == p.now  # the partner's clock, adopted from its CONNECT
+    assert p.b.node.events.get("clock.learned-from-partner") == 1
+    p.tick(3)
+    assert p.state(p.b) == S.NORMAL
+
+
+def test_skewed_partner_is_refused_with_time_mismatch():
+    p = Pair()
+    p.b.node.relationships[0].skew_max = 60
+    p.a.node.relationships[0].skew_max = 60
+    # the primary's clock runs 120 s ahead: CONNECT carries its time
+    p.now += 0
+    a_rel = p.a.node.relationships[0]
+    p.up = True
+    p.a.conn, p.b.conn = "a->b", "b<-a"
+    p.a.node.peer_connected(p.a.conn, p.b.addr, True, p.now + 120)
+    p.drain(p.a)
+    p.b.node.peer_connected(p.b.conn, p.a.addr, False, p.now)
+    p.drain(p.b)
+    p.flow()
+    assert p.b.node.events.get("peer.time-out-of-sync") >= 1
+    assert p.b.node.relationships[0].link is None
+    assert a_rel.link is None

@@ -108,6 +108,7 @@ class Relationship:
         self._sync_pos = None  # (position in scopes, offset) of the UPDREQALL walk
         self.requested = None  # our outstanding UPDREQ/UPDREQALL type
         self.is_offered = _never  # set by the node: (scope index, offset, now) -> held by an OFFER?
+        self.clock = None  # set by the driver: a compat.Clock; unsynced clocks learn the partner's time
         self._balance_at = 0
         self.started_at = 0
         self.stats = {"bndupd_sent": 0, "bndupd_received": 0, "bndack_sent": 0, "bndack_received": 0,
@@ -456,6 +457,19 @@ class Relationship:
             self.events.count("peer.bad-message." + e.reason)
             self._drop(lk, now, out, "bad message: " + e.reason)
 
+    def _learn_time(self, m):
+        """A board without a real-time clock adopts the partner's clock at
+        connect (draft-12 §5.10: the time in each message lets a server
+        without a good clock run on the partner's)."""
+        c = self.clock
+        if c is not None and not c.synced and m.time:
+            step = c.set_unix(m.time)
+            self.events.count("clock.learned-from-partner")
+            self.events.emit(c.now(), ev.WARN, ev.EV_TIME_OUT_OF_SYNC,
+                             "relationship %s: clock set from partner (step %d s)" % (self.name, step))
+            return True
+        return False
+
     def _skewed(self, m, now):
         skew = fw.time_skew(m, now)
         if skew > self.skew_max or -skew > self.skew_max:
@@ -471,9 +485,12 @@ class Relationship:
     def _on_connect(self, lk, m, now, out):
         name = m.get_bytes(fw.OPT_RELATIONSHIP_NAME)
         reject = None
+        learned = name == self._name_b and self._learn_time(m)
+        if learned:
+            now = self.clock.now()
         if name != self._name_b:
             reject = fw.REJ_INVALID_PARTNER
-        elif self._skewed(m, now):
+        elif not learned and self._skewed(m, now):
             reject = fw.REJ_TIME_MISMATCH
         elif m.get_bytes(fw.OPT_HBA) is None or len(m.get_bytes(fw.OPT_HBA)) != 32:
             reject = fw.REJ_HBA_CONFLICT
@@ -510,7 +527,9 @@ class Relationship:
             self._send(lk, fw.make_disconnect(self._next_xid(), now, fw.REJ_INVALID_PARTNER), now, out)
             self._drop(lk, now, out, "wrong relationship name")
             return
-        if self._skewed(m, now):
+        if self._learn_time(m):
+            now = self.clock.now()
+        elif self._skewed(m, now):
             self._send(lk, fw.make_disconnect(self._next_xid(), now, fw.REJ_TIME_MISMATCH), now, out)
             self._drop(lk, now, out, "time mismatch")
             return
@@ -753,6 +772,7 @@ class Relationship:
         if self.state != S.NORMAL or self.link is None:
             return 0
         moved = 0
+        short = False
         mine = self._own_status()
         theirs = self._partner_status()
         for sc in self.scopes:
@@ -764,6 +784,8 @@ class Relationship:
             have = free if self.primary else backup
             want = (total - target_backup) if self.primary else target_backup
             excess = have - want
+            if -excess > total // BALANCE_SLACK_DIV:
+                short = True
             if excess <= total // BALANCE_SLACK_DIV and not (force and excess > 0):
                 continue
             off = t.next_in_state(mine, 0)
@@ -781,6 +803,10 @@ class Relationship:
                 off = nxt
         if moved:
             self.stats["pool_moved"] += moved
+        if short and not self.primary and not force:
+            # ask the primary to rebalance now (draft-12 §7.4; ISC answers POOLREQ at once)
+            self._send(self.link, fw.make_poolreq(self._next_xid(), now), now, out)
+            self.events.count("peer.poolreq-sent")
         return moved
 
     # ------------------------------------------------------------------
