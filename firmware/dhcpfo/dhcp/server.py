@@ -326,9 +326,11 @@ class DhcpServer:
         old = t.get(off)
         flags = lt.RESERVED if sc.is_reserved(off) else 0
         cid = pkt.options.get(wire.OPT_CLIENT_ID)
-        mac = pkt.hwaddr() if pkt.htype == 1 and pkt.hlen == 6 else None
+        # htype + chaddr of any hardware type: a client without a client id is
+        # found again by them (non-Ethernet ones through the table's side dict)
         # the partner's acknowledged potential expiration only counts for the same client
-        t.set(off, lt.ACTIVE, flags, mac, cid, now + lease, old[4] if same else 0, now)
+        t.set(off, lt.ACTIVE, flags, pkt.hwaddr(), cid, now + lease, old[4] if same else 0, now,
+              pkt.htype)
         self._unhold(pkt.client_key())
         self._changed(sc, off, now, out)
         self._reply(sc, pkt, wire.ACK, sc.addr_of(off), off, policy, lease, now, out, 0)
