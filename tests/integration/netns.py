@@ -637,6 +637,18 @@ class Udhcpc(_ClientBase):
         return self.wait_event({"deconfig"}, timeout)
 
 
+def dhclient(host, iface="eth0", timeout=None, **kw):
+    """Start a Dhclient on `host` and wait for its lease: returns (client, Lease)."""
+    c = Dhclient(host, iface, **kw)
+    return c, c.acquire(timeout)
+
+
+def udhcpc(host, iface="eth0", timeout=None, **kw):
+    """Start a Udhcpc on `host` and wait for its lease: returns (client, Lease)."""
+    c = Udhcpc(host, iface, **kw)
+    return c, c.acquire(timeout)
+
+
 # -- servers -----------------------------------------------------------------------
 
 class Dhcpd:
