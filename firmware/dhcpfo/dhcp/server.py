@@ -83,7 +83,7 @@ class DhcpServer:
         if mt == 0:
             c.count("drop.bootp")
             return
-        sc = self.scopes.for_packet(pkt, local_addr)
+        sc = self._scope_for(pkt, mt, local_addr)
         if sc is None or not sc.active:
             c.count("drop.no-scope")
             return
@@ -108,6 +108,23 @@ class DhcpServer:
             self._inform(sc, pkt, now, out)
         else:
             c.count("drop.bad-msg-type")
+
+    def _scope_for(self, pkt, mt, local_addr):
+        """The scope serving a packet: by its link (118, 82/5, giaddr, our
+        interface), except that a REQUEST, RELEASE or INFORM sent straight to
+        us with ciaddr set (RENEWING, RFC 2131 §4.3.2: "the DHCP server will
+        trust the value in 'ciaddr'") is served by the scope holding ciaddr:
+        a client behind a relay renews and releases by unicast, without the
+        relay. ISC dhcpd does the same. A ciaddr in no scope falls back to
+        the link, whose scope then NAKs it as on the wrong network."""
+        scopes = self.scopes
+        link = scopes.link_address(pkt, local_addr)
+        if (link is local_addr and pkt.ciaddr != ZERO4
+                and (mt == wire.REQUEST or mt == wire.RELEASE or mt == wire.INFORM)):
+            sc = scopes.by_addr(pkt.ciaddr)
+            if sc is not None:
+                return sc
+        return scopes.select(link)
 
     # ------------------------------------------------------------------
     # message handlers
