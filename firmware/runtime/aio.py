@@ -5,7 +5,7 @@
 # core produced are appended and flushed (one commit for the whole batch:
 # group commit) before any datagram or stream byte of that batch is sent.
 
-from dhcpfo.compat import IS_MICROPYTHON, asyncio, json_dumps, json_loads
+from dhcpfo.compat import IS_MICROPYTHON, asyncio, digest_eq, json_dumps, json_loads
 
 BROADCAST = "255.255.255.255"
 
@@ -38,7 +38,7 @@ class PeerConn:
 
 
 class NodeRunner:
-    def __init__(self, node, store, clock, udp, local_addr, mgmt=None, log=None, relay_port=67):
+    def __init__(self, node, store, clock, udp, local_addr, mgmt=None, log=None, relay_port=67, token=None):
         self.node = node
         self.store = store
         self.clock = clock
@@ -46,6 +46,7 @@ class NodeRunner:
         self.local_addr = local_addr  # 4 bytes: the serving interface's address
         self.mgmt = mgmt  # callable(request dict, now) -> response dict
         self.relay_port = relay_port  # where relayed replies go (67; demos on loopback use another)
+        self.token = token.encode() if isinstance(token, str) else token  # management secret, if any
         self.log = log or (lambda msg: None)
         self.conns = []
         self.running = True
@@ -181,7 +182,11 @@ class NodeRunner:
                     req = json_loads(line)
                     if not isinstance(req, dict):
                         raise ValueError("request must be a JSON object")
-                    resp = self.mgmt(req, self.clock.now())
+                    if self.token is not None and not digest_eq(str(req.get("token", "")).encode(), self.token):
+                        self.node.events.count("mgmt.bad-token")
+                        resp = {"ok": False, "error": "management token missing or wrong"}
+                    else:
+                        resp = self.mgmt(req, self.clock.now())
                 except ValueError as e:
                     resp = {"ok": False, "error": "bad request: %s" % (e,)}
                 self.flush()

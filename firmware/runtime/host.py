@@ -72,7 +72,7 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
     local = srv.listen_address if listen_text != "0.0.0.0" else srv.server_id
     commands = Commands(node)
     runner = NodeRunner(node, store, clock, udp, local, mgmt=commands.handle,
-                        relay_port=getattr(srv, "relay_port", 67))
+                        relay_port=srv.relay_port, token=srv.mgmt_token)
     peer_listen = []
     connectors = []
     for rel, rc in zip(node.relationships, cfg.failover):

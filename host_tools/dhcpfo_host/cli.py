@@ -32,6 +32,8 @@ def main(argv=None):
     p = sub.add_parser("call", help="send a management command to a running node")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=6470)
+    p.add_argument("--token", default=os.environ.get("DHCPFO_TOKEN"),
+                   help="management token (default: $DHCPFO_TOKEN)")
     p.add_argument("command", help="command name, e.g. status, get-failover, get-leases")
     p.add_argument("args", nargs="*", help="key=value arguments (values parsed as JSON when possible)")
 
@@ -53,6 +55,8 @@ def main(argv=None):
     if args.cmd == "call":
         from dhcpfo_host import mgmtclient
         req = {"cmd": args.command}
+        if args.token:
+            req["token"] = args.token
         for kv in args.args:
             if "=" not in kv:
                 print("dhcpfo: argument %r is not key=value" % kv, file=sys.stderr)
