@@ -236,7 +236,9 @@ class DhcpServer:
         if off >= 0:
             st = t.state(off)
             if st == lt.ACTIVE or st == lt.EXPIRED or st == lt.RELEASED:
-                if sc.can_allocate(off, policy):
+                # its previous address only if not offered to another meanwhile (§4.3.1)
+                if sc.can_allocate(off, policy) and (
+                        st == lt.ACTIVE or not self._held_for_other(sc.index, off, pkt.client_key(), now)):
                     return off
         held = self._offers.get(pkt.client_key())
         if held is not None and held[0] == sc.index and held[2] > now:
@@ -303,6 +305,8 @@ class DhcpServer:
         if st == lt.ACTIVE:
             return True  # this client's own binding
         if (st == lt.EXPIRED or st == lt.RELEASED) and _same_client(t, off, pkt):
+            if self._held_for_other(sc.index, off, pkt.client_key(), now):
+                return False  # offered to another client since (§4.3.1 SHOULD NOT reuse)
             # the partner still knows it as this client's, unless our update
             # telling it otherwise is in flight (it may already be reused there)
             return not t.flags(off) & lt.MARK
@@ -310,6 +314,14 @@ class DhcpServer:
             return True
         return self._available(sc, t, self.authorities[sc.index], off, sc.policy_for(pkt), now,
                                pkt.client_key())
+
+    def _held_for_other(self, si, off, key, now):
+        """Is `off` offered to a client other than `key`, the offer still open?"""
+        hk = self._offered.get((si, off))
+        if hk is None or hk == key:
+            return False
+        held = self._offers.get(hk)
+        return held is not None and held[2] > now
 
     def is_offered(self, si, off, now):
         """Is `off` held for a client between OFFER and REQUEST?"""
