@@ -213,7 +213,8 @@ class DhcpServer:
 
     def _inform(self, sc, pkt, now, out):
         policy = sc.policy_for(pkt)
-        self._reply(sc, pkt, wire.ACK, ZERO4, -1, policy, 0, now, out, 0)
+        # a reserved client's own options too (§4.3.5 -> §4.3.1); yiaddr stays 0
+        self._reply(sc, pkt, wire.ACK, ZERO4, sc.reservation_for(pkt), policy, 0, now, out, 0)
 
     # ------------------------------------------------------------------
     # address choice
