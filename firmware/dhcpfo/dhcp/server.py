@@ -83,6 +83,10 @@ class DhcpServer:
         if mt == 0:
             c.count("drop.bootp")
             return
+        cid = pkt.options.get(wire.OPT_CLIENT_ID)
+        if cid is not None and len(cid) > 255:  # RFC 3396 pieces; a binding holds 255 octets
+            c.count("drop.bad-client-id")
+            return
         sc = self._scope_for(pkt, mt, local_addr)
         if sc is None or not sc.active:
             c.count("drop.no-scope")
