@@ -442,6 +442,33 @@ def test_relayed_discover_goes_back_to_the_relay():
     assert n.pkt.flags & wire.BROADCAST_FLAG and n.opt(wire.OPT_RELAY_INFO) == rai
 
 
+def test_subnet_and_link_selection_choose_the_scope():
+    k = Kit()
+    # option 118 (RFC 3011) names the client's subnet
+    r = k.offer(mac(1), prl=[1, 3], options={wire.OPT_SUBNET_SELECTION: ip("198.18.1.0")})
+    assert _in_range(r.yiaddr, "198.18.1.100", "198.18.1.119")
+    assert r.opt(wire.OPT_ROUTERS) == ip("198.18.1.1") and r.dst == BCAST
+    # link-selection sub-option 5 of option 82 (RFC 3527) beats giaddr
+    rai = b"\x01\x02p1\x05\x04" + ip("198.18.1.0")
+    gi = ip("198.18.0.1")
+    r = k.offer(mac(2), giaddr=gi, options={wire.OPT_RELAY_INFO: rai})
+    assert _in_range(r.yiaddr, "198.18.1.100", "198.18.1.119")
+    assert r.dst == gi and r.port == wire.SERVER_PORT and r.opt(wire.OPT_RELAY_INFO) == rai
+    a = k.one(client(mac(2), REQUEST, 2, giaddr=gi, req=r.yiaddr, sid=SERVER_ID,
+                     options={wire.OPT_RELAY_INFO: rai}), ACK)
+    assert k.state(a.yiaddr, 1) == ACTIVE
+
+
+def test_pool_of_several_ranges_is_used_whole():
+    cfg = config_dict()
+    cfg["scopes"][0]["ranges"] = [{"start": "198.18.0.200", "end": "198.18.0.201"},
+                                  {"start": "198.18.0.10", "end": "198.18.0.11"}]
+    k = Kit(cfg)
+    got = set(k.dora(mac(n), xid=4 * n).yiaddr for n in range(1, 5))
+    assert got == set([ip("198.18.0.10"), ip("198.18.0.11"), ip("198.18.0.200"), ip("198.18.0.201")])
+    k.silent(client(mac(5), DISCOVER, 99))
+
+
 def test_relay_from_an_unknown_link_is_ignored():
     k = Kit()
     k.silent(client(mac(1), DISCOVER, 1, giaddr=ip("10.1.2.1")))
@@ -528,6 +555,22 @@ def test_client_identifier_is_the_identity_when_present():
     assert c.opt(wire.OPT_CLIENT_ID) is None
     # and it may not renew the client-id clients' leases
     k.one(client(hw, REQUEST, 13, ciaddr=a.yiaddr), NAK)
+
+
+def test_overlong_client_identifier_is_dropped_and_counted():
+    # RFC 3396 lets option 61 arrive in several pieces; a binding (and the
+    # failover client-uid) holds at most 255 octets: refuse it up front
+    # rather than OFFER an address that can never be ACKed
+    k = Kit()
+    cid = b"\x00" + bytes(range(256)) + bytes(43)
+    k.silent(client(mac(1), DISCOVER, 1, cid=cid))
+    k.silent(client(mac(1), REQUEST, 2, req=ip("198.18.0.10"), sid=SERVER_ID, cid=cid))
+    assert k.count("drop.bad-client-id") == 2
+    assert k.table().live() == 0
+    # 255 octets is fine
+    a = k.dora(mac(1), xid=3, cid=cid[:255])
+    assert a.opt(wire.OPT_CLIENT_ID) == cid[:255]
+    k.one(client(mac(1), REQUEST, 5, ciaddr=a.yiaddr, cid=cid[:255]), ACK)
 
 
 def test_non_ethernet_client_keeps_and_renews_its_lease():
