@@ -30,7 +30,12 @@ class Standalone:
         return True
 
     def may_allocate(self, scope, offset, state, now):
-        return state == lt.FREE or state == lt.EXPIRED or state == lt.RELEASED
+        # BACKUP too: a scope taken out of a failover relationship keeps
+        # the addresses its former secondary held
+        return state != lt.ACTIVE
+
+    def alloc_states(self, now):
+        return _ALLOC_ORDER
 
     def max_lease(self, scope, offset, now, fresh):
         return None
@@ -281,7 +286,7 @@ class DhcpServer:
     def _allocate(self, sc, t, auth, policy, now):
         """Scan for a new address: never-used addresses first, so that a
         returning client more often finds its old address still free."""
-        for want in _ALLOC_ORDER:
+        for want in auth.alloc_states(now):
             if t.count(want) == 0:
                 continue
             start = self._cursor[sc.index]

@@ -20,6 +20,7 @@ from dhcpfo.lease import log as ll
 from dhcpfo.lease import table as lt
 from dhcpfo.wire import failover as fw
 
+UPDATE_QUEUE_MAX = 512  # bindings queued for sending before falling back to table scans
 HANDSHAKE_TIMEOUT = 15  # seconds for CONNECT/CONNECTACK on a new link (ISC's value)
 STARTUP_TIME = 15  # seconds in STARTUP waiting for the partner before resuming
 BALANCE_INTERVAL = 60  # seconds between pool balance runs in NORMAL (ISC min-balance)
@@ -34,6 +35,9 @@ _MF_PD_SEEN = 0x01  # saw the partner in PARTNER-DOWN while we were shut down
 
 def _ip(b):
     return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3])
+
+
+_REUSE = (lt.EXPIRED, lt.RELEASED, lt.ABANDONED, lt.RESET)
 
 
 def _never(*args):
@@ -103,6 +107,13 @@ class Relationship:
         self.inflight = {}  # xid -> (scope index, offset, pexp)
         self.dirty = set()  # (si, off) changed again while in flight
         self._pump_cursor = [0] * len(tables)
+        # Bindings waiting to be sent: a bounded FIFO fed by committed() and
+        # the balancer, so the common case never scans a table. When it
+        # overflows, or after a restart or a lost link (PENDING records whose
+        # updates were never acknowledged), a table scan finds the rest.
+        self._queue = []
+        self._queued = set()
+        self._rescan = True
         self.sync_xid = None  # partner's UPDREQ/UPDREQALL we are answering
         self.sync_all = False
         self._sync_pos = None  # (position in scopes, offset) of the UPDREQALL walk
@@ -267,6 +278,17 @@ class Relationship:
             base = p
         return now >= base + self.mclt
 
+    def alloc_states(self, now):
+        """Binding states worth scanning for a new client's address now, in
+        order of preference (the server checks each address with may_allocate)."""
+        flags = S.service(self.state)
+        if not flags & S.ALLOCATE:
+            return ()
+        own = (self._own_status(),) + _REUSE
+        if flags & S.TAKEOVER and now >= self.pd_stos + self.mclt:
+            return own + (self._partner_status(),)
+        return own
+
     def may_allocate(self, scope, offset, state, now):
         flags = S.service(self.state)
         if not flags & S.ALLOCATE:
@@ -303,9 +325,21 @@ class Relationship:
         """The server changed a binding: it must reach the partner (lazy update)."""
         t = self.tables[scope.index]
         f = t.flags(offset)
-        if f & lt.MARK:
-            self.dirty.add((scope.index, offset))
         t.set_flags(offset, f | lt.PENDING)
+        if f & lt.MARK:
+            self.dirty.add((scope.index, offset))  # in flight: queued again when acked
+        else:
+            self._enqueue(scope.index, offset)
+
+    def _enqueue(self, si, off):
+        key = (si, off)
+        if key in self._queued:
+            return
+        if len(self._queue) >= UPDATE_QUEUE_MAX:
+            self._rescan = True
+            return
+        self._queue.append(key)
+        self._queued.add(key)
 
     def scope_statistics(self, sc, now):
         t = self.tables[sc.index]
@@ -361,6 +395,7 @@ class Relationship:
             t.set_flags(off, t.flags(off) & ~lt.MARK)
         self.inflight = {}
         self.dirty.clear()
+        self._rescan = True
         self.sync_xid = None
         self._sync_pos = None
         self.requested = None
@@ -671,9 +706,12 @@ class Relationship:
             self.events.emit(now, ev.WARN, ev.EV_BNDUPD_REJECT, "relationship %s: partner rejected update for %s, reason %d"
                              % (self.name, _ip(self.scopes_by_index(si).addr_of(off)), rej))
             t.set_flags(off, f if again else f & ~lt.PENDING)
+            if again:
+                self._enqueue(si, off)
             return
         if again:
             t.set_flags(off, f)  # changed while in flight: send again
+            self._enqueue(si, off)
             return
         t.set_flags(off, f & ~lt.PENDING)
         if pexp:
@@ -731,6 +769,15 @@ class Relationship:
                 pos += 1
                 off = 0
             self._sync_pos = None
+        while self._queue:
+            key = self._queue.pop(0)
+            self._queued.discard(key)
+            si, o = key
+            f = self.tables[si].flags(o)
+            if f & lt.PENDING and not f & lt.MARK:
+                return key
+        if not self._rescan:
+            return None
         for sc in self.scopes:
             si = sc.index
             t = self.tables[si]
@@ -744,6 +791,7 @@ class Relationship:
                 o = t.next_flagged(lt.PENDING, (o + 1) % t.size)
                 if o == first:
                     break
+        self._rescan = False
         return None
 
     def _send_update(self, si, off, now, out):
@@ -795,6 +843,7 @@ class Relationship:
                         and not self.is_offered(sc.index, off, now)):
                     t.set_state(off, theirs, now)
                     t.set_flags(off, t.flags(off) | lt.PENDING)
+                    self._enqueue(sc.index, off)
                     out.records.append(ll.encode_binding(sc.index, off, t))
                     excess -= 1
                     moved += 1
