@@ -271,8 +271,10 @@ class World:
             inc = sn.inc
             self.at(self.t + self.rng.randrange(0, 1000), self._tick, sn, inc)
 
-    def crash(self, sn, torn=False, power=True):
-        """The node stops now. torn: crash during the next commit instead (see flush)."""
+    def crash(self, sn, power=True):
+        """The node stops now, between two turns (nothing uncommitted is lost).
+        power: a power cut (the partner may see no FIN); else a process stop.
+        A crash in the middle of a commit is scheduled with sn.crash_at_flush."""
         if not sn.up:
             return
         self.log("%s crashes" % sn.name)
@@ -659,9 +661,7 @@ class World:
     def _deliver(self, e, item):
         sn = e.sn
         if e.closed or not sn.up or sn.inc != e.inc:
-            if item[0] == "data" and not e.closed:
-                pass
-            return
+            return  # the receiving side is gone: the bytes die with it
         if item[0] == "close":
             e.closed = True
             if e in sn.ends:
@@ -670,9 +670,6 @@ class World:
             self._turn(sn, sn.node.peer_closed, (e, sn.now(self.t)), None)
             return
         _k, payload, msgs = item
-        other = e.c.ends[1 - e.side]
-        if other.closed and self.net_rng.random() < 0.0:
-            return
         ctx = {"delivered": msgs, "end": e}
         self._turn(sn, sn.node.peer_data, (e, payload, sn.now(self.t)), ctx)
 
