@@ -30,6 +30,7 @@ class PeerConn:
         self.peer_ip = peer_ip
         self.outgoing = outgoing
         self.closed = False
+        self.draining = False
         self.id = PeerConn._next_id
         PeerConn._next_id += 1
 
@@ -69,10 +70,21 @@ class NodeRunner:
                 asyncio.create_task(self._send_later(payload, ip, port, delay))
             elif not self.udp.sendto(payload, ip, port):
                 self.node.events.count("tx.send-error")
-        for conn, payload in out.peer:
-            if not conn.closed:
-                conn.writer.write(payload)
-                asyncio.create_task(self._drain(conn))
+        if out.peer:
+            # one write (and one drain) per connection per turn, however many messages
+            batches = {}
+            order = []
+            for conn, payload in out.peer:
+                if conn not in batches:
+                    batches[conn] = []
+                    order.append(conn)
+                batches[conn].append(payload)
+            for conn in order:
+                if not conn.closed:
+                    conn.writer.write(b"".join(batches[conn]))
+                    if not conn.draining:
+                        conn.draining = True
+                        asyncio.create_task(self._drain(conn))
         for conn in out.closes:
             self._close(conn)
         for name, host, port in out.connects:
@@ -89,6 +101,7 @@ class NodeRunner:
             await conn.writer.drain()
         except Exception:
             self._lost(conn)
+        conn.draining = False
 
     def _close(self, conn):
         if conn.closed:

@@ -23,6 +23,8 @@ def main(argv=None):
     p.add_argument("--data-dir", help="lease store directory (default: the config's server.data_dir)")
     p.add_argument("--verbose", action="store_true", help="print every event, not only warnings")
     p.add_argument("--check", action="store_true", help="validate the config and exit")
+    p.add_argument("--profile", metavar="FILE", default=os.environ.get("DHCPFO_PROFILE"),
+                   help="write cProfile statistics to FILE on exit (developers)")
 
     p = sub.add_parser("demo", help="a failover pair of emulated boards serving demo clients")
     p.add_argument("--seconds", type=int, default=0, help="stop after this long (default: until Ctrl-C)")
@@ -48,6 +50,13 @@ def main(argv=None):
             print("config %s is valid: %d scope(s), %d relationship(s)"
                   % (args.config, len(cfg.scopes), len(cfg.failover)))
             return 0
+        if args.profile:
+            import cProfile
+            prof = cProfile.Profile()
+            try:
+                return prof.runcall(host.run, args.config, args.data_dir, args.verbose)
+            finally:
+                prof.dump_stats(args.profile.replace("{pid}", str(os.getpid())))
         return host.run(args.config, args.data_dir, args.verbose)
     if args.cmd == "demo":
         from dhcpfo_host import demo
