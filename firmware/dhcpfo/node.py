@@ -120,6 +120,8 @@ class Node:
         """A datagram arrived on UDP 67 at an interface whose address is `local_addr` (4 bytes)."""
         try:
             self.server.handle(data, local_addr, now, self.out)
+            for rel in self.relationships:
+                rel.pump(now, self.out)  # binding updates leave with this turn, not at the next tick
         except Exception as e:  # a bug must cost one packet, never the service
             self.events.count("drop.internal-error")
             self.events.emit(now, ev.ERROR, ev.EV_SERVICE, "internal error on DHCP packet: %r" % (e,))

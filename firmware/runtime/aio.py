@@ -8,6 +8,7 @@
 from dhcpfo.compat import IS_MICROPYTHON, asyncio, digest_eq, json_dumps, json_loads
 
 BROADCAST = "255.255.255.255"
+CONNECT_TIMEOUT = 5  # seconds for a failover TCP connect before retrying
 
 
 def ip_text(b):
@@ -165,9 +166,10 @@ class NodeRunner:
     async def _connect(self, host, port, local=None):
         try:
             if IS_MICROPYTHON or local is None:
-                reader, writer = await asyncio.open_connection(host, port)
+                conn = asyncio.open_connection(host, port)
             else:
-                reader, writer = await asyncio.open_connection(host, port, local_addr=(local, 0))
+                conn = asyncio.open_connection(host, port, local_addr=(local, 0))
+            reader, writer = await asyncio.wait_for(conn, CONNECT_TIMEOUT)
         except Exception:
             return False
         asyncio.create_task(self._peer_loop(PeerConn(reader, writer, ip_bytes(host), True)))

@@ -114,13 +114,33 @@ class Pair:
     def state(self, s):
         return s.node.relationships[0].state
 
-    def dhcp(self, s, pkt):
-        """Deliver a client packet to one server; returns its replies."""
+    def dhcp(self, s, pkt, flow=True):
+        """Deliver a client packet to one server; returns its replies.
+        flow=False leaves the failover messages it caused on the wire."""
         s.replies = []
         s.node.handle_dhcp(wire.encode(pkt), s.addr, self.now)
         self.drain(s)
-        self.flow()
+        if flow:
+            self.flow()
         return s.replies
+
+    def deliver_to(self, side, limit=1000):
+        """Deliver only the in-flight messages addressed to `side` (a slow link the other way)."""
+        n = 0
+        while n < limit:
+            item = None
+            for i in range(len(self.wire)):
+                if self.wire[i][0] is side:
+                    item = self.wire.pop(i)
+                    break
+            if item is None:
+                return n
+            to, conn, data = item
+            if self.up and conn == to.conn:
+                to.node.peer_data(conn, data, self.now)
+                self.drain(to)
+            n += 1
+        return n
 
     def broadcast(self, pkt):
         """Both servers hear the client; returns (replies of a, replies of b)."""

@@ -106,6 +106,7 @@ class Relationship:
         # updates
         self.inflight = {}  # xid -> (scope index, offset, pexp)
         self.dirty = set()  # (si, off) changed again while in flight
+        self.rejected = set()  # (si, off) the partner refused on this link: not resent until a new link
         self._pump_cursor = [0] * len(tables)
         # Bindings waiting to be sent: a bounded FIFO fed by committed() and
         # the balancer, so the common case never scans a table. When it
@@ -223,6 +224,10 @@ class Relationship:
         if self.link is not None:
             self._send_state(now, out)
             self._maybe_request(now, out)
+            if new == S.NORMAL:
+                self._balance_at = now + BALANCE_INTERVAL
+                self._balance(now, out)  # the secondary gets its addresses at once
+                self._pump(now, out)
 
     def _event(self, event, now, out, why, partner_state=None, **kw):
         new = S.next_state(self.state, event, partner_state=partner_state, primary=self.primary,
@@ -395,6 +400,7 @@ class Relationship:
             t.set_flags(off, t.flags(off) & ~lt.MARK)
         self.inflight = {}
         self.dirty.clear()
+        self.rejected.clear()
         self._rescan = True
         self.sync_xid = None
         self._sync_pos = None
@@ -618,7 +624,10 @@ class Relationship:
                 self._persist()
         if first or changed:
             evt = S.EV_COMM_UP if first else S.EV_PARTNER_STATE
-            down_newer = ps == S.PARTNER_DOWN and (self.stos == 0 or self.partner_stos > self.stos)
+            # the partner's PARTNER-DOWN is newer than anything we did if we
+            # were shut down (or saw it happen), or if it started after our state
+            down_newer = ps == S.PARTNER_DOWN and (self.stos == 0 or self.partner_stos > self.stos
+                                                   or self.pd_seen or self.saved in (S.SHUTDOWN, S.PAUSED))
             if not self._event(evt, now, out, "partner is %s" % S.name(ps), partner_state=ps,
                                partner_down_newer=down_newer):
                 self._maybe_request(now, out)
@@ -681,6 +690,7 @@ class Relationship:
                     self.dirty.discard((sc.index, off))
                 bu.apply_bndupd(t, off, m, now)
                 t.set_flags(off, t.flags(off) & ~(lt.PENDING | lt.MARK))
+                self.rejected.discard((sc.index, off))
                 out.records.append(ll.encode_binding(sc.index, off, t))  # durable before the BNDACK
         if reason is not None:
             self.stats["bndupd_rejected"] += 1
@@ -705,9 +715,12 @@ class Relationship:
             self.events.count("peer.bndack-reject.%d" % rej)
             self.events.emit(now, ev.WARN, ev.EV_BNDUPD_REJECT, "relationship %s: partner rejected update for %s, reason %d"
                              % (self.name, _ip(self.scopes_by_index(si).addr_of(off)), rej))
-            t.set_flags(off, f if again else f & ~lt.PENDING)
-            if again:
-                self._enqueue(si, off)
+            # Refused is not acknowledged: the binding stays PENDING (so an
+            # expired or released address is not reused) but is not sent
+            # again on this link; the partner's own update, or a new link,
+            # settles it.
+            t.set_flags(off, f)
+            self.rejected.add((si, off))
             return
         if again:
             t.set_flags(off, f)  # changed while in flight: send again
@@ -737,6 +750,11 @@ class Relationship:
         if self.partner_state in (S.UNKNOWN, S.STARTUP):
             return False
         return bool(S.service(self.state) & S.PUSH) or self.sync_xid is not None
+
+    def pump(self, now, out):
+        """Send what is queued now rather than at the next tick (after a DHCP turn)."""
+        if self._queue or self._rescan:
+            self._pump(now, out)
 
     def _pump(self, now, out):
         """Send queued binding updates up to the partner's max-unacked window."""
@@ -774,7 +792,7 @@ class Relationship:
             self._queued.discard(key)
             si, o = key
             f = self.tables[si].flags(o)
-            if f & lt.PENDING and not f & lt.MARK:
+            if f & lt.PENDING and not f & lt.MARK and key not in self.rejected:
                 return key
         if not self._rescan:
             return None
@@ -785,7 +803,7 @@ class Relationship:
             o = t.next_flagged(lt.PENDING, start)
             first = o
             while o >= 0:
-                if not t.flags(o) & lt.MARK:
+                if not t.flags(o) & lt.MARK and (si, o) not in self.rejected:
                     self._pump_cursor[si] = (o + 1) % t.size
                     return si, o
                 o = t.next_flagged(lt.PENDING, (o + 1) % t.size)
@@ -908,7 +926,8 @@ class Relationship:
             self.started_at = now
             if self.link is not None and self.partner_state != S.UNKNOWN:
                 self._event(S.EV_COMM_UP, now, out, "resume with partner %s" % S.name(self.partner_state),
-                            partner_state=self.partner_state)
+                            partner_state=self.partner_state,
+                            partner_down_newer=self.partner_state == S.PARTNER_DOWN)
         else:
             raise ValueError("unknown state request %r: use partner-down, shutdown, pause or resume" % (what,))
 
