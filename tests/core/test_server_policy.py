@@ -245,3 +245,28 @@ def test_server_policy_sits_below_the_scope():
     # the relayed scope has no policies of its own; the server one still applies
     r = k.dora(mac(2), xid=5, options=vc, giaddr=ip("198.18.1.1"), prl=[3, 15])
     assert r.lease() == 1800 and r.opt(wire.OPT_ROUTERS) == ip("198.18.1.1")
+
+
+def test_bootp_client_served_in_bootp_scope_only():
+    from dhcpfo.lease import table as lt
+    from dhcpfo.wire import dhcp as wire
+    cfg = config_dict()
+    cfg["scopes"][0]["bootp"] = True
+    k = Kit(cfg)
+    p = wire.Packet(xid=77, chaddr=b"\x02\x00\x00\x00\xb0\x01")  # no option 53: BOOTP
+    replies = k.send(p)
+    assert len(replies) == 1
+    r = replies[0].pkt
+    assert r.op == 2 and r.msg_type == 0 and r.yiaddr != b"\x00\x00\x00\x00"
+    assert wire.OPT_LEASE_TIME not in r.options
+    off = k.scope().offset_of(r.yiaddr)
+    t = k.table()
+    assert t.state(off) == lt.ACTIVE and t.flags(off) & lt.BOOTP and t.expiry(off) == lt.INFINITE
+    assert k.records  # durable before the reply
+    # the same client asks again: the same address
+    again = k.send(p)
+    assert again[0].pkt.yiaddr == r.yiaddr
+    # a scope without bootp drops it, counted
+    k2 = Kit(config_dict())
+    assert k2.send(p) == []
+    assert k2.count("drop.bootp") == 1

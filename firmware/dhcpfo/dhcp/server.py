@@ -86,7 +86,11 @@ class DhcpServer:
             return
         mt = pkt.msg_type
         if mt == 0:
-            c.count("drop.bootp")
+            sc = self.scopes.for_packet(pkt, local_addr)
+            if sc is None or not sc.active or not sc.bootp:
+                c.count("drop.bootp")
+                return
+            self._bootp(sc, pkt, now, out)
             return
         cid = pkt.options.get(wire.OPT_CLIENT_ID)
         if cid is not None and len(cid) > 255:  # RFC 3396 pieces; a binding holds 255 octets
@@ -219,6 +223,37 @@ class DhcpServer:
         self._unhold(pkt.client_key())
         self._changed(sc, off, now, out)
         self.events.emit(now, ev.WARN, ev.EV_DECLINE, "%s declined %s: address in use on the link" % (_mac_text(pkt), _ip_text(req)))
+
+    def _bootp(self, sc, pkt, now, out):
+        """RFC 951/1542: a BOOTP client gets an address it keeps for good (only
+        in scopes with bootp enabled, which config keeps out of failover)."""
+        t = self.tables[sc.index]
+        self.events.count("rx.bootp")
+        off = sc.reservation_for(pkt)
+        if off < 0:
+            off = self._binding_of(sc, t, pkt)
+            if off >= 0 and t.state(off) != lt.ACTIVE and not self._available(sc, t, STANDALONE, off, None, now,
+                                                                                pkt.client_key()):
+                off = -1
+        if off < 0:
+            off = self._allocate(sc, t, STANDALONE, None, now)
+        if off < 0:
+            self.events.count("drop.pool-exhausted")
+            return
+        flags = lt.BOOTP | (lt.RESERVED if sc.is_reserved(off) else 0)
+        t.set(off, lt.ACTIVE, flags, pkt.hwaddr(), None, lt.INFINITE, 0, now, pkt.htype)
+        self._changed(sc, off, now, out)
+        rep = wire.make_reply(pkt, wire.ACK, sc.addr_of(off), self.server_id)
+        opts = rep.options
+        for code in (wire.OPT_MSG_TYPE, wire.OPT_SERVER_ID):
+            if code in opts:
+                del opts[code]
+        for code, val in sc.options_for(pkt, off, None).items():
+            if code not in opts:
+                opts[code] = val
+        dst, port = wire.reply_destination(pkt, wire.ACK)
+        out.send_dhcp(wire.encode(rep, 576), dst, port, 0)
+        self.events.count("tx.bootreply")
 
     def _inform(self, sc, pkt, now, out):
         policy = sc.policy_for(pkt)
