@@ -696,8 +696,14 @@ class Checker:
     # ----------------------------------------------------------- states
 
     def state_changed(self, t, node, old, new, cause=None, partner_serving=False):
-        if new in (SHUTDOWN, PAUSED) and old not in (SHUTDOWN, PAUSED, STARTUP):
-            self.before_stop[node] = old  # §9.13.1, §9.14.1: what a restart resumes
+        if new in (SHUTDOWN, PAUSED) and old not in (SHUTDOWN, PAUSED):
+            # §9.13.1, §9.14.1: what a restart resumes (from STARTUP: the
+            # previous-state it was about to resume)
+            if old == STARTUP:
+                d = self.durable_state.get(node)
+                self.before_stop[node] = previous_state(d[0] if d is not None else None)
+            else:
+                self.before_stop[node] = old
         self.state[node] = new
         self.state_since[node] = t
         if new == PD:
