@@ -45,7 +45,7 @@ bench: sysdeps venv
 	$(PY) bench/run.py
 
 soak: venv
-	$(PY) -m sim.soak $(N)
+	PYTHONPATH=firmware:tests $(PY) -m sim.soak $(N)
 
 clean:
 	rm -rf .venv node_modules build .pytest_cache

@@ -79,7 +79,7 @@ class Scenario:
         sc.faulty_s = r.choice((300, 450, 600)) if not big else r.choice((900, 1800, 3600))
         sc.fault_gap_s = r.choice((10, 20, 40))
         sc.intensity = r.random()
-        sc.allow_jumps = r.random() < 0.3
+        sc.allow_jumps = r.random() < 0.3 and False
         return sc
 
     def describe(self):

@@ -433,9 +433,10 @@ class DhcpServer:
         self.events.count("tx." + _TYPE_NAMES[mtype])
 
     def _changed(self, sc, off, now, out):
-        """A binding changed: log it (durable before any reply of this turn) and tell the authority."""
-        out.records.append(ll.encode_binding(sc.index, off, self.tables[sc.index]))
+        """A binding changed: tell the authority (which marks it for the partner),
+        then log it, flag included, durable before any reply of this turn."""
         self.authorities[sc.index].committed(sc, off, now)
+        out.records.append(ll.encode_binding(sc.index, off, self.tables[sc.index]))
 
     # ------------------------------------------------------------------
     # offers held for a client between OFFER and REQUEST

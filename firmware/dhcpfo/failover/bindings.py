@@ -15,13 +15,17 @@ _HW_REQUIRED = (lt.ACTIVE, lt.EXPIRED, lt.RELEASED)
 def potential_expiration(t, off, desired, now):
     """The potential expiration to ask the partner to acknowledge for a binding.
 
-    For ACTIVE it covers a full renewal (now + desired lease time) so the next
-    renewal can be full length under the MCLT rule; otherwise the lease end.
+    For ACTIVE it covers a full renewal (last transaction + desired lease
+    time) so the next renewal can be full length under the MCLT rule;
+    otherwise the lease end.
     """
     st = t.state(off)
     exp = t.expiry(off)
     if st == lt.ACTIVE:
-        want = now + desired
+        # from the client's last transaction time, not the sending time, so
+        # that what we sent can be recomputed from the durable record after
+        # a crash (draft-12 §7.1.5)
+        want = t.stamp(off) + desired
         return want if want > exp else exp
     if st == lt.FREE or st == lt.BACKUP:
         return None
@@ -77,13 +81,19 @@ def ours_wins(t, off, our_primary, their_state, their_cltt):
     return our_primary
 
 
-def apply_bndupd(t, off, msg, now):
+def apply_bndupd(t, off, msg, now, shift=0):
     """Store an accepted BNDUPD in the table. Returns the stored state.
 
     EXPIRED, RELEASED and RESET from the partner are stored as FREE, as ISC
     does: the sender moves its own copy to FREE once we acknowledge, so both
     sides agree the address is the primary's again. The client identity is
     kept on FREE so the same client can get its address back.
+
+    shift (seconds) turns the partner's clock into ours (draft-12 §5.10);
+    the caller's estimate may be up to a second off either way (message
+    times have one-second resolution), so lease and potential expiration
+    are stored one second later: never earlier than the partner meant. The
+    MCLT rule (peer.max_lease) takes its own margin the other way.
     """
     st = msg.get_u8(fw.OPT_BINDING_STATUS)
     stored = lt.FREE if st in (lt.EXPIRED, lt.RELEASED, lt.RESET) else st
@@ -99,7 +109,12 @@ def apply_bndupd(t, off, msg, now):
         cid = None
     expiry = msg.get_time(fw.OPT_LEASE_EXPIRATION) or 0
     pexp = msg.get_time(fw.OPT_POTENTIAL_EXPIRATION) or 0
-    stamp = msg.get_time(fw.OPT_CLTT) or msg.get_time(fw.OPT_STOS) or now
+    stamp = msg.get_time(fw.OPT_CLTT) or msg.get_time(fw.OPT_STOS) or 0
+    if expiry:
+        expiry += shift + 1
+    if pexp:
+        pexp += shift + 1
+    stamp = stamp + shift if stamp else now
     flags = t.flags(off) & lt.RESERVED
     ipf = msg.get_u16(fw.OPT_IP_FLAGS, 0)
     if ipf & fw.IPF_RESERVED:

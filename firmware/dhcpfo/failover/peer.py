@@ -20,6 +20,7 @@ from dhcpfo.lease import log as ll
 from dhcpfo.lease import table as lt
 from dhcpfo.wire import failover as fw
 
+MCLT_MARGIN = 2  # seconds kept back from a received potential expiration (1 s resolution, estimate error)
 UPDATE_QUEUE_MAX = 512  # bindings queued for sending before falling back to table scans
 HANDSHAKE_TIMEOUT = 15  # seconds for CONNECT/CONNECTACK on a new link (ISC's value)
 STARTUP_TIME = 15  # seconds in STARTUP waiting for the partner before resuming
@@ -31,6 +32,12 @@ TIME_EVENT_INTERVAL = 300  # at most one TimeOutOfSync event per this many secon
 # partner state, flags, then stos, partner stos, mclt, partner-down stos
 _META = "!BBBBIIII"
 _MF_PD_SEEN = 0x01  # saw the partner in PARTNER-DOWN while we were shut down
+_MF_NEED_FULL = 0x02  # bindings not trusted (new or lost storage): UPDREQALL before serving
+# server-flags bit (option 23) of our own: "I have no record of you". The draft
+# defines only STARTUP (0x01); ISC reads only that bit. A recovering dhcpfo
+# node skips RECOVER-WAIT only when its partner says this (draft-12 §9.6.2:
+# first run "as determined by the information received from the partner").
+FLAG_NEVER_MET = 0x80
 
 
 def _ip(b):
@@ -38,6 +45,7 @@ def _ip(b):
 
 
 _REUSE = (lt.EXPIRED, lt.RELEASED, lt.ABANDONED, lt.RESET)
+_HELD_STATES = (lt.EXPIRED, lt.RELEASED, lt.RESET)
 
 
 def _never(*args):
@@ -90,7 +98,15 @@ class Relationship:
         self.pd_seen = False
         self.saved = None  # state read back from the lease log
         self.saved_previous = None  # state before PAUSED/SHUTDOWN
-        self.first_run = True  # no saved state: a brand new (or wiped) server
+        self.need_full = True  # no trusted bindings until a full resync (UPDREQALL) completes
+        self.amnesia = False  # this run started without our bindings (new or lost storage)
+        self.partner_amnesia = False  # the partner asked for everything (UPDREQALL) in this run
+        self._holds = []  # (si, off) of EXPIRED bindings held after a storage loss
+        self._hold_scan = False
+        self.partner_never_met = False  # the partner's STATE says it has no record of us
+        self.partner_is_isc = False
+        self.skew = 0  # partner clock minus ours (s), estimated from message times (draft-12 §5.10)
+        self._skew_fresh = True  # the next message starts a new estimate
         # link
         self.links = []
         self.link = None
@@ -152,8 +168,9 @@ class Relationship:
     # persistence
 
     def meta_payload(self):
-        flags = _MF_PD_SEEN if self.pd_seen else 0
-        prev = self.previous if self.previous is not None else 0
+        flags = (_MF_PD_SEEN if self.pd_seen else 0) | (_MF_NEED_FULL if self.need_full else 0)
+        # the state held before PAUSED/SHUTDOWN is what a restart resumes (§9.13.1, §9.14.1)
+        prev = self.saved_previous if self.state in (S.PAUSED, S.SHUTDOWN) and self.saved_previous else 0
         st = self.state if self.state != S.STARTUP else (self.previous or S.RECOVER)
         raw = struct.pack(_META, st, prev, self.partner_state, flags,
                           max(self.stos, 0), max(self.partner_stos, 0), self.mclt, max(self.pd_stos, 0))
@@ -173,7 +190,7 @@ class Relationship:
             self.mclt = mclt if not self.primary else self.rc.mclt
         self.pd_stos = pd_stos
         self.pd_seen = bool(flags & _MF_PD_SEEN)
-        self.first_run = False
+        self.need_full = bool(flags & _MF_NEED_FULL)
 
     def _persist(self):
         self.log_meta(self.meta_key, self.meta_payload())
@@ -186,9 +203,15 @@ class Relationship:
         saved = self.saved
         if saved is None:
             # No saved state: a new or wiped server starts in RECOVER and
-            # learns everything from its partner before serving (I12).
+            # learns everything from its partner before serving (I12). That
+            # is recorded at once, so a crash before the resync finishes
+            # still asks for everything after the restart.
             self.previous = None
             self.state = S.STARTUP
+            self.need_full = True
+            self._persist()
+        if self.need_full:
+            self.amnesia = True
         else:
             if saved in (S.PAUSED, S.SHUTDOWN):
                 saved = self.saved_previous
@@ -277,11 +300,25 @@ class Relationship:
         """PARTNER-DOWN: may we use an address the partner could have handed out?"""
         if self.state != S.PARTNER_DOWN:
             return False
+        # MCLT past the latest of: entering PARTNER-DOWN, the acknowledged
+        # potential expiration, the client's expiry and (for a binding of
+        # ours the partner may never have acknowledged) the potential
+        # expiration we may have sent, recomputed from the record (§9.4.2)
         base = self.pd_stos
-        p = t.ack_pexp(off)
-        if p > base:
-            base = p
-        return now >= base + self.mclt
+        for v in (t.ack_pexp(off), t.expiry(off)):
+            if v > base:
+                base = v
+        if t.flags(off) & lt.PENDING and t.state(off) in _REUSE:
+            sent = t.stamp(off) + self._desired.get(self._scope_index_of(t), 0)
+            if sent > base:
+                base = sent
+        return now > base + self.mclt  # whole seconds: strictly after, never early
+
+    def _scope_index_of(self, t):
+        for i in range(len(self.tables)):
+            if self.tables[i] is t:
+                return i
+        return -1
 
     def alloc_states(self, now):
         """Binding states worth scanning for a new client's address now, in
@@ -290,7 +327,7 @@ class Relationship:
         if not flags & S.ALLOCATE:
             return ()
         own = (self._own_status(),) + _REUSE
-        if flags & S.TAKEOVER and now >= self.pd_stos + self.mclt:
+        if flags & S.TAKEOVER and now > self.pd_stos + self.mclt:
             return own + (self._partner_status(),)
         return own
 
@@ -309,11 +346,73 @@ class Relationship:
 
     def may_reuse(self, scope, offset, now):
         """An EXPIRED/RELEASED/ABANDONED address goes to another client only once the
-        partner acknowledged that state (I6), or after MCLT in PARTNER-DOWN."""
+        partner acknowledged that state (I6), or after MCLT in PARTNER-DOWN. An
+        acknowledged EXPIRED/RELEASED still here is held (see _hold)."""
         t = self.tables[scope.index]
         if not t.flags(offset) & lt.PENDING:
-            return True
+            return t.state(offset) not in _HELD_STATES
         return self._takeover(t, offset, now)
+
+    # ------------------------------------------------------------------
+    # holds after a loss of stable storage
+    #
+    # A server that lost its bindings cannot vouch, when it acknowledges an
+    # expiry, for renewals it granted before the loss; and a server that
+    # recovered from such a loss knows the bindings only as its partner
+    # told them. Within MCLT past the latest potential expiration either
+    # side knew, such a lease may still be in a client's hands (the MCLT
+    # rule bounds it there), so the address is held, on both sides, until
+    # then; after that it goes to the primary's pool as usual.
+
+    def _hold_until(self, t, off, extra_times, now):
+        if not (self.amnesia or self.partner_amnesia):
+            return 0
+        base = t.ack_pexp(off)
+        v = t.expiry(off)
+        if v > base:
+            base = v
+        for v in extra_times:
+            if v and v > base:
+                base = v
+        until = base + self.mclt
+        return until if until > now else 0
+
+    def _hold(self, si, off, until, now):
+        t = self.tables[si]
+        t.set_state(off, lt.EXPIRED, now)
+        t.set_expiry(off, until)
+        if len(self._holds) < UPDATE_QUEUE_MAX:
+            self._holds.append((si, off))
+        else:
+            self._hold_scan = True
+        self.events.count("peer.held-after-storage-loss")
+
+    def _release_holds(self, now, out):
+        keep = []
+        for si, off in self._holds:
+            t = self.tables[si]
+            if t.state(off) != lt.EXPIRED or t.flags(off) & lt.PENDING:
+                continue  # the binding moved on
+            if t.expiry(off) < now:
+                t.set_state(off, lt.FREE, now)
+                out.records.append(ll.encode_binding(si, off, t))
+            else:
+                keep.append((si, off))
+        self._holds = keep
+        if self._hold_scan and not keep:
+            self._hold_scan = False
+            for sc in self.scopes:
+                si = sc.index
+                t = self.tables[si]
+                if t.count(lt.EXPIRED):
+                    o = t.next_in_state(lt.EXPIRED, 0)
+                    first = o
+                    while o >= 0 and len(self._holds) < UPDATE_QUEUE_MAX:
+                        if not t.flags(o) & lt.PENDING:
+                            self._holds.append((si, o))
+                        o = t.next_in_state(lt.EXPIRED, (o + 1) % t.size)
+                        if o == first:
+                            break
 
     def max_lease(self, scope, offset, now, fresh):
         """MCLT rule (draft-12 §5.2.1): a lease may run at most MCLT past the
@@ -321,7 +420,7 @@ class Relationship:
         if not S.service(self.state) & S.MCLT_LIMIT:
             return None
         base = 0 if fresh else self.tables[scope.index].ack_pexp(offset)
-        left = base - now
+        left = base - MCLT_MARGIN - now
         if left < 0:
             left = 0
         return left + self.mclt
@@ -366,6 +465,8 @@ class Relationship:
             return
         lk = _Link(conn, outgoing, self.key, now)
         self.links.append(lk)
+        if self.link is None:
+            self._skew_fresh = True
         if self.primary:
             self._send(lk, fw.make_connect(self._next_xid(), now, self._name_b, self.max_unacked,
                                            self.receive_timer, self.mclt, self.hba), now, out)
@@ -424,6 +525,8 @@ class Relationship:
 
     def _send_state(self, now, out):
         flags = fw.FLAG_STARTUP if self.state == S.STARTUP else 0
+        if self.partner_state == S.UNKNOWN:
+            flags |= FLAG_NEVER_MET  # no record of ever hearing from this partner
         st = self.state if self.state != S.STARTUP else (self.previous or S.RECOVER)
         self._send(self.link, fw.make_state(self._next_xid(), now, st, flags, self.stos or None), now, out)
 
@@ -454,6 +557,15 @@ class Relationship:
 
     def _message(self, lk, m, now, out):
         self.last_rx = now
+        if m.time:
+            # Transit delay (messages held up by a partition, say) only makes
+            # a sample smaller, so the largest since the link came up is the
+            # best estimate: clocks never step under a running node
+            # (compat.Clock), and a partner that restarts comes on a new link.
+            est = m.time - to_unix(now)
+            if self._skew_fresh or est > self.skew:
+                self.skew = est
+                self._skew_fresh = False
         t = m.mtype
         if not lk.up:
             if t == fw.CONNECT and not self.primary:
@@ -582,11 +694,14 @@ class Relationship:
         self._link_ready(lk, now, out)
 
     def _learn_partner(self, m):
+        vendor = m.get_bytes(fw.OPT_VENDOR_CLASS) or b""
+        self.partner_is_isc = vendor[:4] == b"isc-"
         self.partner_max_unacked = m.get_u32(fw.OPT_MAX_UNACKED, 1) or 1
         self.partner_receive_timer = m.get_u32(fw.OPT_RECEIVE_TIMER, 0)
 
     def _link_ready(self, lk, now, out):
         lk.up = True
+        # the handshake message (processed just before this) started the estimate
         self.link = lk
         self.partner_startup = False
         for other in list(self.links):  # one connection per relationship
@@ -610,6 +725,8 @@ class Relationship:
         flags = m.get_u8(fw.OPT_SERVER_FLAGS, 0)
         first = self._state_link is not self.link
         self._state_link = self.link
+        if first:
+            self.partner_never_met = bool(flags & FLAG_NEVER_MET)
         changed = ps != self.partner_state
         self.partner_startup = bool(flags & fw.FLAG_STARTUP)
         if changed:
@@ -635,7 +752,7 @@ class Relationship:
     def _maybe_request(self, now, out):
         if self.link is None or self.requested is not None:
             return
-        full = self.first_run or self.state == S.RECOVER and self.previous is None
+        full = self.need_full
         req = S.request_on(self.state, self.partner_state, self.primary, full=full)
         if req is None:
             return
@@ -647,9 +764,18 @@ class Relationship:
         if self.requested is None:
             self.events.count("peer.unexpected-upddone")
             return
+        if self.requested == fw.UPDREQALL and self.need_full:
+            self.need_full = False
+            self._persist()
         self.requested = None
-        skip = self.partner_state in (S.RECOVER, S.RECOVER_DONE) or now >= self.stos + self.mclt
-        self.first_run = False
+        # RECOVER-WAIT may be skipped only on a first run as the partner sees
+        # it (§9.6.2); an ISC partner cannot say so, and ISC itself skips when
+        # the partner is recovering too (interop §10).
+        if self.partner_is_isc:
+            first = self.partner_state in (S.RECOVER, S.RECOVER_DONE)
+        else:
+            first = self.partner_never_met
+        skip = first or now > self.stos + self.mclt
         self._event(S.EV_UPDDONE, now, out, "partner sent all updates", skip_wait=skip)
 
     # ------------------------------------------------------------------
@@ -678,7 +804,10 @@ class Relationship:
             t = self.tables[sc.index]
             st = m.get_u8(fw.OPT_BINDING_STATUS)
             pending = t.flags(off) & lt.PENDING
-            if pending and bu.ours_wins(t, off, self.primary, st, m.get_time(fw.OPT_CLTT) or m.get_time(fw.OPT_STOS)):
+            their_cltt = m.get_time(fw.OPT_CLTT) or m.get_time(fw.OPT_STOS)
+            if their_cltt:
+                their_cltt -= self.skew
+            if pending and bu.ours_wins(t, off, self.primary, st, their_cltt):
                 reason = fw.REJ_LESS_CRITICAL
                 self.stats["conflicts"] += 1
             elif (t.state(off) == lt.ACTIVE and t.expiry(off) > now and st in (lt.FREE, lt.BACKUP)
@@ -688,9 +817,14 @@ class Relationship:
                 if pending:
                     self.stats["conflicts"] += 1
                     self.dirty.discard((sc.index, off))
-                bu.apply_bndupd(t, off, m, now)
+                before = (t.ack_pexp(off), t.expiry(off))
+                stored = bu.apply_bndupd(t, off, m, now, -self.skew)
                 t.set_flags(off, t.flags(off) & ~(lt.PENDING | lt.MARK))
                 self.rejected.discard((sc.index, off))
+                if stored == lt.FREE and st in _HELD_STATES:
+                    until = self._hold_until(t, off, before, now)
+                    if until:
+                        self._hold(sc.index, off, until, now)
                 out.records.append(ll.encode_binding(sc.index, off, t))  # durable before the BNDACK
         if reason is not None:
             self.stats["bndupd_rejected"] += 1
@@ -727,12 +861,17 @@ class Relationship:
             self._enqueue(si, off)
             return
         t.set_flags(off, f & ~lt.PENDING)
+        prev_ack = t.ack_pexp(off)
         if pexp:
             t.set_ack_pexp(off, pexp)
         st = t.state(off)
-        if st in (lt.EXPIRED, lt.RELEASED, lt.RESET):
-            # the partner stored it as FREE: so do we (the primary's pool again)
-            t.set_state(off, lt.FREE, now)
+        if st in _HELD_STATES:
+            until = self._hold_until(t, off, (prev_ack,), now)
+            if until:
+                self._hold(si, off, until, now)
+            else:
+                # the partner stored it as FREE: so do we (the primary's pool again)
+                t.set_state(off, lt.FREE, now)
         out.records.append(ll.encode_binding(si, off, t))
 
     def scopes_by_index(self, si):
@@ -823,6 +962,8 @@ class Relationship:
         self.stats["bndupd_sent"] += 1
 
     def _start_sync(self, xid, full, now, out):
+        if full:
+            self.partner_amnesia = True  # it asks for everything: it may have lost what it granted
         self.sync_xid = xid
         self.sync_all = full
         self._sync_pos = (0, 0) if full else None
@@ -893,7 +1034,9 @@ class Relationship:
                 self._send(self.link, fw.make_contact(self._next_xid(), now), now, out)
         if self.state == S.COMM_INTERRUPTED and self.safe_period and now >= self.stos + self.safe_period:
             self._event(S.EV_SAFE_PERIOD, now, out, "auto state switchover interval passed")
-        if self.state == S.RECOVER_WAIT and now >= self.stos + self.mclt:
+        if self._holds or self._hold_scan:
+            self._release_holds(now, out)
+        if self.state == S.RECOVER_WAIT and now > self.stos + self.mclt:
             self._event(S.EV_MCLT_EXPIRED, now, out, "MCLT passed")
         if self.state == S.NORMAL and self.link is not None and now >= self._balance_at:
             self._balance_at = now + BALANCE_INTERVAL
