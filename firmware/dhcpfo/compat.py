@@ -96,6 +96,7 @@ class Clock:
         # A board without a battery-backed clock boots in 2000 or 1970: such a
         # time is not trusted until NTP or the failover partner sets it.
         self.synced = base >= EPOCH
+        self.wall_error = 0  # last seen difference to an outside clock that was not applied
         if base < EPOCH:
             base = EPOCH
         self._offset = from_unix(base)  # core seconds at monotonic zero
@@ -126,7 +127,16 @@ class Clock:
         return n
 
     def set_unix(self, unix_now):
-        """Adopt a learned wall clock; returns the step applied in seconds."""
+        """Adopt a learned wall clock, once: returns the step applied in seconds.
+
+        Only an unsynced clock (a board without a real-time clock) is set.
+        Once synced, core time never steps: every time stored in the lease
+        log is in this time base, and a step would silently lengthen or
+        shorten them all. Partner clock differences are translated per
+        message instead (failover/peer.py)."""
+        if self.synced:
+            self.wall_error = from_unix(unix_now) - self.now()
+            return 0
         self.synced = True
         self._advance()
         old = self._offset + self._sec

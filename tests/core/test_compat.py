@@ -15,14 +15,11 @@ def test_clock_is_monotonic_and_learns_offset():
     assert c.now() == 100
     t[0] = 2500
     assert c.now() == 102
-    step = c.set_unix(compat.EPOCH + 1000)
-    assert step == 898
-    assert c.now() == 1000
-    # a backward correction never makes now() go back
-    c.set_unix(compat.EPOCH + 900)
-    assert c.now() == 1000
+    # a synced clock never steps: stored times stay in one time base
+    assert c.set_unix(compat.EPOCH + 1000) == 0
+    assert c.now() == 102 and c.wall_error == 898
     t[0] = 2500 + 101000
-    assert c.now() == 1001
+    assert c.now() == 203
 
 
 def test_clock_survives_tick_wrap():
@@ -75,7 +72,7 @@ def test_clock_without_rtc_is_unsynced_until_set():
     c = compat.Clock(unix_now=946684800, ticks=lambda: 0)
     assert not c.synced
     assert c.now() == 0  # held at EPOCH rather than running in 2000
-    c.set_unix(compat.EPOCH + 500)
+    assert c.set_unix(compat.EPOCH + 500) == 500
     assert c.synced and c.now() == 500
     c.not_before(900)
     assert c.now() == 900

@@ -43,6 +43,9 @@ class Standalone:
     def may_reuse(self, scope, offset, now):
         return True
 
+    def may_rebind(self, scope, offset, now):
+        return True
+
     def committed(self, scope, offset, now):
         pass
 
@@ -283,7 +286,8 @@ class DhcpServer:
             if st == lt.ACTIVE or st == lt.EXPIRED or st == lt.RELEASED:
                 # its previous address only if not offered to another meanwhile (§4.3.1)
                 if sc.can_allocate(off, policy) and (
-                        st == lt.ACTIVE or not self._held_for_other(sc.index, off, pkt.client_key(), now)):
+                        st == lt.ACTIVE or (not self._held_for_other(sc.index, off, pkt.client_key(), now)
+                                            and self.authorities[sc.index].may_rebind(sc, off, now))):
                     return off
         held = self._offers.get(pkt.client_key())
         if held is not None and held[0] == sc.index and held[2] > now:
@@ -352,9 +356,7 @@ class DhcpServer:
         if (st == lt.EXPIRED or st == lt.RELEASED) and _same_client(t, off, pkt):
             if self._held_for_other(sc.index, off, pkt.client_key(), now):
                 return False  # offered to another client since (§4.3.1 SHOULD NOT reuse)
-            # the partner still knows it as this client's, unless our update
-            # telling it otherwise is in flight (it may already be reused there)
-            return not t.flags(off) & lt.MARK
+            return self.authorities[sc.index].may_rebind(sc, off, now)
         if res == off:
             return True
         return self._available(sc, t, self.authorities[sc.index], off, sc.policy_for(pkt), now,

@@ -20,6 +20,7 @@ from dhcpfo.lease import log as ll
 from dhcpfo.lease import table as lt
 from dhcpfo.wire import failover as fw
 
+SKEW_WIDTH_UNKNOWN = 2  # assumed error of the clock-difference estimate before any reply bounds it
 MCLT_MARGIN = 2  # seconds kept back from a received potential expiration (1 s resolution, estimate error)
 UPDATE_QUEUE_MAX = 512  # bindings queued for sending before falling back to table scans
 HANDSHAKE_TIMEOUT = 15  # seconds for CONNECT/CONNECTACK on a new link (ISC's value)
@@ -107,6 +108,7 @@ class Relationship:
         self.partner_is_isc = False
         self.skew = 0  # partner clock minus ours (s), estimated from message times (draft-12 §5.10)
         self._skew_fresh = True  # the next message starts a new estimate
+        self._skew_hi = None  # upper bound on the clock difference, from replies (None: none yet)
         # link
         self.links = []
         self.link = None
@@ -414,13 +416,23 @@ class Relationship:
                         if o == first:
                             break
 
+    def may_rebind(self, scope, offset, now):
+        """May a client have its own EXPIRED/RELEASED address back? Only while
+        the partner still knows it as that client's: our update saying
+        otherwise not yet sent (PENDING, not in flight). Once acknowledged the
+        partner holds it as FREE and may already have given it away."""
+        f = self.tables[scope.index].flags(offset)
+        return bool(f & lt.PENDING) and not f & lt.MARK
+
     def max_lease(self, scope, offset, now, fresh):
         """MCLT rule (draft-12 §5.2.1): a lease may run at most MCLT past the
         potential expiration the partner has acknowledged."""
         if not S.service(self.state) & S.MCLT_LIMIT:
             return None
         base = 0 if fresh else self.tables[scope.index].ack_pexp(offset)
-        left = base - MCLT_MARGIN - now
+        # a potential expiration the partner sent was translated with a clock
+        # difference known only within skew_width(): take the early end
+        left = base - MCLT_MARGIN - self.skew_width() - now
         if left < 0:
             left = 0
         return left + self.mclt
@@ -496,7 +508,7 @@ class Relationship:
         self.link = None
         self.events.emit(now, ev.WARN, ev.EV_COMM_DOWN, "relationship %s: communication lost (%s)" % (self.name, why))
         # in-flight updates will be sent again on the next link
-        for xid, (si, off, _p) in self.inflight.items():
+        for xid, (si, off, _p, _t) in self.inflight.items():
             t = self.tables[si]
             t.set_flags(off, t.flags(off) & ~lt.MARK)
         self.inflight = {}
@@ -563,9 +575,12 @@ class Relationship:
             # best estimate: clocks never step under a running node
             # (compat.Clock), and a partner that restarts comes on a new link.
             est = m.time - to_unix(now)
-            if self._skew_fresh or est > self.skew:
+            if self._skew_fresh:
                 self.skew = est
+                self._skew_hi = None
                 self._skew_fresh = False
+            elif est > self.skew:
+                self.skew = est
         t = m.mtype
         if not lk.up:
             if t == fw.CONNECT and not self.primary:
@@ -609,6 +624,19 @@ class Relationship:
         except fw.FailoverError as e:
             self.events.count("peer.bad-message." + e.reason)
             self._drop(lk, now, out, "bad message: " + e.reason)
+
+    def _skew_upper(self, bound):
+        """A reply's time bounds the clock difference from above: it was
+        stamped after our request left (its send time + 1 s resolution)."""
+        if self._skew_hi is None or bound < self._skew_hi:
+            self._skew_hi = bound
+
+    def skew_width(self):
+        """How far the clock-difference estimate may be off, in seconds."""
+        if self._skew_hi is None:
+            return SKEW_WIDTH_UNKNOWN
+        w = self._skew_hi - self.skew
+        return w if w > 0 else 0
 
     def _learn_time(self, m):
         """A board without a real-time clock adopts the partner's clock at
@@ -670,6 +698,8 @@ class Relationship:
         self._link_ready(lk, now, out)
 
     def _on_connectack(self, lk, m, now, out):
+        if m.time:
+            self._skew_upper(m.time - to_unix(lk.opened) + 1)
         rej = m.get_u8(fw.OPT_REJECT_REASON)
         if rej is not None:
             self.events.emit(now, ev.WARN, ev.EV_CONNECT_REJECT, "relationship %s: partner refused CONNECT, reason %d"
@@ -839,7 +869,9 @@ class Relationship:
         if ent is None:
             self.events.count("peer.bndack-unknown-xid")
             return
-        si, off, pexp = ent
+        si, off, pexp, sent_at = ent
+        if m.time:
+            self._skew_upper(m.time - to_unix(sent_at) + 1)
         t = self.tables[si]
         f = t.flags(off) & ~lt.MARK
         rej = m.get_u8(fw.OPT_REJECT_REASON)
@@ -958,7 +990,7 @@ class Relationship:
         xid = self._next_xid()
         self._send(self.link, bu.build_bndupd(xid, now, sc.addr_of(off), t, off, pexp), now, out)
         t.set_flags(off, t.flags(off) | lt.MARK)
-        self.inflight[xid] = (si, off, pexp or 0)
+        self.inflight[xid] = (si, off, pexp or 0, now)
         self.stats["bndupd_sent"] += 1
 
     def _start_sync(self, xid, full, now, out):
