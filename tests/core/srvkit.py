@@ -12,6 +12,10 @@ Runs on CPython and MicroPython (only firmware modules and struct-free code).
 """
 
 from dhcpfo import config
+
+# The server keeps a binding one second past now + lease: its clock counts
+# whole seconds, and the client's lease may run up to a second longer.
+GRACE = 1
 from dhcpfo.lease import log as ll
 from dhcpfo.lease import table as lt
 from dhcpfo.node import Node

@@ -4,7 +4,7 @@ what is logged in the same turn as the reply. CPython and MicroPython."""
 
 from dhcpfo import events as ev
 from dhcpfo.wire import dhcp as wire
-from srvkit import (ABANDONED, ACTIVE, BCAST, EXPIRED, FREE, LOCAL, OTHER_SERVER, RELAY,
+from srvkit import (GRACE, ABANDONED, ACTIVE, BCAST, EXPIRED, FREE, LOCAL, OTHER_SERVER, RELAY,
                     RELEASED, SERVER_ID, ZERO4, Kit, bindings, client, config_dict, ip, mac, u32)
 
 DISCOVER = wire.DISCOVER
@@ -111,7 +111,7 @@ def test_selecting_request_acks_and_logs_in_the_same_turn():
     assert r.opt(wire.OPT_SUBNET_MASK) == ip("255.255.255.0")
     assert r.dst == BCAST and r.port == wire.CLIENT_PORT
     t = k.table()
-    assert t.state(off) == ACTIVE and t.expiry(off) == k.now + 3600
+    assert t.state(off) == ACTIVE and t.expiry(off) == k.now + 3600 + GRACE
     assert t.find_hw(hw) == off
     assert not k.node.server.is_offered(0, off, k.now)
     assert k.count("lease.new") == 1 and k.count("tx.ack") == 1
@@ -126,7 +126,7 @@ def test_retransmitted_request_is_acked_again():
     k.now += 2
     a2 = k.one(req, ACK)
     assert a2.yiaddr == a1.yiaddr and len(k.records) == n1
-    assert k.expiry(a1.yiaddr) == k.now + 3600
+    assert k.expiry(a1.yiaddr) == k.now + 3600 + GRACE
 
 
 def test_offer_delay_applies_to_offers_only():
@@ -181,7 +181,7 @@ def test_init_reboot_with_the_right_address_is_acked():
     k.now += 100
     r = k.one(client(mac(1), REQUEST, 3, req=a), ACK)
     assert r.yiaddr == a and r.lease() == 3600
-    assert k.expiry(a) == k.now + 3600
+    assert k.expiry(a) == k.now + 3600 + GRACE
     assert k.records and (0, k.offset(a), ACTIVE) in bindings(k.records)
 
 
@@ -232,7 +232,7 @@ def test_renewing_unicast_extends_the_lease():
     r = k.one(client(mac(1), REQUEST, 5, ciaddr=a), ACK)
     assert r.yiaddr == a and r.pkt.ciaddr == a and r.lease() == 3600
     assert r.dst == a and r.port == wire.CLIENT_PORT  # §4.1: unicast to ciaddr
-    assert k.expiry(a) == k.now + 3600 > first
+    assert k.expiry(a) == k.now + 3600 + GRACE > first
     assert (0, k.offset(a), ACTIVE) in bindings(k.records)
     assert k.count("lease.renew") == 1
 
@@ -242,7 +242,7 @@ def test_rebinding_broadcast_is_acked_and_checked():
     a = k.dora(mac(1)).yiaddr
     k.now += 3150  # T2
     r = k.one(client(mac(1), REQUEST, 6, ciaddr=a, flags=wire.BROADCAST_FLAG), ACK)
-    assert r.yiaddr == a and k.expiry(a) == k.now + 3600
+    assert r.yiaddr == a and k.expiry(a) == k.now + 3600 + GRACE
     # another client claiming the address: NAK
     k.one(client(mac(2), REQUEST, 7, ciaddr=a, flags=wire.BROADCAST_FLAG), NAK)
     # a client the server never heard of, with a free address: silent
@@ -260,7 +260,7 @@ def test_rebinding_through_a_relay():
     r = k.one(client(mac(1), REQUEST, 9, ciaddr=a, giaddr=RELAY, options={wire.OPT_RELAY_INFO: rai}), ACK)
     assert r.dst == RELAY and r.port == wire.SERVER_PORT
     assert r.opt(wire.OPT_RELAY_INFO) == rai and r.lease() == 7200
-    assert k.expiry(a, 1) == k.now + 7200
+    assert k.expiry(a, 1) == k.now + 7200 + GRACE
 
 
 # ---------------------------------------------------------------------------
@@ -399,7 +399,7 @@ def test_previous_address_offered_to_another_client_is_not_offered_twice():
 def test_expiry_by_tick_then_reuse():
     k = _pool("198.18.0.10", "198.18.0.10")
     a = k.dora(mac(1)).yiaddr
-    k.tick(3599)
+    k.tick(3599 + GRACE)
     assert k.state(a) == ACTIVE and k.records == []
     k.tick(1)
     assert k.state(a) == EXPIRED
@@ -409,7 +409,7 @@ def test_expiry_by_tick_then_reuse():
     k.tick(10)
     r = k.one(client(mac(1), REQUEST, 3, req=a), ACK)
     assert r.yiaddr == a and k.state(a) == ACTIVE
-    k.tick(3600)
+    k.tick(3600 + GRACE)
     assert k.state(a) == EXPIRED
     # and the address goes to a new client
     assert k.dora(mac(2), xid=4).yiaddr == a
@@ -507,7 +507,7 @@ def test_relayed_client_renews_and_releases_by_unicast():
     k.now += 3600
     r = k.one(client(mac(1), REQUEST, 5, ciaddr=a), ACK)
     assert r.yiaddr == a and r.dst == a and r.lease() == 7200
-    assert k.expiry(a, 1) == k.now + 7200
+    assert k.expiry(a, 1) == k.now + 7200 + GRACE
     r = k.one(client(mac(1), wire.INFORM, 6, ciaddr=a, prl=[3]), ACK)
     assert r.opt(wire.OPT_ROUTERS) == ip("198.18.1.1")
     k.silent(client(mac(1), wire.RELEASE, 7, ciaddr=a, sid=SERVER_ID))

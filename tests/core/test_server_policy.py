@@ -4,7 +4,7 @@ Real packets through a standalone Node; CPython and MicroPython."""
 
 from dhcpfo.lease import table as lt
 from dhcpfo.wire import dhcp as wire
-from srvkit import ACTIVE, FREE, RELEASED, SERVER_ID, Kit, client, config_dict, ip, mac, u32
+from srvkit import GRACE, ACTIVE, FREE, RELEASED, SERVER_ID, Kit, client, config_dict, ip, mac, u32
 
 DISCOVER = wire.DISCOVER
 REQUEST = wire.REQUEST
@@ -177,7 +177,7 @@ def test_vendor_class_policy_range_options_and_lease_time():
     assert u32(o.opt(wire.OPT_REBINDING_TIME)) == 529200
     a = k.one(_phone(1, REQUEST, 2, req=o.yiaddr, sid=SERVER_ID, prl=[66]), ACK)
     assert a.opt(OPT_TFTP) == b"prov.lab.example" and a.lease() == 604800
-    assert k.expiry(a.yiaddr) == k.now + 604800
+    assert k.expiry(a.yiaddr) == k.now + 604800 + GRACE
     k.now += 302400
     r = k.one(_phone(1, REQUEST, 3, ciaddr=a.yiaddr, prl=[66]), ACK)
     assert r.lease() == 604800 and r.opt(OPT_TFTP) == b"prov.lab.example"
@@ -226,11 +226,11 @@ def test_mac_prefix_policy_without_ranges():
     r = k.dora(IOT_MAC, prl=[1, 3, 15])
     assert _in(r.yiaddr, "198.18.0.10", "198.18.0.24")
     assert r.lease() == 120 and r.opt(wire.OPT_DOMAIN_NAME) == b"iot.example"
-    assert k.expiry(r.yiaddr) == k.now + 120
+    assert k.expiry(r.yiaddr) == k.now + 120 + GRACE
     plain = k.dora(mac(1), xid=5, prl=[1, 3, 15])
     assert plain.lease() == 3600 and plain.opt(wire.OPT_DOMAIN_NAME) == b"lab.example"
     # the short lease expires on its own schedule
-    k.tick(120)
+    k.tick(120 + GRACE)
     assert k.state(r.yiaddr) == lt.EXPIRED and k.state(plain.yiaddr) == ACTIVE
 
 

@@ -405,7 +405,9 @@ class DhcpServer:
         # htype + chaddr of any hardware type: a client without a client id is
         # found again by them (non-Ethernet ones through the table's side dict)
         # the partner's acknowledged potential expiration only counts for the same client
-        t.set(off, lt.ACTIVE, flags, pkt.hwaddr(), cid, now + lease, old[4] if same else 0, now,
+        # `now` is whole seconds: the client's lease may run up to a second past
+        # now + lease, so the binding is kept that second longer
+        t.set(off, lt.ACTIVE, flags, pkt.hwaddr(), cid, now + lease + 1, old[4] if same else 0, now,
               pkt.htype)
         self._unhold(pkt.client_key())
         self._changed(sc, off, now, out)
