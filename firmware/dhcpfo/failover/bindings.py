@@ -69,15 +69,22 @@ def check_bndupd(msg):
     return None
 
 
-def ours_wins(t, off, our_primary, their_state, their_cltt):
-    """Dueling updates: does our unacknowledged copy beat the incoming one?"""
+def ours_wins(t, off, our_primary, their_state, their_cltt, tie=0):
+    """Dueling updates: does our unacknowledged copy beat the incoming one?
+
+    Both sides must reach the same verdict. Client transaction times come
+    from two clocks whose difference is only estimated, so times within
+    `tie` seconds count as equal and the primary's copy wins.
+    """
     ours = t.state(off)
     if (ours == lt.ACTIVE) != (their_state == lt.ACTIVE):
         return ours == lt.ACTIVE
     our_cltt = t.stamp(off)
     tc = their_cltt or 0
-    if our_cltt != tc:
-        return our_cltt > tc
+    if our_cltt > tc + tie:
+        return True
+    if tc > our_cltt + tie:
+        return False
     return our_primary
 
 

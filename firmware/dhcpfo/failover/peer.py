@@ -21,6 +21,7 @@ from dhcpfo.lease import table as lt
 from dhcpfo.wire import failover as fw
 
 SKEW_WIDTH_UNKNOWN = 2  # assumed error of the clock-difference estimate before any reply bounds it
+CLTT_TIE = 10  # seconds within which two updates' client transaction times count as equal
 MCLT_MARGIN = 2  # seconds kept back from a received potential expiration (1 s resolution, estimate error)
 UPDATE_QUEUE_MAX = 512  # bindings queued for sending before falling back to table scans
 HANDSHAKE_TIMEOUT = 15  # seconds for CONNECT/CONNECTACK on a new link (ISC's value)
@@ -125,6 +126,8 @@ class Relationship:
         self.inflight = {}  # xid -> (scope index, offset, pexp)
         self.dirty = set()  # (si, off) changed again while in flight
         self.rejected = set()  # (si, off) the partner refused on this link: not resent until a new link
+        self.refused = set()  # (si, off) whose partner update we refused (reason 16) on this link
+        self.lost = set()  # (si, off) whose update the partner refused as less critical than its own
         self._pump_cursor = [0] * len(tables)
         # Bindings waiting to be sent: a bounded FIFO fed by committed() and
         # the balancer, so the common case never scans a table. When it
@@ -422,7 +425,7 @@ class Relationship:
         otherwise not yet sent (PENDING, not in flight). Once acknowledged the
         partner holds it as FREE and may already have given it away."""
         f = self.tables[scope.index].flags(offset)
-        return bool(f & lt.PENDING) and not f & lt.MARK
+        return bool(f & lt.PENDING) and not f & lt.MARK and (scope.index, offset) not in self.rejected
 
     def max_lease(self, scope, offset, now, fresh):
         """MCLT rule (draft-12 §5.2.1): a lease may run at most MCLT past the
@@ -442,6 +445,10 @@ class Relationship:
         t = self.tables[scope.index]
         f = t.flags(offset)
         t.set_flags(offset, f | lt.PENDING)
+        key = (scope.index, offset)
+        if key in self.rejected:  # a new version: worth sending even after a refusal
+            self.rejected.discard(key)
+            self.lost.discard(key)
         if f & lt.MARK:
             self.dirty.add((scope.index, offset))  # in flight: queued again when acked
         else:
@@ -514,6 +521,8 @@ class Relationship:
         self.inflight = {}
         self.dirty.clear()
         self.rejected.clear()
+        self.refused.clear()
+        self.lost.clear()
         self._rescan = True
         self.sync_xid = None
         self._sync_pos = None
@@ -837,9 +846,14 @@ class Relationship:
             their_cltt = m.get_time(fw.OPT_CLTT) or m.get_time(fw.OPT_STOS)
             if their_cltt:
                 their_cltt -= self.skew
-            if pending and bu.ours_wins(t, off, self.primary, st, their_cltt):
+            key = (sc.index, off)
+            if key in self.lost:
+                pending = 0  # the partner judged its copy better than ours (reason 16): take it
+            if pending and bu.ours_wins(t, off, self.primary, st, their_cltt,
+                                        self.skew_width() + CLTT_TIE):
                 reason = fw.REJ_LESS_CRITICAL
                 self.stats["conflicts"] += 1
+                self.refused.add(key)
             elif (t.state(off) == lt.ACTIVE and t.expiry(off) > now and st in (lt.FREE, lt.BACKUP)
                   and not (self.state == S.RECOVER or self.state == S.STARTUP)):
                 reason = fw.REJ_FATAL_CONFLICT
@@ -850,7 +864,9 @@ class Relationship:
                 before = (t.ack_pexp(off), t.expiry(off))
                 stored = bu.apply_bndupd(t, off, m, now, -self.skew)
                 t.set_flags(off, t.flags(off) & ~(lt.PENDING | lt.MARK))
-                self.rejected.discard((sc.index, off))
+                self.rejected.discard(key)
+                self.refused.discard(key)
+                self.lost.discard(key)
                 if stored == lt.FREE and st in _HELD_STATES:
                     until = self._hold_until(t, off, before, now)
                     if until:
@@ -884,8 +900,16 @@ class Relationship:
             # Refused is not acknowledged: the binding stays PENDING (so an
             # expired or released address is not reused) but is not sent
             # again on this link; the partner's own update, or a new link,
-            # settles it.
+            # settles it. Two updates that crossed and were each refused by
+            # the other side would wait forever: then the primary's copy
+            # wins (draft-12 §7.1.3's last rule) and it sends it again.
             t.set_flags(off, f)
+            if rej == fw.REJ_LESS_CRITICAL:
+                if (si, off) in self.refused and self.primary:
+                    self.refused.discard((si, off))
+                    self._enqueue(si, off)
+                    return
+                self.lost.add((si, off))
             self.rejected.add((si, off))
             return
         if again:
