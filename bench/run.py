@@ -116,17 +116,25 @@ def measure(cls, args, log):
             "capacity_probe": cap, "median": med, "runs": runs}
 
 
-def table(results, ref_name="kea"):
-    ref = next((r for r in results if r["server"] == ref_name and r.get("median")), None)
-    lines = ["%-18s %13s  %-26s %12s  %s" % ("server", "DORA/s median", "runs", "ratio vs Kea", "offered/s")]
+def table(results, ref_name="kea", pair_ref_name="kea-ha-pair"):
+    """Results with ratios: single servers against Kea, failover pairs
+    (name ending in -pair) against the Kea HA pair, both from this run."""
+    def find(name):
+        return next((r for r in results if r["server"] == name and r.get("median")), None)
+
+    ref, pref = find(ref_name), find(pair_ref_name)
+    lines = ["%-18s %13s  %-26s %18s  %s" % ("server", "DORA/s median", "runs", "ratio", "offered/s")]
     lines.append("-" * len(lines[0]))
     for r in results:
         if r.get("error"):
             lines.append("%-18s %13s  %s" % (r["server"], "-", "FAILED: " + r["error"][:60]))
             continue
         runs = " ".join("%.0f%s" % (x["rate"], "" if x["saturated"] else "*") for x in r["runs"])
-        ratio = ("%.2f" % (r["median"] / ref["median"])) if ref else "n/a"
-        lines.append("%-18s %13.0f  %-26s %12s  %d" % (r["server"], r["median"], runs, ratio, r["offered"]))
+        pair = r["server"].endswith("-pair")
+        base = pref if pair else ref
+        label = "vs Kea HA pair" if pair else "vs Kea"
+        ratio = ("%.2f %s" % (r["median"] / base["median"], label)) if base else "n/a"
+        lines.append("%-18s %13.0f  %-26s %18s  %d" % (r["server"], r["median"], runs, ratio, r["offered"]))
     lines.append("(* = run not saturated: the server kept up with the offered rate, a lower bound)")
     return "\n".join(lines)
 
@@ -206,6 +214,10 @@ def main(argv=None):
     print(table(results))
     print("total %.0fs; load average %.2f at start, %.2f at end (2-core machine: other load skews results)"
           % (elapsed, load0[0], os.getloadavg()[0]))
+    if not args.servers or "dhcpfo" in (args.servers or ""):
+        import footprint
+        print()
+        footprint.main()
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"results": results, "elapsed": elapsed, "pool": refservers.POOL_SIZE,
