@@ -87,6 +87,8 @@ class Node:
         for rel in self.relationships:
             if rel.meta_key == key:
                 rel.restore_meta(payload)
+            elif rel.meta_key + 64 == key:
+                rel.restore_amnesia(payload)
 
     def storage_lost(self, now):
         """The lease store was found damaged: forget saved failover state so each

@@ -23,6 +23,7 @@ from dhcpfo.wire import failover as fw
 SKEW_WIDTH_UNKNOWN = 2  # assumed error of the clock-difference estimate before any reply bounds it
 CLTT_TIE = 10  # seconds within which two updates' client transaction times count as equal
 MCLT_MARGIN = 2  # seconds kept back from a received potential expiration (1 s resolution, estimate error)
+AMNESIA_KEY = 64  # META key offset of a relationship's second record (storage-loss horizons)
 UPDATE_QUEUE_MAX = 512  # bindings queued for sending before falling back to table scans
 HANDSHAKE_TIMEOUT = 15  # seconds for CONNECT/CONNECTACK on a new link (ISC's value)
 STARTUP_TIME = 15  # seconds in STARTUP waiting for the partner before resuming
@@ -101,8 +102,11 @@ class Relationship:
         self.saved = None  # state read back from the lease log
         self.saved_previous = None  # state before PAUSED/SHUTDOWN
         self.need_full = True  # no trusted bindings until a full resync (UPDREQALL) completes
-        self.amnesia = False  # this run started without our bindings (new or lost storage)
-        self.partner_amnesia = False  # the partner asked for everything (UPDREQALL) in this run
+        # Until when a loss of stable storage (ours, or the partner's: it sent
+        # UPDREQALL) may still have leases out that nobody recorded (durable,
+        # in a second META record: see _persist_amnesia)
+        self.amnesia_until = 0
+        self.partner_amnesia_until = 0
         self._holds = []  # (si, off) of EXPIRED bindings held after a storage loss
         self._hold_scan = False
         self.partner_never_met = False  # the partner's STATE says it has no record of us
@@ -200,11 +204,35 @@ class Relationship:
     def _persist(self):
         self.log_meta(self.meta_key, self.meta_payload())
 
+    def amnesia_payload(self):
+        return struct.pack("!II", max(self.amnesia_until, 0), max(self.partner_amnesia_until, 0)) + bytes(12)
+
+    def restore_amnesia(self, payload):
+        a, p = struct.unpack("!II", bytes(payload[:8]))
+        self.amnesia_until = a
+        self.partner_amnesia_until = p
+
+    def _set_amnesia(self, now, partner):
+        """Leases granted before a storage loss end within the longest lease
+        time plus MCLT past the potential expiration anyone acknowledged:
+        until then, expired addresses are held (see _hold_until)."""
+        horizon = 0
+        for v in self._desired.values():
+            if v > horizon:
+                horizon = v
+        until = now + horizon + 2 * self.mclt
+        if partner:
+            self.partner_amnesia_until = until
+        else:
+            self.amnesia_until = until
+        self.log_meta(self.meta_key + AMNESIA_KEY, self.amnesia_payload())
+
     # ------------------------------------------------------------------
     # life cycle
 
     def start(self, now, out):
         self.started_at = now
+        self._hold_scan = True  # holds recorded before a restart are released by time
         saved = self.saved
         if saved is None:
             # No saved state: a new or wiped server starts in RECOVER and
@@ -216,7 +244,7 @@ class Relationship:
             self.need_full = True
             self._persist()
         if self.need_full:
-            self.amnesia = True
+            self._set_amnesia(now, False)
         else:
             if saved in (S.PAUSED, S.SHUTDOWN):
                 saved = self.saved_previous
@@ -370,7 +398,7 @@ class Relationship:
     # then; after that it goes to the primary's pool as usual.
 
     def _hold_until(self, t, off, extra_times, now):
-        if not (self.amnesia or self.partner_amnesia):
+        if now >= self.amnesia_until and now >= self.partner_amnesia_until:
             return 0
         base = t.ack_pexp(off)
         v = t.expiry(off)
@@ -1019,7 +1047,7 @@ class Relationship:
 
     def _start_sync(self, xid, full, now, out):
         if full:
-            self.partner_amnesia = True  # it asks for everything: it may have lost what it granted
+            self._set_amnesia(now, True)  # it asks for everything: it may have lost what it granted
         self.sync_xid = xid
         self.sync_all = full
         self._sync_pos = (0, 0) if full else None
