@@ -10,7 +10,7 @@
 # the schema does not know is an error, so a typo never passes silently.
 
 from dhcpfo.compat import const, json_loads
-from dhcpfo.wire.options import OptionValueError, encode_option_value, option_code, option_name
+from dhcpfo.wire.options import OptionValueError, encode_option_value, ip_or_none, option_code, option_name
 
 MAX_RELATIONSHIPS = const(31)  # Windows' limit per server (seed, wizard checks)
 MAX_POOL = const(65536)  # addresses per scope: offsets stay small ints
@@ -221,23 +221,8 @@ class FailoverConfig:
 
 
 def parse_ip(s):
-    """Dotted-quad string -> 4 bytes, or None. Leading zeros are refused
-    (some tools read them as octal)."""
-    if type(s) is not str:
-        return None
-    parts = s.split(".")
-    if len(parts) != 4:
-        return None
-    out = bytearray(4)
-    for i in range(4):
-        p = parts[i]
-        if not p or len(p) > 3 or not p.isdigit() or (len(p) > 1 and p[0] == "0"):
-            return None
-        n = int(p)
-        if n > 255:
-            return None
-        out[i] = n
-    return bytes(out)
+    """Dotted-quad string -> 4 bytes, or None (wire.options.ip_or_none)."""
+    return ip_or_none(s)
 
 
 def ip_str(b):

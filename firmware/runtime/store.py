@@ -238,12 +238,7 @@ class LeaseStore:
             raise StoreError("record size")
         if not n:
             return
-        # remember metas so a compaction can rewrite them
-        for p in range(0, n, L.RECORD):
-            if records[p] == L.META:
-                ln = (records[p + 2] << 8) | records[p + 3]
-                if ln <= L.PAYLOAD:
-                    self.metas[records[p + 1]] = bytes(records[p + 4 : p + 4 + ln])
+        L.track_metas(records, self.metas)
         self._pending.append(records)
 
     def pending(self):

@@ -153,6 +153,16 @@ def _meta_into(buf, p, key, payload):
     return p + RECORD
 
 
+def track_metas(records, metas):
+    """Note in `metas` (key -> payload) every META record in a run of
+    records, so a store can rewrite the latest ones at compaction."""
+    for p in range(0, len(records), RECORD):
+        if records[p] == META:
+            ln = (records[p + 2] << 8) | records[p + 3]
+            if ln <= PAYLOAD:
+                metas[records[p + 1]] = bytes(records[p + 4 : p + 4 + ln])
+
+
 def encode_meta(key, payload):
     """A META record: up to 20 bytes of named engine state under u8 `key`."""
     buf = bytearray(RECORD)

@@ -230,7 +230,11 @@ def _is_digits(s):
     return True
 
 
-def _is_ip(s):
+def ip_or_none(s):
+    """Dotted-quad string -> 4 bytes, or None. Strict: no leading zeros (some
+    tools read them as octal), no spaces inside, no ints >= 2**30 on the way."""
+    if type(s) is not str:
+        return None
     parts = s.split(".")
     if len(parts) != 4:
         return None
@@ -250,7 +254,7 @@ def parse_ip(s, name="address"):
     """Dotted-quad string -> 4 bytes, strictly (no leading zeros, no spaces inside)."""
     if type(s) is not str:
         _fail("bad-ip", name, "expected an IPv4 address string like \"198.18.0.1\", got %r" % (s,))
-    b = _is_ip(s.strip())
+    b = ip_or_none(s.strip())
     if b is None:
         _fail("bad-ip", name, "%r is not an IPv4 address" % (s,))
     return b
