@@ -91,7 +91,15 @@ def show(relay, elapsed):
     print("\n".join(lines), flush=True)
 
 
+def _stop_on_signal(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(seconds=None, clients=8, keep=False):
+    # Ctrl-C (and SIGTERM from a supervisor) end the demo cleanly, even when
+    # started without job control, where SIGINT arrives ignored
+    signal.signal(signal.SIGINT, _stop_on_signal)
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     work = tempfile.mkdtemp(prefix="dhcpfo-demo-")
     procs = []
     try:
