@@ -19,6 +19,7 @@ class Outbox:
 
     def __init__(self):
         self.records = []  # lease-log records: append + flush before any send
+        self.lazy = []  # records nothing in this turn depends on: written with the next flush
         self.dhcp = []  # (payload, dst_ip4, dst_port, delay_ms)
         self.peer = []  # (conn, payload)
         self.connects = []  # (relationship name, host, port)
@@ -38,10 +39,11 @@ class Outbox:
         self.closes.append(conn)
 
     def empty(self):
-        return not (self.records or self.dhcp or self.peer or self.connects or self.closes)
+        return not (self.records or self.lazy or self.dhcp or self.peer or self.connects or self.closes)
 
     def clear(self):
         self.records = []
+        self.lazy = []
         self.dhcp = []
         self.peer = []
         self.connects = []

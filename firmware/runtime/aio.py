@@ -60,6 +60,8 @@ class NodeRunner:
 
     def flush(self):
         out = self.node.out
+        if out.lazy:
+            self.store.append(out.lazy)  # rides with the next commit (or the tick's)
         if out.records:
             self.store.append(out.records)
             self.store.commit()  # durable before anything below is sent
@@ -140,6 +142,8 @@ class NodeRunner:
             now = self.clock.now()
             self.node.tick(now)
             self.flush()
+            if self.store.pending():
+                self.store.commit()
             if self.store.should_compact():
                 self.store.compact()
             await asyncio.sleep(1)
@@ -240,6 +244,8 @@ class NodeRunner:
         for c in list(self.conns):
             self._close(c)
         self.flush()
+        if self.store.pending():
+            self.store.commit()
         self.store.close()
 
     def stop(self):

@@ -62,6 +62,7 @@ class Pair:
     def drain(self, s):
         out = s.node.out
         s.records.extend(out.records)  # committed before anything is sent
+        s.records.extend(out.lazy)
         for payload, dst, port, delay in out.dhcp:
             s.replies.append(wire.decode(payload))
         for conn, data in out.peer:

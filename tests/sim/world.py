@@ -312,6 +312,8 @@ class World:
         node = sn.node
         now = sn.now(self.t)
         self._turn(sn, node.tick, (now,), None)
+        if sn.up and sn.flash.pending():
+            sn.flash.commit()  # as tick_task: lazy records are committed every second
         if not sn.up or sn.inc != inc:
             return
         if sn.flash.should_compact():
@@ -354,6 +356,8 @@ class World:
                 prior = self._binding(sn, pkt.yiaddr)
             replies.append((item, pkt, prior))
         transitions = self._transitions(sn, before)
+        if out.lazy:
+            sn.flash.append(out.lazy)  # as NodeRunner.flush: rides with the next commit
         records = out.records
         changed = []
         if records:

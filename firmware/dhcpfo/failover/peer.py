@@ -956,7 +956,9 @@ class Relationship:
             else:
                 # the partner stored it as FREE: so do we (the primary's pool again)
                 t.set_state(off, lt.FREE, now)
-        out.records.append(ll.encode_binding(si, off, t))
+        # Nothing leaves that depends on this record: losing it in a crash only
+        # leaves the binding PENDING, and it is sent (and acknowledged) again.
+        out.lazy.append(ll.encode_binding(si, off, t))
 
     def scopes_by_index(self, si):
         for sc in self.scopes:
