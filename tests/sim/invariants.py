@@ -712,7 +712,9 @@ class Checker:
             self.report("I9", t, node, i9_pd_entry(self, node, t, cause, partner_serving))
         elif old == PD:
             self.pd_entry.pop(node, None)
-        if new == RECOVER_DONE:
+        if new == RECOVER_DONE and old != STARTUP:
+            # resuming RECOVER-DONE after a restart with intact storage
+            # (§9.3.2 resumes the previous state) is not a way out of the wait
             self.report("I11", t, node, i11_recover_wait(self, node, t, old))
         if old == PC or (old == CD and new == NORMAL):
             self.report("I13", t, node, i13_conflict_order(self, node, t, old, new))

@@ -41,17 +41,30 @@ def replay_command(seed, preset="ci", same_clock=False):
         seed, seed, extra)
 
 
+SEED_WALL_LIMIT = 60  # seconds: a seed normally takes 0.1 s (ci) to a few seconds (soak)
+
+
 def run_one(seed, preset="ci", same_clock=False, trace=False):
     """(world, error text or None) for one seed; never raises for a firmware or sim error."""
     kw = {}
     if same_clock:
         kw = {"same_clock": True, "allow_jumps": False}
+    import signal
+    import traceback
+
+    def too_long(signum, frame):
+        raise TimeoutError("seed %d ran longer than %d s of wall time (a loop that does not end?)"
+                           % (seed, SEED_WALL_LIMIT))
+
+    old = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(SEED_WALL_LIMIT)
     try:
         return run_seed(seed, preset=preset, trace=trace, **kw), None
     except Exception:
-        import traceback
-
         return None, traceback.format_exc()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def describe_failure(seed, w, err, preset="ci", same_clock=False, trace_lines=0):

@@ -21,6 +21,7 @@ from dhcpfo.lease import table as lt
 from dhcpfo.wire import failover as fw
 
 SKEW_WIDTH_UNKNOWN = 2  # assumed error of the clock-difference estimate before any reply bounds it
+EXPIRY_SLACK = 5  # seconds a partner's EXPIRED may precede our lease end before we refuse it
 CLTT_TIE = 10  # seconds within which two updates' client transaction times count as equal
 MCLT_MARGIN = 2  # seconds kept back from a received potential expiration (1 s resolution, estimate error)
 AMNESIA_KEY = 64  # META key offset of a relationship's second record (storage-loss horizons)
@@ -108,6 +109,7 @@ class Relationship:
         self.amnesia_until = 0
         self.partner_amnesia_until = 0
         self._holds = []  # (si, off) of EXPIRED bindings held after a storage loss
+        self._normal_deferred = False  # PARTNER-DOWN -> NORMAL waits for our updates to be acknowledged
         self._hold_scan = False
         self.partner_never_met = False  # the partner's STATE says it has no record of us
         self.partner_is_isc = False
@@ -289,8 +291,32 @@ class Relationship:
         new = S.next_state(self.state, event, partner_state=partner_state, primary=self.primary,
                            previous=self.previous, partner_startup=self.partner_startup, **kw)
         if new is not None:
+            if self.state == S.PARTNER_DOWN and new == S.NORMAL and self._has_unsent():
+                # What we did alone (maybe in the partner's pool) must reach the
+                # partner before it may allocate again: NORMAL waits until every
+                # update is acknowledged (tick re-checks)
+                self._normal_deferred = True
+                self._pump(now, out)
+                return False
+            self._normal_deferred = False
             self._set_state(new, now, out, why)
             return True
+        return False
+
+    def _has_unsent(self):
+        """Any binding change not yet acknowledged by the partner (refused ones aside)?"""
+        if self.inflight or self._queue:
+            return True
+        for sc in self.scopes:
+            t = self.tables[sc.index]
+            o = t.next_flagged(lt.PENDING, 0)
+            while o >= 0:
+                if (sc.index, o) not in self.rejected:
+                    return True
+                nxt = t.next_flagged(lt.PENDING, o + 1) if o + 1 < t.size else -1
+                if nxt <= o:  # next_flagged wraps around: the scan is complete
+                    break
+                o = nxt
         return False
 
     # ------------------------------------------------------------------
@@ -481,6 +507,18 @@ class Relationship:
             self.dirty.add((scope.index, offset))  # in flight: queued again when acked
         else:
             self._enqueue(scope.index, offset)
+
+    def _resend(self, si, off, out):
+        """Send our copy of a binding again (the partner's is less complete)."""
+        t = self.tables[si]
+        f = t.flags(off)
+        t.set_flags(off, f | lt.PENDING)
+        self.rejected.discard((si, off))
+        self.lost.discard((si, off))
+        if f & lt.MARK:
+            self.dirty.add((si, off))
+        else:
+            self._enqueue(si, off)
 
     def _enqueue(self, si, off):
         key = (si, off)
@@ -885,16 +923,31 @@ class Relationship:
             elif (t.state(off) == lt.ACTIVE and t.expiry(off) > now and st in (lt.FREE, lt.BACKUP)
                   and not (self.state == S.RECOVER or self.state == S.STARTUP)):
                 reason = fw.REJ_FATAL_CONFLICT
+            elif (t.state(off) == lt.ACTIVE and st == lt.EXPIRED
+                  and t.expiry(off) > now + EXPIRY_SLACK + self.skew_width()
+                  and not (self.state == S.RECOVER or self.state == S.STARTUP)):
+                # the partner thinks the lease ran out, but one of us granted
+                # it longer (as ISC refuses EXPIRED while its lease runs): tell
+                # it what we know
+                reason = fw.REJ_OUTDATED_INFO
+                self._resend(sc.index, off, out)
             else:
                 if pending:
                     self.stats["conflicts"] += 1
                     self.dirty.discard((sc.index, off))
                 before = (t.ack_pexp(off), t.expiry(off))
+                was_active = t.state(off) == lt.ACTIVE
+                who = (t.client_id(off), t.hwaddr(off))
                 stored = bu.apply_bndupd(t, off, m, now, -self.skew)
                 t.set_flags(off, t.flags(off) & ~(lt.PENDING | lt.MARK))
                 self.rejected.discard(key)
                 self.refused.discard(key)
                 self.lost.discard(key)
+                if (was_active and stored == lt.ACTIVE and before[1] > t.expiry(off)
+                        and who == (t.client_id(off), t.hwaddr(off))):
+                    # two grants to the same client crossed: it holds the longer one
+                    t.set_expiry(off, before[1])
+                    self._resend(sc.index, off, out)
                 if stored == lt.FREE and st in _HELD_STATES:
                     until = self._hold_until(t, off, before, now)
                     if until:
@@ -1122,6 +1175,12 @@ class Relationship:
             self._event(S.EV_SAFE_PERIOD, now, out, "auto state switchover interval passed")
         if self._holds or self._hold_scan:
             self._release_holds(now, out)
+        if self._normal_deferred:
+            if self.state != S.PARTNER_DOWN or self.link is None:
+                self._normal_deferred = False
+            else:
+                self._event(S.EV_PARTNER_STATE, now, out, "partner is %s, updates delivered"
+                            % S.name(self.partner_state), partner_state=self.partner_state)
         if self.state == S.RECOVER_WAIT and now > self.stos + self.mclt:
             self._event(S.EV_MCLT_EXPIRED, now, out, "MCLT passed")
         if self.state == S.NORMAL and self.link is not None and now >= self._balance_at:
