@@ -14,6 +14,9 @@ from dhcpfo.lease import table as lt
 from dhcpfo.lease.table import LeaseTable
 
 
+OVERLOAD_MIN_DISCOVERS = 8  # DISCOVERs served per wake-up even under a backlog
+
+
 class Outbox:
     """Actions produced by one loop turn, in the order the driver must honour."""
 
@@ -129,6 +132,35 @@ class Node:
         except Exception as e:  # a bug must cost one packet, never the service
             self.events.count("drop.internal-error")
             self.events.emit(now, ev.ERROR, ev.EV_SERVICE, "internal error on DHCP packet: %r" % (e,))
+
+    def handle_dhcp_batch(self, datagrams, local_addr, now, backlog=False):
+        """Several datagrams of one wake-up. DISCOVERs go last: a REQUEST
+        completes a client's exchange, a DISCOVER only starts one. With a
+        backlog (the socket held more than one wake-up takes), DISCOVERs
+        beyond the number of other messages are dropped and counted
+        (drop.overload): new exchanges start only as fast as others finish,
+        and clients retransmit, instead of the server collapsing under
+        OFFERs whose REQUESTs it then has no time for."""
+        later = None
+        others = 0
+        for data in datagrams:
+            # option 53 is the first option in practice (offset 240); a packet
+            # laid out otherwise just keeps its place
+            if len(data) > 242 and data[240] == 53 and data[242] == 1:
+                if later is None:
+                    later = []
+                later.append(data)
+            else:
+                others += 1
+                self.handle_dhcp(data, local_addr, now)
+        if later:
+            quota = len(later)
+            if backlog:
+                quota = others if others > OVERLOAD_MIN_DISCOVERS else OVERLOAD_MIN_DISCOVERS
+                if quota < len(later):
+                    self.events.count("drop.overload", len(later) - quota)
+            for i in range(min(quota, len(later))):
+                self.handle_dhcp(later[i], local_addr, now)
 
     def peer_connected(self, conn, peer_ip, outgoing, now):
         """A TCP connection to or from a failover partner is up."""

@@ -6,6 +6,7 @@
 # group commit) before any datagram or stream byte of that batch is sent.
 
 from dhcpfo.compat import IS_MICROPYTHON, asyncio, digest_eq, json_dumps, json_loads
+from runtime.udp import DRAIN_MAX
 
 BROADCAST = "255.255.255.255"
 CONNECT_TIMEOUT = 5  # seconds for a failover TCP connect before retrying
@@ -132,9 +133,8 @@ class NodeRunner:
             batch = self.udp.drain()
             if not batch:
                 continue
-            now = self.clock.now()
-            for data, _addr in batch:
-                node.handle_dhcp(data, self.local_addr, now)
+            node.handle_dhcp_batch([b[0] for b in batch], self.local_addr, self.clock.now(),
+                                   len(batch) >= DRAIN_MAX)
             self.flush()
 
     async def tick_task(self):

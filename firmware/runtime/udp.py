@@ -9,7 +9,7 @@ import socket
 
 from dhcpfo.compat import IS_MICROPYTHON, asyncio
 
-DRAIN_MAX = 64  # datagrams handled per wake-up before the turn's group commit
+DRAIN_MAX = 128  # datagrams handled per wake-up before the turn's group commit
 
 
 class UdpEndpoint:

@@ -709,3 +709,34 @@ def test_mutated_datagrams_never_raise():
     rx = sum(v for name, v in k.node.events.counters.items() if name.startswith("rx."))
     assert drops + rx >= 120  # every datagram either counted as received or as dropped
     assert k.count("drop.internal-error") == 0
+
+
+def test_batch_serves_requests_before_discovers():
+    k = Kit()
+    o = k.offer(mac(1))
+    k.node.out.clear()
+    disc = wire.encode(client(mac(2), DISCOVER, 7))
+    req = wire.encode(client(mac(1), REQUEST, 2, req=o.yiaddr, sid=SERVER_ID))
+    k.node.handle_dhcp_batch([disc, req], LOCAL, k.now)
+    types = [wire.decode(d[0]).msg_type for d in k.node.out.dhcp]
+    assert types == [wire.ACK, wire.OFFER]
+    k.node.out.clear()
+
+
+def test_backlog_admits_new_exchanges_only_as_fast_as_others_finish():
+    cfg = config_dict(first="198.18.0.10", last="198.18.0.200")
+    k = Kit(cfg)
+    offers = [k.offer(mac(i)) for i in (1, 2)]
+    k.node.out.clear()
+    batch = [wire.encode(client(mac(100 + i), DISCOVER, 50 + i)) for i in range(20)]
+    batch += [wire.encode(client(mac(i + 1), REQUEST, 2, req=offers[i].yiaddr, sid=SERVER_ID)) for i in (0, 1)]
+    k.node.handle_dhcp_batch(batch, LOCAL, k.now, backlog=True)
+    types = [wire.decode(d[0]).msg_type for d in k.node.out.dhcp]
+    assert types[:2] == [wire.ACK, wire.ACK]
+    assert types[2:] == [wire.OFFER] * 8  # at least 8 new exchanges per wake-up
+    assert k.count("drop.overload") == 12
+    k.node.out.clear()
+    # without a backlog every DISCOVER is answered
+    k.node.handle_dhcp_batch(batch[:20], LOCAL, k.now)
+    assert len(k.node.out.dhcp) == 20
+    k.node.out.clear()
