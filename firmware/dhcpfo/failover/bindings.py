@@ -29,6 +29,12 @@ def potential_expiration(t, off, desired, now):
         return want if want > exp else exp
     if st == lt.FREE or st == lt.BACKUP:
         return None
+    # an expired or released binding: the latest time a client may still
+    # hold it as far as anyone acknowledged (a partner that lost its storage
+    # holds the address until then + MCLT)
+    ack = t.ack_pexp(off)
+    if ack > exp:
+        exp = ack
     return exp if exp else None
 
 
