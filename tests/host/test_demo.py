@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+from dhcpfo.failover import hashing
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -35,7 +37,12 @@ def test_demo_pair_serves_clients_and_stops_on_ctrl_c():
     last = out[out.rfind("== dhcpfo demo"):]
     assert re.search(r"board-a .*state normal .*partner normal", last), last
     assert re.search(r"board-b .*state normal .*partner normal", last), last
-    served = re.search(r"clients served: (.*)", last).group(1)
-    assert "127.77.1.1" in served and "127.77.1.2" in served, served  # both boards answer
-    addrs = re.findall(r"bound\s+(127\.77\.0\.\d+)", last)
-    assert len(addrs) == 6 and len(set(addrs)) == 6, last  # every client bound, no address twice
+    rows = re.findall(r"([0-9a-f:]{17})\s+bound\s+(127\.77\.0\.\d+)\s+from (127\.77\.1\.\d)", last)
+    assert len(rows) == 6, last  # every client bound
+    assert len(set(r[1] for r in rows)) == 6, last  # no address twice
+    # each client was served by the board that owns its RFC 3074 hash bucket
+    hba = hashing.hba_for_percent(50)
+    for mac, _addr, server in rows:
+        key = b"\x01" + bytes(int(x, 16) for x in mac.split(":"))
+        owner = "127.77.1.1" if hashing.in_buckets(hba, hashing.client_hash(key)) else "127.77.1.2"
+        assert server == owner, (mac, server, owner)
