@@ -14,6 +14,7 @@ import struct
 from dhcpfo import events as ev
 from dhcpfo.compat import to_unix
 from dhcpfo.failover import bindings as bu
+from dhcpfo.failover import holds, pool
 from dhcpfo.failover import hashing
 from dhcpfo.failover import states as S
 from dhcpfo.lease import log as ll
@@ -29,7 +30,6 @@ UPDATE_QUEUE_MAX = 512  # bindings queued for sending before falling back to tab
 HANDSHAKE_TIMEOUT = 15  # seconds for CONNECT/CONNECTACK on a new link (ISC's value)
 STARTUP_TIME = 15  # seconds in STARTUP waiting for the partner before resuming
 BALANCE_INTERVAL = 60  # seconds between pool balance runs in NORMAL (ISC min-balance)
-BALANCE_SLACK_DIV = 50  # misbalance tolerated before moving any: 1/50 (2 %) of the pool
 TIME_EVENT_INTERVAL = 300  # at most one TimeOutOfSync event per this many seconds
 
 # Meta record payload (20 bytes, lease/log META): state, previous state,
@@ -284,7 +284,7 @@ class Relationship:
             self._maybe_request(now, out)
             if new == S.NORMAL:
                 self._balance_at = now + BALANCE_INTERVAL
-                self._balance(now, out)  # the secondary gets its addresses at once
+                pool.balance(self, now, out)  # the secondary gets its addresses at once
                 self._pump(now, out)
 
     def _event(self, event, now, out, why, partner_state=None, **kw):
@@ -411,67 +411,6 @@ class Relationship:
         if not t.flags(offset) & lt.PENDING:
             return t.state(offset) not in _HELD_STATES
         return self._takeover(t, offset, now)
-
-    # ------------------------------------------------------------------
-    # holds after a loss of stable storage
-    #
-    # A server that lost its bindings cannot vouch, when it acknowledges an
-    # expiry, for renewals it granted before the loss; and a server that
-    # recovered from such a loss knows the bindings only as its partner
-    # told them. Within MCLT past the latest potential expiration either
-    # side knew, such a lease may still be in a client's hands (the MCLT
-    # rule bounds it there), so the address is held, on both sides, until
-    # then; after that it goes to the primary's pool as usual.
-
-    def _hold_until(self, t, off, extra_times, now):
-        if now >= self.amnesia_until and now >= self.partner_amnesia_until:
-            return 0
-        base = t.ack_pexp(off)
-        v = t.expiry(off)
-        if v > base:
-            base = v
-        for v in extra_times:
-            if v and v > base:
-                base = v
-        until = base + self.mclt
-        return until if until > now else 0
-
-    def _hold(self, si, off, until, now):
-        t = self.tables[si]
-        t.set_state(off, lt.EXPIRED, now)
-        t.set_expiry(off, until)
-        if len(self._holds) < UPDATE_QUEUE_MAX:
-            self._holds.append((si, off))
-        else:
-            self._hold_scan = True
-        self.events.count("peer.held-after-storage-loss")
-
-    def _release_holds(self, now, out):
-        keep = []
-        for si, off in self._holds:
-            t = self.tables[si]
-            if t.state(off) != lt.EXPIRED or t.flags(off) & lt.PENDING:
-                continue  # the binding moved on
-            if t.expiry(off) < now:
-                t.set_state(off, lt.FREE, now)
-                out.records.append(ll.encode_binding(si, off, t))
-            else:
-                keep.append((si, off))
-        self._holds = keep
-        if self._hold_scan and not keep:
-            self._hold_scan = False
-            for sc in self.scopes:
-                si = sc.index
-                t = self.tables[si]
-                if t.count(lt.EXPIRED):
-                    o = t.next_in_state(lt.EXPIRED, 0)
-                    first = o
-                    while o >= 0 and len(self._holds) < UPDATE_QUEUE_MAX:
-                        if not t.flags(o) & lt.PENDING:
-                            self._holds.append((si, o))
-                        o = t.next_in_state(lt.EXPIRED, (o + 1) % t.size)
-                        if o == first:
-                            break
 
     def may_rebind(self, scope, offset, now):
         """May a client have its own EXPIRED/RELEASED address back? Only while
@@ -684,7 +623,7 @@ class Relationship:
             elif t == fw.UPDDONE:
                 self._on_upddone(now, out)
             elif t == fw.POOLREQ:
-                n = self._balance(now, out, force=True)
+                n = pool.balance(self, now, out, force=True)
                 self._send(lk, fw.make_poolresp(m.xid, now, n), now, out)
             elif t == fw.POOLRESP:
                 self.events.count("peer.poolresp")
@@ -949,9 +888,9 @@ class Relationship:
                     t.set_expiry(off, before[1])
                     self._resend(sc.index, off, out)
                 if stored == lt.FREE and st in _HELD_STATES:
-                    until = self._hold_until(t, off, before, now)
+                    until = holds.hold_until(self, t, off, before, now)
                     if until:
-                        self._hold(sc.index, off, until, now)
+                        holds.hold(self, sc.index, off, until, now)
                 out.records.append(ll.encode_binding(sc.index, off, t))  # durable before the BNDACK
         if reason is not None:
             self.stats["bndupd_rejected"] += 1
@@ -1003,9 +942,9 @@ class Relationship:
             t.set_ack_pexp(off, pexp)
         st = t.state(off)
         if st in _HELD_STATES:
-            until = self._hold_until(t, off, (prev_ack,), now)
+            until = holds.hold_until(self, t, off, (prev_ack,), now)
             if until:
-                self._hold(si, off, until, now)
+                holds.hold(self, si, off, until, now)
             else:
                 # the partner stored it as FREE: so do we (the primary's pool again)
                 t.set_state(off, lt.FREE, now)
@@ -1109,54 +1048,6 @@ class Relationship:
         self._pump(now, out)
 
     # ------------------------------------------------------------------
-    # pool balance (draft-12 §5.4; ISC sends BACKUP leases from the primary)
-
-    def _balance(self, now, out, force=False):
-        """Move available addresses towards the configured split. The side
-        with too many gives addresses away (it changes its copy first, so no
-        address is ever available to both). Returns how many moved."""
-        if self.state != S.NORMAL or self.link is None:
-            return 0
-        moved = 0
-        short = False
-        mine = self._own_status()
-        theirs = self._partner_status()
-        for sc in self.scopes:
-            t = self.tables[sc.index]
-            free = t.count(lt.FREE)
-            backup = t.count(lt.BACKUP)
-            total = free + backup
-            target_backup = total * self.backup_share // 100
-            have = free if self.primary else backup
-            want = (total - target_backup) if self.primary else target_backup
-            excess = have - want
-            if -excess > total // BALANCE_SLACK_DIV:
-                short = True
-            if excess <= total // BALANCE_SLACK_DIV and not (force and excess > 0):
-                continue
-            off = t.next_in_state(mine, 0)
-            while off >= 0 and excess > 0:
-                nxt = t.next_in_state(mine, (off + 1) % t.size)
-                if (not sc.is_excluded(off) and not sc.is_reserved(off) and not t.flags(off) & lt.MARK
-                        and not self.is_offered(sc.index, off, now)):
-                    t.set_state(off, theirs, now)
-                    t.set_flags(off, t.flags(off) | lt.PENDING)
-                    self._enqueue(sc.index, off)
-                    out.records.append(ll.encode_binding(sc.index, off, t))
-                    excess -= 1
-                    moved += 1
-                if nxt <= off:
-                    break
-                off = nxt
-        if moved:
-            self.stats["pool_moved"] += moved
-        if short and not self.primary and not force:
-            # ask the primary to rebalance now (draft-12 §7.4; ISC answers POOLREQ at once)
-            self._send(self.link, fw.make_poolreq(self._next_xid(), now), now, out)
-            self.events.count("peer.poolreq-sent")
-        return moved
-
-    # ------------------------------------------------------------------
     # time
 
     def tick(self, now, out):
@@ -1174,7 +1065,7 @@ class Relationship:
         if self.state == S.COMM_INTERRUPTED and self.safe_period and now >= self.stos + self.safe_period:
             self._event(S.EV_SAFE_PERIOD, now, out, "auto state switchover interval passed")
         if self._holds or self._hold_scan:
-            self._release_holds(now, out)
+            holds.release(self, now, out)
         if self._normal_deferred:
             if self.state != S.PARTNER_DOWN or self.link is None:
                 self._normal_deferred = False
@@ -1185,7 +1076,7 @@ class Relationship:
             self._event(S.EV_MCLT_EXPIRED, now, out, "MCLT passed")
         if self.state == S.NORMAL and self.link is not None and now >= self._balance_at:
             self._balance_at = now + BALANCE_INTERVAL
-            self._balance(now, out)
+            pool.balance(self, now, out)
         self._pump(now, out)
         return now + 1
 
