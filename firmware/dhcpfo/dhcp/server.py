@@ -506,12 +506,9 @@ def _bound_to_other(t, off, pkt):
 
 
 def _max_size(pkt):
-    v = pkt.options.get(wire.OPT_MAX_SIZE)
-    if v is not None and len(v) == 2:
-        n = (v[0] << 8) | v[1]
-        if n >= 576:
-            return n if n < 1500 else 1500
-    return 576
+    """The client's maximum message size (option 57, at least 576), at most an Ethernet MTU."""
+    n = pkt.max_message_size()
+    return n if n < 1500 else 1500
 
 
 def _u32(n):
