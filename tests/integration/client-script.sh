@@ -20,6 +20,40 @@ else
     event="$1"
 fi
 
+# Configure first, then publish the event: a test that sees the event may
+# look at the interface at once.
+configure() {
+    [ "$DFO_CLIENT_CONFIGURE" = 1 ] || return 0
+    # Refuse to configure anything in the machine's own namespace.
+    ns="$(ip netns identify 2>/dev/null)"
+    [ -n "$ns" ] || return 0
+    [ -n "$interface" ] || return 0
+    case "$client:$event" in
+        dhclient:PREINIT)
+            ip link set dev "$interface" up
+            ;;
+        dhclient:BOUND|dhclient:RENEW|dhclient:REBIND|dhclient:REBOOT)
+            if [ -n "$old_ip_address" ] && [ "$old_ip_address" != "$new_ip_address" ]; then
+                ip -4 addr flush dev "$interface" scope global 2>/dev/null
+            fi
+            ip -4 addr replace "$new_ip_address/$new_subnet_mask" dev "$interface"
+            ;;
+        dhclient:EXPIRE|dhclient:FAIL|dhclient:RELEASE|dhclient:STOP)
+            [ -n "$old_ip_address" ] && ip -4 addr del "$old_ip_address/$old_subnet_mask" dev "$interface" 2>/dev/null
+            ;;
+        udhcpc:deconfig)
+            ip -4 addr flush dev "$interface" scope global 2>/dev/null
+            ip link set dev "$interface" up
+            ;;
+        udhcpc:bound|udhcpc:renew)
+            ip -4 addr replace "$ip/${mask:-$subnet}" dev "$interface"
+            ;;
+    esac
+    return 0
+}
+
+configure
+
 stamp="$(date +%s%N 2>/dev/null || date +%s)"
 tmp="$dir/.tmp.$$"
 {
@@ -29,32 +63,4 @@ tmp="$dir/.tmp.$$"
     # the environment is recorded.
     env | grep -E '^(interface|new_[a-z0-9_]+|old_[a-z0-9_]+|requested_[a-z0-9_]+|medium|ip|siaddr|sname|boot_file|subnet|mask|router|dns|serverid|lease|domain|broadcast|hostname|ntpsrv|wins|opt[0-9]+|message)='
 } > "$tmp" && mv "$tmp" "$dir/ev.$stamp.$$"
-
-[ "$DFO_CLIENT_CONFIGURE" = 1 ] || exit 0
-# Refuse to configure anything in the machine's own namespace.
-ns="$(ip netns identify 2>/dev/null)"
-[ -n "$ns" ] || exit 0
-[ -n "$interface" ] || exit 0
-
-case "$client:$event" in
-    dhclient:PREINIT)
-        ip link set dev "$interface" up
-        ;;
-    dhclient:BOUND|dhclient:RENEW|dhclient:REBIND|dhclient:REBOOT)
-        if [ -n "$old_ip_address" ] && [ "$old_ip_address" != "$new_ip_address" ]; then
-            ip -4 addr flush dev "$interface" scope global 2>/dev/null
-        fi
-        ip -4 addr replace "$new_ip_address/$new_subnet_mask" dev "$interface"
-        ;;
-    dhclient:EXPIRE|dhclient:FAIL|dhclient:RELEASE|dhclient:STOP)
-        [ -n "$old_ip_address" ] && ip -4 addr del "$old_ip_address/$old_subnet_mask" dev "$interface" 2>/dev/null
-        ;;
-    udhcpc:deconfig)
-        ip -4 addr flush dev "$interface" scope global 2>/dev/null
-        ip link set dev "$interface" up
-        ;;
-    udhcpc:bound|udhcpc:renew)
-        ip -4 addr replace "$ip/${mask:-$subnet}" dev "$interface"
-        ;;
-esac
 exit 0
