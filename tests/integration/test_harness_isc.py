@@ -3,8 +3,9 @@
 Proves the harness itself (hosts, bridge, partitions, relay, the two DHCP
 clients with our hook script, perfdhcp, clean-up) before any dhcpfo test
 relies on it. One lab and one dhcpd serve the whole module; every test adds
-its own client host. dhcpd hands out 6 s leases so that clients renew (T1)
-within the test.
+its own client host. dhcpd hands out leases far longer than any test step
+(a loaded machine must never see one expire mid-test) with a 2 s renewal time
+(option 58), so that dhclient still renews at T1 within the test.
 """
 
 import os
@@ -19,12 +20,14 @@ from integration.netns import (Dhclient, Dhcpd, Lab, LabError, NS_PREFIX, Udhcpc
 
 pytestmark = pytest.mark.netns
 
-LEASE = 6
+LEASE = 600
+RENEW = 2
 SERVER = "198.18.0.1"
 RELAY_UP = "198.18.0.254"
 RELAY_DOWN = "198.18.1.1"
 CONF = ("ddns-update-style none;\nauthoritative;\nping-check false;\n"
         "default-lease-time %d;\nmax-lease-time %d;\nmin-lease-time %d;\n" % (LEASE, LEASE, LEASE)
+        + "option dhcp-renewal-time %d;\n" % RENEW
         + dhcpd_subnet("198.18.0.0/24", ("198.18.0.100", "198.18.0.199"),
                        routers=SERVER, dns=SERVER)
         + dhcpd_subnet("198.18.1.0/24", ("198.18.1.100", "198.18.1.199"),
@@ -64,8 +67,8 @@ def test_dhclient_acquire_renew_reboot_release(isc):
     assert lease.ip + "/24" in addrs(host)
     mac = host.mac()
 
-    # dhclient renews by itself at T1 = LEASE/2 (unicast, from the address).
-    renewed = c.renew(timeout=LEASE + 5)
+    # dhclient renews by itself at T1 = RENEW (unicast, from the address).
+    renewed = c.renew(timeout=RENEW + 30)
     assert renewed.ip == lease.ip and renewed.server_id == SERVER
     # INIT-REBOOT: a fresh dhclient asks for the address in its lease file.
     rebooted = c.reboot()
