@@ -259,3 +259,13 @@ try:
     mem_alloc = _gc.mem_alloc  # MicroPython only
 except AttributeError:
     mem_alloc = None
+
+
+def ip_str(b):
+    """Dotted-quad text of a 4-byte IPv4 address (the one formatter every
+    layer uses; anything else is shown as hex)."""
+    if b is None:
+        return "?"
+    if len(b) != 4:
+        return hexlify(b)
+    return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3])

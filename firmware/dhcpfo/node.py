@@ -73,11 +73,11 @@ class Node:
         for i, rc in enumerate(config.failover):
             scopes = [self.scopes.by_id(sid) for sid in rc.scopes]
             scopes = [sc for sc in scopes if sc is not None]
-            rel = relationship_factory(rc, scopes, self.tables, self.events, srv, self._log_meta, i)
-            rel.is_offered = self.server.is_offered
+            rel = relationship_factory(rc, scopes, self.tables, self.events, srv, self._log_meta, i,
+                                       self.server.is_offered)
             self.relationships.append(rel)
             for sc in scopes:
-                self.server.authorities[sc.index] = rel
+                self.server.authorities[sc.index] = rel.authority
         self.started = False
 
     # ------------------------------------------------------------------
