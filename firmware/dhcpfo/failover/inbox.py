@@ -66,7 +66,7 @@ def _message(rel, lk, m, now, out):
             n = rel.balance(now, out, force=True)
             rel.channel.send(lk, fw.make_poolresp(m.xid, now, n), now, out)
         elif t == fw.POOLRESP:
-            rel.events.count("peer.poolresp")
+            rel.pool_answered(m.get_u32(fw.OPT_ADDRESSES_TRANSFERRED, 0), now)
         elif t == fw.DISCONNECT:
             _on_disconnect(rel, lk, m, now, out)
         elif t == fw.CONNECT or t == fw.CONNECTACK:

@@ -33,6 +33,7 @@ from dhcpfo.wire import failover as fw
 HANDSHAKE_TIMEOUT = 15  # seconds for CONNECT/CONNECTACK on a new link (ISC's value)
 STARTUP_TIME = 15  # seconds in STARTUP waiting for the partner before resuming
 BALANCE_INTERVAL = 60  # seconds between pool balance runs in NORMAL (ISC min-balance)
+POOLREQ_BACKOFF = 600  # seconds before asking again after a POOLRESP that moved nothing
 FLAG_NEVER_MET = inbox.FLAG_NEVER_MET
 
 
@@ -86,6 +87,7 @@ class Relationship:
         self.state_link = None  # the link whose first STATE we have seen
         self._normal_deferred = False  # PARTNER-DOWN -> NORMAL waits for our updates to be acknowledged
         self._balance_at = 0
+        self._poolreq_after = 0  # the secondary asks for addresses (POOLREQ) not before this
         self.started_at = 0
         self.comm_since = 0  # when communications were last lost
 
@@ -263,16 +265,31 @@ class Relationship:
     def balance(self, now, out, force=False):
         if self.state != S.NORMAL or self.channel.link is None:
             return 0
-        short = not self.primary and not force and pool.shortfall(
-            self.scopes, self.tables, self.primary, self.backup_share)
         moved = pool.balance(self.scopes, self.tables, self.primary, self.backup_share, self.is_offered,
                              self.updates.enqueue, now, out, force)
         self.stats["pool_moved"] += moved
-        if short:
-            # ask the primary to rebalance now (draft-12 §7.4; ISC answers POOLREQ at once)
-            self.channel.send_up(fw.make_poolreq(self.channel.next_xid(), now), now, out)
-            self.events.count("peer.poolreq-sent")
         return moved
+
+    def _ask_pool(self, now, out):
+        """Secondary: ask the primary for addresses (POOLREQ, draft-12 §7.4)
+        only when it is really short: never on entering NORMAL (the primary's
+        BACKUP updates are still on their way; ISC answers such a POOLREQ
+        negatively), never while a resync runs either way, only with fewer
+        than half its share left, and after an answer that moved nothing
+        only once POOLREQ_BACKOFF has passed."""
+        if (self.primary or self.state != S.NORMAL or self.channel.link is None or now < self._poolreq_after
+                or self.requested is not None or self.updates.sync_xid is not None
+                or not pool.shortfall(self.scopes, self.tables, self.primary, self.backup_share)):
+            return
+        self._poolreq_after = now + BALANCE_INTERVAL
+        self.channel.send_up(fw.make_poolreq(self.channel.next_xid(), now), now, out)
+        self.events.count("peer.poolreq-sent")
+
+    def pool_answered(self, moved, now):
+        """The primary's POOLRESP: `moved` addresses are coming as BNDUPDs."""
+        self.events.count("peer.poolresp")
+        if not moved:
+            self._poolreq_after = now + POOLREQ_BACKOFF
 
     # ------------------------------------------------------------------
     # connections
@@ -363,6 +380,7 @@ class Relationship:
         if self.state == S.NORMAL and ch.link is not None and now >= self._balance_at:
             self._balance_at = now + BALANCE_INTERVAL
             self.balance(now, out)
+            self._ask_pool(now, out)
         self.push(now, out)
         return now + 1
 

@@ -18,15 +18,16 @@ def partner_status(primary):
 
 
 def shortfall(scopes, tables, primary, backup_share):
-    """True when this server holds noticeably fewer available addresses than
-    its share in some scope (the reason a secondary sends POOLREQ)."""
+    """True when this server holds fewer than half the available addresses
+    its share gives it in some scope (a reason for a secondary to send
+    POOLREQ; a smaller misbalance the periodic balance settles)."""
     for sc in scopes:
         t = tables[sc.index]
         free = t.count(lt.FREE)
         backup = t.count(lt.BACKUP)
         total = free + backup
         have, want = _have_want(free, backup, primary, backup_share)
-        if want - have > total // SLACK_DIV:
+        if 2 * have < want and want - have > total // SLACK_DIV:
             return True
     return False
 
