@@ -127,7 +127,11 @@ def test_address_held_after_partner_lost_its_storage():
     mac = _mac(True)
     side, ack = dora(p, mac)
     p.tick(2)
+    p.cut()
+    p.connect()  # a partner met before: an UPDREQALL from it now means it lost its storage
+    p.tick(3)
     ra = p.a.node.relationships[0]
+    assert ra.knew_partner
     # the partner lost its storage and asked for everything
     ra.answer_request(999, True, p.now, p.a.node.out)
     p.drain(p.a)

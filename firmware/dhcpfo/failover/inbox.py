@@ -118,6 +118,7 @@ def _on_state(rel, m, now, out):
     rel.state_link = rel.channel.link
     if first:
         rel.partner_never_met = bool(flags & FLAG_NEVER_MET)
+        rel.first_contact(ps, now)
     changed = ps != rel.partner_state
     rel.partner_startup = bool(flags & fw.FLAG_STARTUP)
     if changed:

@@ -7,6 +7,8 @@
 
 import struct
 
+from dhcpfo.failover import states as S
+
 AMNESIA_KEY = 64  # META key offset of a relationship's second record
 
 # state, previous state, partner state, flags, then stos, partner stos,
@@ -14,7 +16,6 @@ AMNESIA_KEY = 64  # META key offset of a relationship's second record
 _STATE = "!BBBBIIII"
 F_PD_SEEN = 0x01  # saw the partner in PARTNER-DOWN while we were shut down
 F_NEED_FULL = 0x02  # bindings not trusted (new or lost storage): UPDREQALL before serving
-F_MET = 0x04  # we have talked to this partner at least once (a first contact is not a storage loss)
 
 
 def pack_state(state, previous, partner_state, flags, stos, partner_stos, mclt, pd_stos):
@@ -33,3 +34,30 @@ def pack_amnesia(until, partner_until):
 
 def unpack_amnesia(payload):
     return struct.unpack("!II", bytes(payload[:8]))
+
+
+def state_payload(rel):
+    """The state record of relationship `rel`."""
+    flags = (F_PD_SEEN if rel.pd_seen else 0) | (F_NEED_FULL if rel.need_full else 0)
+    # the state held before PAUSED/SHUTDOWN is what a restart resumes (§9.13.1, §9.14.1)
+    prev = rel.saved_previous if rel.state in (S.PAUSED, S.SHUTDOWN) and rel.saved_previous else 0
+    st = rel.state if rel.state != S.STARTUP else (rel.previous or S.RECOVER)
+    return pack_state(st, prev, rel.partner_state, flags, rel.stos, rel.partner_stos, rel.mclt, rel.pd_stos)
+
+
+def restore_state(rel, payload):
+    """Set `rel`'s durable fields from a replayed state record."""
+    st, prev, pst, flags, stos, pstos, mclt, pd_stos = unpack_state(payload)
+    if not S.is_state(st):
+        rel.events.count("restore.bad-state")
+        return
+    rel.saved = st
+    rel.saved_previous = prev if S.is_state(prev) and prev else None
+    rel.stos = stos
+    rel.partner_state = pst if S.is_state(pst) else S.UNKNOWN
+    rel.partner_stos = pstos
+    if mclt > 0:
+        rel.mclt = mclt if not rel.primary else rel.rc.mclt
+    rel.pd_stos = pd_stos
+    rel.pd_seen = bool(flags & F_PD_SEEN)
+    rel.need_full = bool(flags & F_NEED_FULL)

@@ -13,11 +13,13 @@
 #   pool.py       FREE/BACKUP balance
 #   authority.py  what the DHCP server may do               (self.authority)
 #   meta.py       the durable state records
+#   admin.py      operator state requests and status
 # This module feeds events to states.py, carries out what a state asks for
 # on entry, and dispatches the partner's messages.
 
 from dhcpfo import events as ev
 from dhcpfo.compat import ip_str
+from dhcpfo.failover import admin
 from dhcpfo.failover import hashing
 from dhcpfo.failover import inbox
 from dhcpfo.failover import meta
@@ -83,6 +85,7 @@ class Relationship:
         # run-time state
         self.partner_startup = False
         self.partner_never_met = False  # the partner's STATE says it has no record of us
+        self.knew_partner = False  # we had a record of the partner when this link came up
         self.requested = None  # our outstanding UPDREQ/UPDREQALL type
         self.state_link = None  # the link whose first STATE we have seen
         self._normal_deferred = False  # PARTNER-DOWN -> NORMAL waits for our updates to be acknowledged
@@ -124,34 +127,35 @@ class Relationship:
     # persistence
 
     def meta_payload(self):
-        flags = (meta.F_PD_SEEN if self.pd_seen else 0) | (meta.F_NEED_FULL if self.need_full else 0)
-        # the state held before PAUSED/SHUTDOWN is what a restart resumes (§9.13.1, §9.14.1)
-        prev = self.saved_previous if self.state in (S.PAUSED, S.SHUTDOWN) and self.saved_previous else 0
-        st = self.state if self.state != S.STARTUP else (self.previous or S.RECOVER)
-        return meta.pack_state(st, prev, self.partner_state, flags, self.stos, self.partner_stos,
-                               self.mclt, self.pd_stos)
+        return meta.state_payload(self)
 
     def restore_meta(self, payload):
-        st, prev, pst, flags, stos, pstos, mclt, pd_stos = meta.unpack_state(payload)
-        if not S.is_state(st):
-            self.events.count("restore.bad-state")
-            return
-        self.saved = st
-        self.saved_previous = prev if S.is_state(prev) and prev else None
-        self.stos = stos
-        self.partner_state = pst if S.is_state(pst) else S.UNKNOWN
-        self.partner_stos = pstos
-        if mclt > 0:
-            self.mclt = mclt if not self.primary else self.rc.mclt
-        self.pd_stos = pd_stos
-        self.pd_seen = bool(flags & meta.F_PD_SEEN)
-        self.need_full = bool(flags & meta.F_NEED_FULL)
+        meta.restore_state(self, payload)
 
     def persist(self):
         self.log_meta(self.meta_key, self.meta_payload())
 
     def restore_amnesia(self, payload):
         self.holds.amnesia_until, self.holds.partner_amnesia_until = meta.unpack_amnesia(payload)
+
+    def first_contact(self, partner_state, now):
+        """The first STATE on a new link. Tell a new node from one that lost
+        its storage (docs/failover.md, "New node or lost storage"): both
+        start with no saved state, but only the new one meets a partner
+        that has no record of it either (a dhcpfo partner says so with
+        FLAG_NEVER_MET; an ISC partner that is itself recovering is new
+        too). A new node granted nothing, so nothing is held for it."""
+        self.knew_partner = self.partner_state != S.UNKNOWN
+        if self.holds.amnesia_until and self.saved is None and not self.knew_partner:
+            if self.channel.partner_is_isc:
+                new = partner_state in (S.RECOVER, S.RECOVER_WAIT, S.RECOVER_DONE)
+            else:
+                new = self.partner_never_met
+            if new:
+                self.holds.amnesia_until = 0
+                self.log_meta(self.meta_key + meta.AMNESIA_KEY,
+                              meta.pack_amnesia(0, self.holds.partner_amnesia_until))
+                self.events.count("peer.first-contact")
 
     def set_amnesia(self, now, partner):
         """Leases granted before a storage loss end within the longest lease
@@ -195,7 +199,7 @@ class Relationship:
         self.events.emit(now, ev.INFO, ev.EV_STATE_CHANGE, "relationship %s: startup (previous %s)"
                          % (self.name, S.name(self.previous) if self.previous else "none"))
 
-    def _set_state(self, new, now, out, why):
+    def set_state(self, new, now, out, why):
         old = self.state
         if new == old:
             return
@@ -240,7 +244,7 @@ class Relationship:
             self.push(now, out)
             return False
         self._normal_deferred = False
-        self._set_state(new, now, out, why)
+        self.set_state(new, now, out, why)
         return True
 
     # ------------------------------------------------------------------
@@ -257,8 +261,10 @@ class Relationship:
 
     def answer_request(self, xid, full, now, out):
         """The partner's UPDREQ (full=False) or UPDREQALL (True)."""
-        if full:
-            self.set_amnesia(now, True)  # it asks for everything: it may have lost what it granted
+        if full and self.knew_partner:
+            # it asks for everything and we knew it: it lost what it granted
+            # (a partner we never met asks because it is new: nothing to hold)
+            self.set_amnesia(now, True)
         self.updates.start_sync(xid, full)
         self.push(now, out)
 
@@ -385,52 +391,10 @@ class Relationship:
         return now + 1
 
     # ------------------------------------------------------------------
-    # administration
+    # administration (failover/admin.py)
 
     def admin(self, what, now, out):
-        if what == "partner-down":
-            if self.state not in (S.COMM_INTERRUPTED, S.RESOLUTION_INTERRUPTED, S.NORMAL):
-                raise ValueError("partner-down is only possible from communication-interrupted "
-                                 "or resolution-interrupted (now %s)" % S.name(self.state))
-            if self.channel.link is not None:
-                raise ValueError("the partner is connected; partner-down would risk duplicate addresses")
-            self.event(S.EV_ADMIN_PARTNER_DOWN, now, out, "administrator")
-        elif what == "shutdown":
-            self.event(S.EV_SHUTDOWN, now, out, "administrator: planned shutdown, partner takes over")
-        elif what == "pause":
-            self.event(S.EV_PAUSE, now, out, "administrator")
-        elif what == "resume":
-            if self.state not in (S.PAUSED, S.SHUTDOWN):
-                raise ValueError("resume applies to paused or shutdown (now %s)" % S.name(self.state))
-            prev = self.saved_previous
-            self.previous = S.startup_previous(prev, self.pd_seen)
-            self.pd_seen = False
-            self._set_state(S.STARTUP, now, out, "administrator: resume")
-            self.started_at = now
-            if self.channel.link is not None and self.partner_state != S.UNKNOWN:
-                self.event(S.EV_COMM_UP, now, out, "resume with partner %s" % S.name(self.partner_state),
-                            partner_state=self.partner_state,
-                            partner_down_newer=self.partner_state == S.PARTNER_DOWN)
-        else:
-            raise ValueError("unknown state request %r: use partner-down, shutdown, pause or resume" % (what,))
+        admin.request(self, what, now, out)
 
     def status(self, now):
-        share = hashing.primary_share(self.hba) * 100 // 256
-        return {
-            "name": self.name,
-            "role": "primary" if self.primary else "secondary",
-            "mode": self.rc.mode,
-            "state": S.name(self.state),
-            "state_since": self.stos,
-            "partner_state": S.name(self.partner_state),
-            "partner": ip_str(self.partner_address),
-            "connected": self.channel.link is not None,
-            "mclt": self.mclt,
-            "load_balance_percent": share if self.primary else 100 - share,
-            "reserve_percent": self.rc.reserve_percent,
-            "auto_state_switchover": self.safe_period or None,
-            "authentication": self.channel.key is not None,
-            "pending_updates": len(self.updates.inflight),
-            "scopes": [ip_str(sc.network) for sc in self.scopes],
-            "counters": dict(self.stats),
-        }
+        return admin.status(self, now)
