@@ -43,14 +43,23 @@ class Authority:
             return True
         if pkt.msg_type == 3 and pkt.options.get(54) is not None:
             return True  # SELECTING: the server id decides
-        if pkt.msg_type == 3 and pkt.ciaddr != _ZERO4 and not pkt.broadcast:
-            return True  # a unicast renewal came to us on purpose
+        if rel.hot_standby:
+            # Hot standby: the active server holds every hash bucket and
+            # serves all; the standby serves nothing in NORMAL, not even a
+            # REQUEST with ciaddr (a broadcast REBINDING looks the same as
+            # a unicast RENEWING in the packet; answering it bound clients
+            # to the standby and made the updates duel), nor late DISCOVERs.
+            # This departs from §9.8.2 for the standby only (docs/failover.md).
+            return hashing.serves(rel.hba, self._hash_key(pkt), rel.primary)
+        if pkt.msg_type == 3 and pkt.ciaddr != _ZERO4:
+            return True  # RENEWING or REBINDING: any server, any client (§5.5, §9.8.2)
         if rel.lb_max_secs and pkt.secs >= rel.lb_max_secs:
             return True  # the other server has had its chance (load balance max seconds)
-        key = pkt.options.get(61)
-        if key is None:
-            key = pkt.hwaddr()
-        return hashing.serves(rel.hba, key, rel.primary)
+        return hashing.serves(rel.hba, self._hash_key(pkt), rel.primary)
+
+    def _hash_key(self, pkt):
+        key = pkt.options.get(61)  # RFC 3074: the client identifier, else chaddr
+        return pkt.hwaddr() if key is None else key
 
     def _takeover(self, si, t, off, now):
         """PARTNER-DOWN: may we use an address the partner could have handed out?"""
