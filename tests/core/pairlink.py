@@ -6,6 +6,7 @@ stream bytes are delivered in order, DHCP replies are collected.
 """
 
 from dhcpfo import config
+from dhcpfo.lease import log as ll
 from dhcpfo.node import Node
 from dhcpfo.wire import dhcp as wire
 
@@ -55,6 +56,25 @@ class Pair:
         for s in (self.a, self.b):
             s.node.start(self.now)
             self.drain(s)
+
+    def restart(self, s, role, mode="load-balance", **kw):
+        """Crash and restart one side: a new Node built from the records it
+        committed (its connection, if any, is cut first)."""
+        self.cut()
+        node = Node(pair_config(role, mode, **kw))
+        tables = node.tables_by_scope()
+
+        def on_binding(scope, offset, rec, extra):
+            tables[scope].load_record(offset, rec, extra)
+
+        r = ll.Replay(on_binding, node.restore_meta)
+        for rec in s.records:
+            r.feed(rec)
+        node.after_restore()
+        s.node = node
+        node.start(self.now)
+        self.drain(s)
+        return node
 
     def other(self, s):
         return self.b if s is self.a else self.a

@@ -121,9 +121,13 @@ def _on_state(rel, m, now, out):
         rel.first_contact(ps, now)
     changed = ps != rel.partner_state
     rel.partner_startup = bool(flags & fw.FLAG_STARTUP)
-    if changed:
+    # the partner's start-time-of-state on our clock (§9.3.2 compares it
+    # with our own last operation); when it sends none, now
+    stos = m.get_time(fw.OPT_STOS)
+    pstos = rel.clockdiff.to_ours(stos) if stos else now
+    if changed or (first and pstos != rel.partner_stos):
         rel.partner_state = ps
-        rel.partner_stos = now
+        rel.partner_stos = pstos
         rel.persist()
         rel.events.emit(now, ev.INFO, ev.EV_STATE_CHANGE, "relationship %s: partner state %s"
                          % (rel.name, S.name(ps)))
@@ -133,9 +137,11 @@ def _on_state(rel, m, now, out):
             rel.persist()
     if first or changed:
         evt = S.EV_COMM_UP if first else S.EV_PARTNER_STATE
-        # the partner's PARTNER-DOWN is newer than anything we did if we
-        # were shut down (or saw it happen), or if it started after our state
-        down_newer = ps == S.PARTNER_DOWN and (rel.stos == 0 or rel.partner_stos > rel.stos
+        # §9.3.2 step 5: the partner's PARTNER-DOWN is newer than anything we
+        # did if it started after our last recorded operation (entering our
+        # state, or the latest change the partner has not seen), or if we
+        # were shut down (or saw it happen)
+        down_newer = ps == S.PARTNER_DOWN and (rel.stos == 0 or rel.partner_stos > rel.last_operation()
                                                or rel.pd_seen or rel.saved in (S.SHUTDOWN, S.PAUSED))
         if not rel.event(evt, now, out, "partner is %s" % S.name(ps), partner_state=ps,
                            partner_down_newer=down_newer):

@@ -132,6 +132,13 @@ class Relationship:
     def restore_meta(self, payload):
         meta.restore_state(self, payload)
 
+    def last_operation(self):
+        """The last recorded time of operation of this server (§9.3.2): when
+        it entered its recorded state, or later when it changed a binding
+        the partner has not acknowledged (a renewal granted while cut off)."""
+        t = self.updates.latest_unacked()
+        return t if t > self.stos else self.stos
+
     def persist(self):
         self.log_meta(self.meta_key, self.meta_payload())
 

@@ -114,6 +114,23 @@ class Updates:
                 o = nxt
         return False
 
+    def latest_unacked(self):
+        """The latest change time (stamp) of a binding the partner has not
+        acknowledged, or 0: from the records, so it survives a restart."""
+        latest = 0
+        for sc in self.scopes:
+            t = self.tables[sc.index]
+            o = t.next_flagged(lt.PENDING, 0)
+            while o >= 0:
+                v = t.stamp(o)
+                if v > latest:
+                    latest = v
+                nxt = t.next_flagged(lt.PENDING, o + 1) if o + 1 < t.size else -1
+                if nxt <= o:
+                    break
+                o = nxt
+        return latest
+
     def link_lost(self):
         """In-flight updates are sent again on the next link."""
         for xid, (si, off, _p, _t) in self.inflight.items():
