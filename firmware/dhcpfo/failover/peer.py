@@ -59,7 +59,7 @@ class Relationship:
         self.safe_period = rc.auto_state_switchover or 0
         self.lb_max_secs = rc.load_balance_max_seconds
         self.desired = dict((sc.index, sc.lease_time) for sc in scopes)
-        self._configure_split()
+        self.configure_split()
         key = bytes(rc.shared_secret) if rc.shared_secret and rc.enable_authentication else None
         self.stats = {"bndupd_sent": 0, "bndupd_received": 0, "bndack_sent": 0, "bndack_received": 0,
                       "bndupd_rejected": 0, "transitions_ci": 0, "transitions_pd": 0,
@@ -97,7 +97,7 @@ class Relationship:
     # ------------------------------------------------------------------
     # configuration-derived values
 
-    def _configure_split(self):
+    def configure_split(self):
         rc = self.rc
         self.hot_standby = rc.mode == "hot-standby"
         active_is_primary = (rc.hot_standby_role == "active") == self.primary  # role is the LOCAL server's

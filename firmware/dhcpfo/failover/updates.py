@@ -95,6 +95,10 @@ class Updates:
         f = self.tables[si].flags(off)
         return bool(f & lt.PENDING) and not f & lt.MARK and (si, off) not in self.rejected
 
+    def rescan(self):
+        """Look for PENDING bindings by table scan (many were marked at once)."""
+        self._rescan = True
+
     def waiting(self):
         return bool(self._queue) or self._rescan
 
