@@ -135,22 +135,23 @@ class Node:
                 owners[struct.unpack("!I", p[:4])[0]] = slot
         if owners:
             # slots are owned by name (relationships created and deleted
-            # live): rebuild each relationship on its own slot, or fresh
-            rcs = [r.rc for r in self.relationships]
-            for r in self.relationships:
-                self._unregister(r)
-            self.relationships = []
-            used = [owners[k] for k in owners]
-            for rc in rcs:
-                slot = owners.get(_owner_id(rc.name))
+            # live): each relationship takes its own slot's records, or none
+            from dhcpfo.failover import meta
+            used = [owners[k] for k in owners if k]  # 0: a freed slot
+            for rel in self.relationships:
+                slot = owners.get(_owner_id(rel.name))
+                if slot == rel.meta_key:
+                    continue  # restored from the right records already
+                meta.forget(rel)
                 if slot is None:
                     slot = _free_slot(used)
                     used.append(slot)
-                rel = self._add(rc, slot)
-                if slot == owners.get(_owner_id(rc.name)):
-                    for key in (slot, slot + AMNESIA):
-                        if key in self._metas:
-                            self.restore_meta(key, self._metas[key])
+                    rel.meta_key = slot
+                    continue
+                rel.meta_key = slot
+                for key in (slot, slot + AMNESIA):
+                    if key in self._metas:
+                        self.restore_meta(key, self._metas[key])
         self._metas = {}
         for t in self.tables:
             off = t.next_flagged(lt.MARK, 0)
@@ -275,6 +276,10 @@ class Node:
         rel = self._add(rcf, _free_slot(used))
         self._commit(new, cfg)
         self._claim(rel)
+        # fresh records in the slot, whatever an earlier owner left there
+        from dhcpfo.failover import meta
+        rel.persist()
+        self._log_meta(rel.meta_key + AMNESIA, meta.pack_amnesia(0, 0))
         if self.started:
             rel.start(now, self.out)  # new: no saved state, learns everything from the partner
         return rel

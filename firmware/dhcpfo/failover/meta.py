@@ -61,3 +61,21 @@ def restore_state(rel, payload):
     rel.pd_stos = pd_stos
     rel.pd_seen = bool(flags & F_PD_SEEN)
     rel.need_full = bool(flags & F_NEED_FULL)
+
+
+def forget(rel):
+    """Back to the state of a relationship with nothing restored (its slot's
+    records belonged to another relationship)."""
+    rel.state = S.STARTUP
+    rel.previous = None
+    rel.stos = 0
+    rel.partner_state = S.UNKNOWN
+    rel.partner_stos = 0
+    rel.pd_stos = 0
+    rel.pd_seen = False
+    rel.saved = None
+    rel.saved_previous = None
+    rel.need_full = True
+    rel.mclt = rel.rc.mclt
+    rel.holds.amnesia_until = 0
+    rel.holds.partner_amnesia_until = 0
