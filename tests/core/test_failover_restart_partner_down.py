@@ -83,3 +83,29 @@ def test_partner_down_after_our_last_operation_means_recover():
     rb = p.b.node.relationships[0]
     assert rb.partner_stos == ra.stos  # when the partner entered PARTNER-DOWN
     assert p.state(p.b) in (S.RECOVER, S.RECOVER_WAIT, S.RECOVER_DONE), S.name(p.state(p.b))
+
+
+def test_partner_start_time_of_state_is_translated_to_our_clock():
+    p = Pair()
+    # the secondary's clock runs 30 s ahead of the primary's
+    p.up = True
+    p.a.conn, p.b.conn = "a->b", "b<-a"
+    a_now, b_now = p.now, p.now + 30
+    p.a.node.peer_connected(p.a.conn, p.b.addr, True, a_now)
+    p.drain(p.a)
+    p.b.node.peer_connected(p.b.conn, p.a.addr, False, b_now)
+    p.drain(p.b)
+    for _ in range(3):
+        while p.wire:
+            to, conn, data = p.wire.pop(0)
+            to.node.peer_data(conn, data, a_now if to is p.a else b_now)
+            p.drain(to)
+        a_now += 1
+        b_now += 1
+        for s in (p.a, p.b):
+            s.node.tick(a_now if s is p.a else b_now)
+            p.drain(s)
+    ra, rb = p.a.node.relationships[0], p.b.node.relationships[0]
+    assert rb.stos > 0
+    assert rb.stos - 31 <= ra.partner_stos <= rb.stos - 29  # its start-time-of-state, on our clock
+    assert ra.stos - 1 <= rb.partner_stos - 30 <= ra.stos + 1
