@@ -6,7 +6,7 @@
 # failover state (answer this client? allocate this address? how long a
 # lease? reuse this address?) is asked of an *authority* object, one per
 # scope. `Standalone` below is the authority of a scope without a partner;
-# failover.peer provides the failover one.
+# failover.authority provides the failover one.
 
 from dhcpfo.compat import const, ip_str
 from dhcpfo.wire import dhcp as wire
