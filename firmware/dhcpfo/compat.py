@@ -259,3 +259,44 @@ try:
     mem_alloc = _gc.mem_alloc  # MicroPython only
 except AttributeError:
     mem_alloc = None
+
+
+def ip_str(b):
+    """Dotted-quad text of a 4-byte IPv4 address (the one formatter every
+    layer uses; anything else is shown as hex)."""
+    if b is None:
+        return "?"
+    if len(b) != 4:
+        return hexlify(b)
+    return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3])
+
+
+_HEXDIGITS = "0123456789abcdef"
+_HEXSEP = ":-. "
+
+
+def parse_hex(s):
+    """Hex text -> bytes, or None. One syntax everywhere: an optional "0x",
+    then either bytes of one or two digits between separators (':', '-',
+    '.' or space: "1:4", "aa-bb") or runs of digit pairs ("0a0b",
+    "aabb.ccdd.eeff")."""
+    if type(s) is not str:
+        return None
+    t = s.strip().lower()
+    if t[:2] == "0x":
+        t = t[2:]
+    t = t.strip(_HEXSEP)  # "00:04:f2:" (a prefix) reads as its bytes
+    groups = [""]
+    for ch in t:
+        if ch in _HEXSEP:
+            groups.append("")
+        elif ch in _HEXDIGITS:
+            groups[-1] += ch
+        else:
+            return None
+    if len(groups) > 1 and all(1 <= len(g) <= 2 for g in groups):
+        return bytes(int(g, 16) for g in groups)
+    digits = "".join(groups)
+    if not digits or len(digits) & 1 or any(g == "" for g in groups):
+        return None
+    return bytes(int(digits[i:i + 2], 16) for i in range(0, len(digits), 2))

@@ -9,7 +9,7 @@
 # Keys starting with "_" are comments and ignored everywhere; any other key
 # the schema does not know is an error, so a typo never passes silently.
 
-from dhcpfo.compat import const, json_loads
+from dhcpfo.compat import const, ip_str, json_loads, parse_hex
 from dhcpfo.wire.options import OptionValueError, encode_option_value, ip_or_none, option_code, option_name
 
 MAX_RELATIONSHIPS = const(31)  # Windows' limit per server (seed, wizard checks)
@@ -223,32 +223,6 @@ class FailoverConfig:
 def parse_ip(s):
     """Dotted-quad string -> 4 bytes, or None (wire.options.ip_or_none)."""
     return ip_or_none(s)
-
-
-def ip_str(b):
-    return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3])
-
-
-_HEX = "0123456789abcdef"
-
-
-def parse_hex(s):
-    """Hex string, optionally separated by ':', '-', '.' or spaces -> bytes, or None."""
-    if type(s) is not str:
-        return None
-    digits = []
-    for ch in s.lower():
-        if ch in ":-. ":
-            continue
-        if ch not in _HEX:
-            return None
-        digits.append(ch)
-    if not digits or len(digits) & 1:
-        return None
-    out = bytearray(len(digits) >> 1)
-    for i in range(len(out)):
-        out[i] = _HEX.index(digits[2 * i]) * 16 + _HEX.index(digits[2 * i + 1])
-    return bytes(out)
 
 
 def parse_mac(s):

@@ -6,7 +6,10 @@
 # is what makes "nothing acknowledged before it is durable" hold without the
 # core ever touching a file.
 
+import struct
+
 from dhcpfo import events as ev
+from dhcpfo.compat import crc32
 from dhcpfo.dhcp.scope import Scopes
 from dhcpfo.dhcp.server import DhcpServer
 from dhcpfo.lease import log as ll
@@ -15,6 +18,9 @@ from dhcpfo.lease.table import LeaseTable
 
 
 OVERLOAD_MIN_DISCOVERS = 8  # DISCOVERs served per wake-up even under a backlog
+SLOTS = 31  # relationship slots (META keys 0..30 state, +64 horizons)
+SLOT_OWNER = 128  # META key 128 + slot: crc32 of the name of the relationship that owns the slot (0: free)
+AMNESIA = 64
 
 
 class Outbox:
@@ -28,6 +34,9 @@ class Outbox:
         self.connects = []  # (relationship name, host, port)
         self.closes = []  # conn
         self.timers = []  # reserved for drivers that want explicit wake-ups
+        # a changed configuration document: the driver writes it atomically
+        # (temporary file, flush, rename) after the records of this turn
+        self.config = None
 
     def send_dhcp(self, payload, dst, port, delay_ms=0):
         self.dhcp.append((payload, dst, port, delay_ms))
@@ -42,7 +51,8 @@ class Outbox:
         self.closes.append(conn)
 
     def empty(self):
-        return not (self.records or self.lazy or self.dhcp or self.peer or self.connects or self.closes)
+        return not (self.records or self.lazy or self.dhcp or self.peer or self.connects or self.closes
+                    or self.config is not None)
 
     def clear(self):
         self.records = []
@@ -51,13 +61,15 @@ class Outbox:
         self.peer = []
         self.connects = []
         self.closes = []
+        self.config = None
 
 
 class Node:
     """A dhcpfo node: scopes, lease tables, DHCP service and failover relationships."""
 
-    def __init__(self, config, events=None, relationship_factory=None):
+    def __init__(self, config, events=None, relationship_factory=None, doc=None):
         self.config = config
+        self.doc = doc  # the configuration document, needed for live reconfiguration
         self.events = events if events is not None else ev.Events()
         self.out = Outbox()
         self.scopes = Scopes(config)
@@ -68,17 +80,24 @@ class Node:
         )
         self.relationships = []
         self._conns = {}  # conn -> relationship
-        if relationship_factory is None and config.failover:
-            from dhcpfo.failover.peer import Relationship as relationship_factory
+        self._factory = relationship_factory
+        self._metas = {}  # META records replayed: key -> payload
         for i, rc in enumerate(config.failover):
-            scopes = [self.scopes.by_id(sid) for sid in rc.scopes]
-            scopes = [sc for sc in scopes if sc is not None]
-            rel = relationship_factory(rc, scopes, self.tables, self.events, srv, self._log_meta, i)
-            rel.is_offered = self.server.is_offered
-            self.relationships.append(rel)
-            for sc in scopes:
-                self.server.authorities[sc.index] = rel
+            self._add(rc, i)
         self.started = False
+
+    def _add(self, rc, slot):
+        if self._factory is None:
+            from dhcpfo.failover.peer import Relationship
+            self._factory = Relationship
+        scopes = [self.scopes.by_id(sid) for sid in rc.scopes]
+        scopes = [sc for sc in scopes if sc is not None]
+        rel = self._factory(rc, scopes, self.tables, self.events, self.config.server, self._log_meta, slot,
+                            self.server.is_offered)
+        self.relationships.append(rel)
+        for sc in scopes:
+            self.server.authorities[sc.index] = rel.authority
+        return rel
 
     # ------------------------------------------------------------------
     # recovery
@@ -89,6 +108,7 @@ class Node:
 
     def restore_meta(self, key, payload):
         """A META record replayed from the lease log (failover state)."""
+        self._metas[key] = bytes(payload)
         for rel in self.relationships:
             if rel.meta_key == key:
                 rel.restore_meta(payload)
@@ -106,7 +126,33 @@ class Node:
         self.out.records.append(ll.encode_meta(key, payload))
 
     def after_restore(self):
-        """Clear per-run marks left in restored records (updates in flight)."""
+        """Clear per-run marks left in restored records (updates in flight), and
+        give each relationship the state records of its own slot."""
+        owners = {}
+        for slot in range(SLOTS):
+            p = self._metas.get(SLOT_OWNER + slot)
+            if p is not None:
+                owners[struct.unpack("!I", p[:4])[0]] = slot
+        if owners:
+            # slots are owned by name (relationships created and deleted
+            # live): each relationship takes its own slot's records, or none
+            from dhcpfo.failover import meta
+            used = [owners[k] for k in owners if k]  # 0: a freed slot
+            for rel in self.relationships:
+                slot = owners.get(_owner_id(rel.name))
+                if slot == rel.meta_key:
+                    continue  # restored from the right records already
+                meta.forget(rel)
+                if slot is None:
+                    slot = _free_slot(used)
+                    used.append(slot)
+                    rel.meta_key = slot
+                    continue
+                rel.meta_key = slot
+                for key in (slot, slot + AMNESIA):
+                    if key in self._metas:
+                        self.restore_meta(key, self._metas[key])
+        self._metas = {}
         for t in self.tables:
             off = t.next_flagged(lt.MARK, 0)
             while off >= 0:
@@ -118,6 +164,7 @@ class Node:
         self.events.emit(now, ev.INFO, ev.EV_SERVICE, "node %s started: %d scopes, %d relationships"
                          % (self.config.server.name, len(self.tables), len(self.relationships)))
         for rel in self.relationships:
+            self._claim(rel)
             rel.start(now, self.out)
 
     # ------------------------------------------------------------------
@@ -210,3 +257,115 @@ class Node:
             if rel.name == name:
                 return rel
         return None
+
+    # ------------------------------------------------------------------
+    # live reconfiguration (failover/reconfig.py has the rules). Each call
+    # validates an edited copy of the configuration document first and
+    # raises ReconfigError, changing nothing, when a rule forbids it; else
+    # it applies the change and puts the new document in out.config (the
+    # driver writes it atomically after this turn's records), so a node
+    # built from that document and the records resumes as changed.
+
+    def create_relationship(self, spec, now):
+        from dhcpfo.failover import reconfig as rc
+        new, cfg = rc.create(self._doc(), spec)
+        rcf = cfg.relationship(spec.get("name"))
+        used = [r.meta_key for r in self.relationships]
+        if len(used) >= SLOTS:
+            raise rc.ReconfigError(["at most %d relationships" % SLOTS])
+        rel = self._add(rcf, _free_slot(used))
+        self._commit(new, cfg)
+        self._claim(rel)
+        # fresh records in the slot, whatever an earlier owner left there
+        from dhcpfo.failover import meta
+        rel.persist()
+        self._log_meta(rel.meta_key + AMNESIA, meta.pack_amnesia(0, 0))
+        if self.started:
+            rel.start(now, self.out)  # new: no saved state, learns everything from the partner
+        return rel
+
+    def delete_relationship(self, name, now, force=False):
+        from dhcpfo.failover import reconfig as rc
+        rel = self.relationship(name)
+        new, cfg = rc.delete(self._doc(), name, rel, force)
+        for lk in list(rel.channel.links):
+            self.out.close(lk.conn)
+        for conn in [c for c in self._conns if self._conns[c] is rel]:
+            del self._conns[conn]
+        self._unregister(rel)
+        self._log_meta(SLOT_OWNER + rel.meta_key, bytes(20))  # the slot is free
+        self._commit(new, cfg)
+        self.events.emit(now, ev.INFO, ev.EV_SERVICE, "relationship %s deleted; its scopes serve alone" % name)
+
+    def add_failover_scopes(self, name, scope_ids, now):
+        from dhcpfo.failover import reconfig as rc
+        rel = self._existing(name)
+        new, cfg = rc.add_scopes(self._doc(), name, scope_ids)
+        self._commit(new, cfg)
+        rel.rc = cfg.relationship(name)
+        for sid in rel.rc.scopes:
+            sc = self.scopes.by_id(sid)
+            if sc is not None and sc not in rel.scopes:
+                rc.add_scope(rel, sc, now, self.out)
+                self.server.authorities[sc.index] = rel.authority
+
+    def remove_failover_scopes(self, name, scope_ids, now, force=False):
+        from dhcpfo.failover import reconfig as rc
+        rel = self._existing(name)
+        new, cfg = rc.remove_scopes(self._doc(), name, scope_ids, rel, force)
+        self._commit(new, cfg)
+        rel.rc = cfg.relationship(name)
+        for sc in list(rel.scopes):
+            if sc.id not in rel.rc.scopes:
+                rc.remove_scope(rel, sc)
+                self.server.authorities[sc.index] = self._standalone()
+
+    def set_relationship(self, name, changes, now):
+        from dhcpfo.failover import reconfig as rc
+        rel = self._existing(name)
+        new, cfg = rc.set_options(self._doc(), name, changes)
+        self._commit(new, cfg)
+        rc.apply_settings(rel, cfg.relationship(name), changes, now, self.out)
+
+    def _doc(self):
+        if self.doc is None:
+            from dhcpfo.failover.reconfig import ReconfigError
+            raise ReconfigError(["this node was built without its configuration document"])
+        return self.doc
+
+    def _existing(self, name):
+        rel = self.relationship(name)
+        if rel is None:
+            from dhcpfo.failover.reconfig import ReconfigError
+            raise ReconfigError(["no failover relationship named %r" % (name,)])
+        return rel
+
+    def _commit(self, doc, cfg):
+        self.doc = doc
+        self.config.failover = cfg.failover
+        self.out.config = doc
+
+    def _claim(self, rel):
+        self._log_meta(SLOT_OWNER + rel.meta_key, struct.pack("!I", _owner_id(rel.name)) + bytes(16))
+
+    def _unregister(self, rel):
+        if rel in self.relationships:
+            self.relationships.remove(rel)
+        for sc in rel.scopes:
+            if self.server.authorities[sc.index] is rel.authority:
+                self.server.authorities[sc.index] = self._standalone()
+
+    def _standalone(self):
+        from dhcpfo.dhcp.server import STANDALONE
+        return STANDALONE
+
+
+def _owner_id(name):
+    return crc32(name.encode()) or 1
+
+
+def _free_slot(used):
+    for i in range(SLOTS):
+        if i not in used:
+            return i
+    return -1

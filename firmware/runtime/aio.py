@@ -5,15 +5,14 @@
 # core produced are appended and flushed (one commit for the whole batch:
 # group commit) before any datagram or stream byte of that batch is sent.
 
-from dhcpfo.compat import IS_MICROPYTHON, asyncio, digest_eq, json_dumps, json_loads
+from dhcpfo.compat import IS_MICROPYTHON, asyncio, digest_eq, ip_str, json_dumps, json_loads
 from runtime.udp import DRAIN_MAX
 
 BROADCAST = "255.255.255.255"
 CONNECT_TIMEOUT = 5  # seconds for a failover TCP connect before retrying
 
 
-def ip_text(b):
-    return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3])
+ip_text = ip_str  # re-exported: drivers name it so
 
 
 def ip_bytes(text):

@@ -10,13 +10,13 @@ import asyncio
 import random
 import socket
 
+from dhcpfo.compat import ip_str
 from dhcpfo.wire import dhcp as wire
 
 ZERO4 = b"\x00\x00\x00\x00"
 
 
-def ip_text(b):
-    return "%d.%d.%d.%d" % tuple(b)
+ip_text = ip_str
 
 
 def ip_bytes(s):

@@ -6,6 +6,7 @@ stream bytes are delivered in order, DHCP replies are collected.
 """
 
 from dhcpfo import config
+from dhcpfo.lease import log as ll
 from dhcpfo.node import Node
 from dhcpfo.wire import dhcp as wire
 
@@ -13,8 +14,20 @@ A_ADDR = b"\xc6\x12\x00\x02"
 B_ADDR = b"\xc6\x12\x00\x03"
 
 
-def pair_config(role, mode="load-balance", mclt=60, lease=600, first="198.18.0.10", last="198.18.0.59",
-                secret=None, safe=None, extra=None, mask=24):
+def pair_config(role, mode="load-balance", **kw):
+    return config.load(pair_doc(role, mode, **kw))
+
+
+def pair_node(role, mode="load-balance", **kw):
+    """A Node that keeps its configuration document (live reconfiguration needs it)."""
+    doc = pair_doc(role, mode, **kw)
+    return Node(config.load(doc), doc=doc)
+
+
+def pair_doc(role, mode="load-balance", mclt=60, lease=600, first="198.18.0.10", last="198.18.0.59",
+             secret=None, safe=None, extra=None, mask=24, scopes=1):
+    """The JSON configuration document of one side of the test pair; scopes=2
+    adds a second scope (198.18.1.0/24) that is in no relationship."""
     me, partner = ("198.18.0.2", "198.18.0.3") if role == "primary" else ("198.18.0.3", "198.18.0.2")
     rel = {
         "name": "pair", "role": role, "mode": mode,
@@ -28,12 +41,11 @@ def pair_config(role, mode="load-balance", mclt=60, lease=600, first="198.18.0.1
         rel["auto_state_switchover"] = safe
     if extra:
         rel.update(extra)
-    return config.load({
-        "server": {"name": "node-" + role, "server_id": me},
-        "scopes": [{"id": "198.18.0.0", "mask": mask, "lease_time": lease,
-                    "ranges": [{"start": first, "end": last}]}],
-        "failover": [rel],
-    })
+    sc = [{"id": "198.18.0.0", "mask": mask, "lease_time": lease, "ranges": [{"start": first, "end": last}]}]
+    if scopes > 1:
+        sc.append({"id": "198.18.1.0", "mask": 24, "lease_time": lease,
+                   "ranges": [{"start": "198.18.1.10", "end": "198.18.1.59"}]})
+    return {"server": {"name": "node-" + role, "server_id": me}, "scopes": sc, "failover": [rel]}
 
 
 class Side:
@@ -43,18 +55,44 @@ class Side:
         self.records = []
         self.replies = []
         self.conn = None
+        self.doc = node.doc  # the configuration document as the driver last wrote it
 
 
 class Pair:
     def __init__(self, mode="load-balance", now=1000, **kw):
         self.now = now
-        self.a = Side(Node(pair_config("primary", mode, **kw)), A_ADDR)
-        self.b = Side(Node(pair_config("secondary", mode, **kw)), B_ADDR)
+        self.a = Side(pair_node("primary", mode, **kw), A_ADDR)
+        self.b = Side(pair_node("secondary", mode, **kw), B_ADDR)
         self.wire = []  # (to side, conn, bytes) in flight
         self.up = False
         for s in (self.a, self.b):
             s.node.start(self.now)
             self.drain(s)
+
+    def restart(self, s, role=None, mode="load-balance", **kw):
+        """Crash and restart one side: a new Node built from the records it
+        committed and its configuration document as last written (its
+        connection, if any, is cut first)."""
+        self.cut()
+        if role is None:
+            doc = s.doc
+        else:
+            doc = pair_doc(role, mode, **kw)
+        node = Node(config.load(doc), doc=doc)
+        tables = node.tables_by_scope()
+
+        def on_binding(scope, offset, rec, extra):
+            tables[scope].load_record(offset, rec, extra)
+
+        r = ll.Replay(on_binding, node.restore_meta)
+        for rec in s.records:
+            r.feed(rec)
+        node.after_restore()
+        s.node = node
+        s.doc = doc
+        node.start(self.now)
+        self.drain(s)
+        return node
 
     def other(self, s):
         return self.b if s is self.a else self.a
@@ -63,6 +101,8 @@ class Pair:
         out = s.node.out
         s.records.extend(out.records)  # committed before anything is sent
         s.records.extend(out.lazy)
+        if out.config is not None:
+            s.doc = out.config  # written atomically after the records
         for payload, dst, port, delay in out.dhcp:
             s.replies.append(wire.decode(payload))
         for conn, data in out.peer:

@@ -76,3 +76,14 @@ def test_clock_without_rtc_is_unsynced_until_set():
     assert c.synced and c.now() == 500
     c.not_before(900)
     assert c.now() == 900
+
+
+def test_ip_str_and_parse_hex_are_the_one_helper_each():
+    assert compat.ip_str(b"\xc6\x12\x00\x02") == "198.18.0.2"
+    assert compat.ip_str(None) == "?" and compat.ip_str(b"\x01\x02") == "0102"
+    ph = compat.parse_hex
+    assert ph("0x0104") == ph("01:04") == ph("1:4") == ph("0104") == b"\x01\x04"
+    assert ph("aabb.ccdd.eeff") == ph("aa-bb-cc-dd-ee-ff") == b"\xaa\xbb\xcc\xdd\xee\xff"
+    assert ph("00:04:f2:") == b"\x00\x04\xf2"
+    for bad in ("0x123", "0xzz", "0x", "plain text", "abc", "", 5, "1::2"):
+        assert ph(bad) is None, bad

@@ -110,9 +110,9 @@ def test_partner_down_waits_mclt_before_partner_pool():
     sc = p.b.node.scopes[0]
     t = p.b.node.tables[0]
     free_off = t.next_in_state(lt.FREE, 0)  # a primary-owned address
-    assert not rel.may_allocate(sc, free_off, lt.FREE, p.now)
+    assert not rel.authority.may_allocate(sc, free_off, lt.FREE, p.now)
     p.tick(61)
-    assert rel.may_allocate(sc, free_off, lt.FREE, p.now)
+    assert rel.authority.may_allocate(sc, free_off, lt.FREE, p.now)
 
 
 def test_reconnect_after_interruption_returns_to_normal():
@@ -149,7 +149,7 @@ def test_authenticated_pair_and_wrong_secret_is_refused():
     p.tick(3)
     assert p.state(p.a) == S.NORMAL
     q = Pair(secret="s3cret")
-    q.b.node.relationships[0].key = b"other"
+    q.b.node.relationships[0].channel.key = b"other"
     q.connect()
     assert not q.up  # digest failed: connection closed
     assert q.b.node.events.get("peer.bad-stream.bad-digest") + q.a.node.events.get("peer.bad-stream.bad-digest") >= 1
@@ -195,8 +195,8 @@ def test_board_without_clock_learns_partner_time():
 
 def test_skewed_partner_is_refused_with_time_mismatch():
     p = Pair()
-    p.b.node.relationships[0].skew_max = 60
-    p.a.node.relationships[0].skew_max = 60
+    p.b.node.relationships[0].clockdiff.skew_max = 60
+    p.a.node.relationships[0].clockdiff.skew_max = 60
     # the primary's clock runs 120 s ahead: CONNECT carries its time
     p.now += 0
     a_rel = p.a.node.relationships[0]

@@ -6,9 +6,9 @@
 # failover state (answer this client? allocate this address? how long a
 # lease? reuse this address?) is asked of an *authority* object, one per
 # scope. `Standalone` below is the authority of a scope without a partner;
-# failover.peer provides the failover one.
+# failover.authority provides the failover one.
 
-from dhcpfo.compat import const
+from dhcpfo.compat import const, ip_str
 from dhcpfo.wire import dhcp as wire
 from dhcpfo.lease import table as lt
 from dhcpfo.lease import log as ll
@@ -212,7 +212,7 @@ class DhcpServer:
         t.set_state(off, lt.RELEASED, now)
         t.set_expiry(off, now)
         self._changed(sc, off, now, out)
-        self.events.emit(now, ev.INFO, ev.EV_RELEASE, "%s released %s" % (_mac_text(pkt), _ip_text(pkt.ciaddr)))
+        self.events.emit(now, ev.INFO, ev.EV_RELEASE, "%s released %s" % (_mac_text(pkt), ip_str(pkt.ciaddr)))
 
     def _decline(self, sc, pkt, now, out):
         t = self.tables[sc.index]
@@ -225,7 +225,7 @@ class DhcpServer:
         t.set(off, lt.ABANDONED, 0, None, None, now + self.decline_hold, t.get(off)[4], now)
         self._unhold(pkt.client_key())
         self._changed(sc, off, now, out)
-        self.events.emit(now, ev.WARN, ev.EV_DECLINE, "%s declined %s: address in use on the link" % (_mac_text(pkt), _ip_text(req)))
+        self.events.emit(now, ev.WARN, ev.EV_DECLINE, "%s declined %s: address in use on the link" % (_mac_text(pkt), ip_str(req)))
 
     def _bootp(self, sc, pkt, now, out):
         """RFC 951/1542: a BOOTP client gets an address it keeps for good (only
@@ -513,10 +513,6 @@ def _max_size(pkt):
 
 def _u32(n):
     return bytes(((n >> 24) & 0xFF, (n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF))
-
-
-def _ip_text(b):
-    return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3]) if b is not None and len(b) == 4 else "?"
 
 
 def _mac_text(pkt):

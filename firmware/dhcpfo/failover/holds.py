@@ -14,55 +14,74 @@ from dhcpfo.lease import table as lt
 QUEUE_MAX = 512  # holds tracked in a list before falling back to a table scan
 
 
-def hold_until(rel, t, off, extra_times, now):
-    """0, or the time until which an expired address must stay held."""
-    if now >= rel.amnesia_until and now >= rel.partner_amnesia_until:
-        return 0
-    base = t.ack_pexp(off)
-    v = t.expiry(off)
-    if v > base:
-        base = v
-    for v in extra_times:
-        if v and v > base:
+class Holds:
+    def __init__(self, scopes, tables, events):
+        self.scopes = scopes
+        self.tables = tables
+        self.events = events
+        # until when a loss of stable storage (ours, or the partner's: it
+        # sent UPDREQALL) may have left leases out that nobody recorded
+        self.amnesia_until = 0
+        self.partner_amnesia_until = 0
+        self._held = []  # (si, off) of EXPIRED bindings held
+        self._scan = False  # holds beyond the list (or from before a restart): scan the tables
+
+    def active(self):
+        return bool(self._held) or self._scan
+
+    def rescan(self):
+        """Holds recorded before a restart are found by a table scan and released by time."""
+        self._scan = True
+
+    def until(self, t, off, extra_times, now, mclt):
+        """0, or the time until which an expired address must stay held."""
+        if now >= self.amnesia_until and now >= self.partner_amnesia_until:
+            return 0
+        base = t.ack_pexp(off)
+        v = t.expiry(off)
+        if v > base:
             base = v
-    until = base + rel.mclt
-    return until if until > now else 0
+        for v in extra_times:
+            if v and v > base:
+                base = v
+        until = base + mclt
+        return until if until > now else 0
 
-def hold(rel, si, off, until, now):
-    """Keep the binding EXPIRED (not reusable) until `until`, then FREE."""
-    t = rel.tables[si]
-    t.set_state(off, lt.EXPIRED, now)
-    t.set_expiry(off, until)
-    if len(rel._holds) < QUEUE_MAX:
-        rel._holds.append((si, off))
-    else:
-        rel._hold_scan = True
-    rel.events.count("peer.held-after-storage-loss")
-
-def release(rel, now, out):
-    """Move holds whose time has passed to the primary's pool."""
-    keep = []
-    for si, off in rel._holds:
-        t = rel.tables[si]
-        if t.state(off) != lt.EXPIRED or t.flags(off) & lt.PENDING:
-            continue  # the binding moved on
-        if t.expiry(off) < now:
-            t.set_state(off, lt.FREE, now)
-            out.records.append(ll.encode_binding(si, off, t))
+    def hold(self, si, off, until, now):
+        """Keep the binding EXPIRED (not reusable) until `until`, then FREE."""
+        t = self.tables[si]
+        t.set_state(off, lt.EXPIRED, now)
+        t.set_expiry(off, until)
+        if len(self._held) < QUEUE_MAX:
+            self._held.append((si, off))
         else:
-            keep.append((si, off))
-    rel._holds = keep
-    if rel._hold_scan and not keep:
-        rel._hold_scan = False
-        for sc in rel.scopes:
-            si = sc.index
-            t = rel.tables[si]
-            if t.count(lt.EXPIRED):
-                o = t.next_in_state(lt.EXPIRED, 0)
-                first = o
-                while o >= 0 and len(rel._holds) < QUEUE_MAX:
-                    if not t.flags(o) & lt.PENDING:
-                        rel._holds.append((si, o))
-                    o = t.next_in_state(lt.EXPIRED, (o + 1) % t.size)
-                    if o == first:
-                        break
+            self._scan = True
+        self.events.count("peer.held-after-storage-loss")
+
+    def release(self, now, out):
+        """Move holds whose time has passed to the primary's pool."""
+        keep = []
+        for si, off in self._held:
+            t = self.tables[si]
+            if t.state(off) != lt.EXPIRED or t.flags(off) & lt.PENDING:
+                continue  # the binding moved on
+            if t.expiry(off) < now:
+                t.set_state(off, lt.FREE, now)
+                out.records.append(ll.encode_binding(si, off, t))
+            else:
+                keep.append((si, off))
+        self._held = keep
+        if self._scan and not keep:
+            self._scan = False
+            for sc in self.scopes:
+                si = sc.index
+                t = self.tables[si]
+                if t.count(lt.EXPIRED):
+                    o = t.next_in_state(lt.EXPIRED, 0)
+                    first = o
+                    while o >= 0 and len(self._held) < QUEUE_MAX:
+                        if not t.flags(o) & lt.PENDING:
+                            self._held.append((si, o))
+                        o = t.next_in_state(lt.EXPIRED, (o + 1) % t.size)
+                        if o == first:
+                            break

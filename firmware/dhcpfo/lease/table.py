@@ -38,14 +38,8 @@ the table stores, indexes, counts and scans without allocating on the hot path.
 
 from dhcpfo.compat import const
 
-# binding-status (draft-12 §12.3)
-FREE = const(1)
-ACTIVE = const(2)
-EXPIRED = const(3)
-RELEASED = const(4)
-ABANDONED = const(5)
-RESET = const(6)
-BACKUP = const(7)
+# binding-status (draft-12 §12.3), re-exported: callers say lt.FREE
+from dhcpfo.lease.status import ABANDONED, ACTIVE, BACKUP, EXPIRED, FREE, RELEASED, RESET  # noqa: F401
 
 # flags: caller-owned bits
 RESERVED = const(0x02)

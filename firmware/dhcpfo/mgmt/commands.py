@@ -6,19 +6,18 @@
 # follow the seed's cmdlets where one exists (Get-DhcpServerv4Failover ->
 # "get-failover", Get-DhcpServerv4ScopeStatistics -> "get-scope-statistics").
 
+from dhcpfo.compat import ip_str
+from dhcpfo.lease import status
 from dhcpfo.lease import table as lt
 from dhcpfo import events as ev
 
-STATE_NAMES = {lt.FREE: "free", lt.ACTIVE: "active", lt.EXPIRED: "expired", lt.RELEASED: "released",
-               lt.ABANDONED: "abandoned", lt.RESET: "reset", lt.BACKUP: "backup"}
+STATE_NAMES = dict((i, status.NAMES[i]) for i in range(1, len(status.NAMES)))
 
 
-def _ip(b):
-    return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3])
 
 
 def _scope_id(sc):
-    return _ip(sc.network)
+    return ip_str(sc.network)
 
 
 def _excluded(sc):
@@ -116,7 +115,7 @@ class Commands:
             while off >= 0 and len(rows) < limit:
                 state, flags, mac, expiry, ack_pexp, stamp = t.get(off)
                 cid = t.client_id(off)
-                rows.append({"address": _ip(sc.addr_of(off)), "state": STATE_NAMES.get(state, str(state)),
+                rows.append({"address": ip_str(sc.addr_of(off)), "state": STATE_NAMES.get(state, str(state)),
                              "mac": _mac(mac) if mac else None, "client_id": _mac(cid) if cid else None,
                              "expires_in": expiry - now, "acked_pexp_in": ack_pexp - now if ack_pexp else None})
                 off = t.next_in_state(st, (off + 1) % t.size)

@@ -9,7 +9,7 @@
 
 import struct
 
-from dhcpfo.compat import IS_MICROPYTHON, const
+from dhcpfo.compat import IS_MICROPYTHON, const, ip_str
 
 try:
     from collections import OrderedDict as _OrderedDict
@@ -214,8 +214,8 @@ class Packet:
 
     def __repr__(self):
         return "<Packet op=%d type=%d xid=%08x hw=%s ci=%s yi=%s gi=%s opts=%s>" % (
-            self.op, self.msg_type, self.xid, _hex(self.hwaddr()), _ip(self.ciaddr),
-            _ip(self.yiaddr), _ip(self.giaddr), sorted(self.options),
+            self.op, self.msg_type, self.xid, _hex(self.hwaddr()), ip_str(self.ciaddr),
+            ip_str(self.yiaddr), ip_str(self.giaddr), sorted(self.options),
         )
 
 
@@ -232,10 +232,6 @@ def same_options(a, b):
 
 def _hex(b):
     return ":".join("%02x" % x for x in b)
-
-
-def _ip(b):
-    return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3]) if len(b) == 4 else _hex(b)
 
 
 # ---------------------------------------------------------------------------

@@ -146,13 +146,9 @@ IPF_RESERVED = const(0x0001)  # IP-flags (option 12), draft §12.12
 IPF_BOOTP = const(0x0002)
 
 # Binding status (option 3), draft §12.3 / interop §6.5.
-B_FREE = const(1)  # available to the primary
-B_ACTIVE = const(2)
-B_EXPIRED = const(3)
-B_RELEASED = const(4)
-B_ABANDONED = const(5)
-B_RESET = const(6)
-B_BACKUP = const(7)  # available to the secondary
+from dhcpfo.lease.status import ABANDONED as B_ABANDONED, ACTIVE as B_ACTIVE, BACKUP as B_BACKUP  # noqa: E402
+from dhcpfo.lease.status import EXPIRED as B_EXPIRED, FREE as B_FREE, RELEASED as B_RELEASED  # noqa: E402
+from dhcpfo.lease.status import RESET as B_RESET  # noqa: E402
 
 # Reject reasons (option 21), draft §12.21 (ISC uses the same numbers).
 REJ_ILLEGAL_ADDRESS = const(1)

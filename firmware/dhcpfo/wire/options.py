@@ -7,7 +7,8 @@
 
 import struct
 
-from dhcpfo.compat import const
+from dhcpfo.compat import const, ip_str
+from dhcpfo.compat import parse_hex as compat_parse_hex
 
 # Value types.
 T_IP = const(1)  # one address
@@ -260,38 +261,15 @@ def parse_ip(s, name="address"):
     return b
 
 
-def format_ip(b):
-    return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3])
+format_ip = ip_str
 
 
 def parse_hex(s, name="value"):
-    """"0x0a0b..." or "0a:0b:..." -> bytes."""
-    t = s.strip()
-    if t[:2] in ("0x", "0X"):
-        t = t[2:]
-        if len(t) % 2:
-            _fail("bad-hex", name, "%r has an odd number of hex digits" % (s,))
-        pairs = [t[i:i + 2] for i in range(0, len(t), 2)]
-    elif ":" in t:
-        pairs = t.split(":")
-    else:
+    """Hex text (compat.parse_hex's syntax) -> bytes, or a bad-hex error."""
+    b = compat_parse_hex(s)
+    if not b:
         _fail("bad-hex", name, "expected hex like \"0x0104\" or \"01:04\", got %r" % (s,))
-    out = bytearray(len(pairs))
-    for i in range(len(pairs)):
-        p = pairs[i]
-        if not (1 <= len(p) <= 2) or not _is_hex(p):
-            _fail("bad-hex", name, "%r is not hex" % (s,))
-        out[i] = int(p, 16)
-    if not out:
-        _fail("bad-hex", name, "empty hex value")
-    return bytes(out)
-
-
-def _is_hex(p):
-    for ch in p:
-        if not ("0" <= ch <= "9" or "a" <= ch <= "f" or "A" <= ch <= "F"):
-            return False
-    return True
+    return b
 
 
 def _is_raw(v):

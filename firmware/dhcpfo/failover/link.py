@@ -1,0 +1,166 @@
+# failover/link.py - the connections of one relationship and their handshake.
+#
+# TCP connections come and go (both sides may dial at once); at most one
+# gets past CONNECT/CONNECTACK and becomes *the* link the relationship
+# talks on (draft-12 §8.1). The channel owns the connections, the
+# transaction ids, the send path (with the optional digest) and what the
+# partner told us at connect; what a new or lost link means for the state
+# is the relationship's business.
+
+from dhcpfo import events as ev
+from dhcpfo.wire import failover as fw
+
+
+class Link:
+    """One connection: its stream decoder and whether the handshake is done."""
+
+    def __init__(self, conn, outgoing, key, now):
+        self.conn = conn
+        self.outgoing = outgoing
+        self.decoder = fw.StreamDecoder(key)
+        self.opened = now
+        self.up = False  # handshake done
+
+
+class Channel:
+    def __init__(self, name, primary, key, max_unacked, receive_timer, events):
+        self.name = name
+        self.name_b = name.encode()
+        self.primary = primary
+        self.key = key  # shared secret for the digest, or None
+        self.max_unacked = max_unacked
+        self.receive_timer = receive_timer
+        self.events = events
+        self.links = []
+        self.link = None  # the connection past the handshake
+        self._xid = 1
+        self.last_rx = 0
+        self.last_tx = 0
+        # what the partner said at connect
+        self.partner_is_isc = False
+        self.partner_max_unacked = 0
+        self.partner_receive_timer = 0
+
+    def connecting(self):
+        """A link is up or a handshake is under way."""
+        return self.link is not None or any(not l.up for l in self.links)
+
+    def next_xid(self):
+        x = self._xid
+        self._xid = (self._xid + 1) & 0xFFFFFFFF or 1
+        return x
+
+    def send(self, lk, msg, now, out):
+        try:
+            data = fw.encode(msg, self.key)
+        except fw.FailoverError as e:
+            self.events.count("peer.encode-error." + e.reason)
+            return
+        out.send_peer(lk.conn, data)
+        self.last_tx = now
+
+    def send_up(self, msg, now, out):
+        """Send on the established link."""
+        self.send(self.link, msg, now, out)
+
+    def find(self, conn):
+        for lk in self.links:
+            if lk.conn is conn:
+                return lk
+        return None
+
+    def open(self, conn, outgoing, now, out, mclt, hba):
+        """A new connection; the primary starts the handshake (CONNECT)."""
+        lk = Link(conn, outgoing, self.key, now)
+        self.links.append(lk)
+        if self.primary:
+            self.send(lk, fw.make_connect(self.next_xid(), now, self.name_b, self.max_unacked,
+                                          self.receive_timer, mclt, hba), now, out)
+        return lk
+
+    def remove(self, lk, out=None):
+        """Forget a connection (closing it when `out` is given). True when it was the link."""
+        if out is not None:
+            out.close(lk.conn)
+        if lk in self.links:
+            self.links.remove(lk)
+        if lk is self.link:
+            self.link = None
+            return True
+        return False
+
+    def ready(self, lk, out):
+        """The handshake is done on `lk`: it is the link, any other connection goes."""
+        lk.up = True
+        self.link = lk
+        for other in list(self.links):
+            if other is not lk:
+                out.close(other.conn)
+                self.links.remove(other)
+
+    def timed_out(self, now, timeout):
+        return [lk for lk in self.links if not lk.up and now >= lk.opened + timeout]
+
+    # ------------------------------------------------------------------
+    # handshake: each returns None when the link is ready, else why it failed
+
+    def on_connect(self, lk, m, now, out, clockdiff, clock):
+        """Secondary: the primary's CONNECT (its MCLT and HBA are the caller's
+        to adopt). Returns (why, now)."""
+        name = m.get_bytes(fw.OPT_RELATIONSHIP_NAME)
+        reject = None
+        learned = name == self.name_b and clockdiff.learn(m, clock)
+        if learned:
+            now = clock.now()
+        if name != self.name_b:
+            reject = fw.REJ_INVALID_PARTNER
+        elif not learned and clockdiff.out_of_sync(m, now):
+            reject = fw.REJ_TIME_MISMATCH
+        elif m.get_bytes(fw.OPT_HBA) is None or len(m.get_bytes(fw.OPT_HBA)) != 32:
+            reject = fw.REJ_HBA_CONFLICT
+        elif not m.get_u32(fw.OPT_MCLT, 0):
+            reject = fw.REJ_INVALID_MCLT
+        elif self.link is not None:
+            reject = fw.REJ_DUP_CONNECTION
+        tls = 0 if m.has(fw.OPT_TLS_REQUEST) else None
+        if reject is not None:
+            self.events.emit(now, ev.WARN, ev.EV_CONNECT_REJECT, "relationship %s: CONNECT refused, reason %d"
+                             % (self.name, reject))
+            self.send(lk, fw.make_connectack(m.xid, now, name or self.name_b, tls_reply=tls, reject=reject),
+                      now, out)
+            return "connect refused", now
+        self._learn_partner(m)
+        self.send(lk, fw.make_connectack(m.xid, now, self.name_b, self.max_unacked, self.receive_timer,
+                                         tls_reply=tls), now, out)
+        return None, now
+
+    def on_connectack(self, lk, m, now, out, clockdiff, clock):
+        """Primary: the secondary's CONNECTACK. Returns (why, now)."""
+        if m.time:
+            clockdiff.reply(m.time, lk.opened)
+        rej = m.get_u8(fw.OPT_REJECT_REASON)
+        if rej is not None:
+            self.events.emit(now, ev.WARN, ev.EV_CONNECT_REJECT, "relationship %s: partner refused CONNECT, reason %d"
+                             % (self.name, rej))
+            return "connect refused by partner", now
+        why = None
+        reason = None
+        if m.get_bytes(fw.OPT_RELATIONSHIP_NAME) != self.name_b:
+            why, reason = "wrong relationship name", fw.REJ_INVALID_PARTNER
+        elif clockdiff.learn(m, clock):
+            now = clock.now()
+        elif clockdiff.out_of_sync(m, now):
+            why, reason = "time mismatch", fw.REJ_TIME_MISMATCH
+        if why is None and self.link is not None:
+            why, reason = "duplicate connection", fw.REJ_DUP_CONNECTION
+        if why is not None:
+            self.send(lk, fw.make_disconnect(self.next_xid(), now, reason), now, out)
+            return why, now
+        self._learn_partner(m)
+        return None, now
+
+    def _learn_partner(self, m):
+        vendor = m.get_bytes(fw.OPT_VENDOR_CLASS) or b""
+        self.partner_is_isc = vendor[:4] == b"isc-"
+        self.partner_max_unacked = m.get_u32(fw.OPT_MAX_UNACKED, 1) or 1
+        self.partner_receive_timer = m.get_u32(fw.OPT_RECEIVE_TIMER, 0)

@@ -1,0 +1,94 @@
+# failover/receive.py - the partner's binding updates (draft-12 §7.1.2, §7.1.3).
+#
+# Each BNDUPD is checked, compared with our own copy when ours is still
+# unacknowledged (dueling updates: the more critical one wins), stored, and
+# acknowledged - the record durable before the BNDACK leaves. Refusals say
+# why with the draft's reject reasons.
+
+from dhcpfo.failover import bindings as bu
+from dhcpfo.failover import states as S
+from dhcpfo.lease import log as ll
+from dhcpfo.lease import table as lt
+from dhcpfo.wire import failover as fw
+
+EXPIRY_SLACK = 5  # seconds a partner's EXPIRED may precede our lease end before we refuse it
+CLTT_TIE = 10  # seconds within which two updates' client transaction times count as equal
+HELD_STATES = (lt.EXPIRED, lt.RELEASED, lt.RESET)
+_ZERO4 = b"\x00\x00\x00\x00"
+
+
+def locate(scopes, addr):
+    for sc in scopes:
+        off = sc.offset_of(addr)
+        if off >= 0:
+            return sc, off
+    return None, -1
+
+
+def on_bndupd(rel, m, now, out):
+    """Store or refuse one BNDUPD of `rel`'s partner and acknowledge it."""
+    ups = rel.updates
+    cd = rel.clockdiff
+    rel.stats["bndupd_received"] += 1
+    addr = m.get_bytes(fw.OPT_ASSIGNED_IP, _ZERO4)
+    reason = bu.check_bndupd(m)
+    sc = None
+    off = -1
+    if reason is None:
+        sc, off = locate(rel.scopes, addr)
+        if sc is None:
+            reason = fw.REJ_ILLEGAL_ADDRESS
+    if reason is None and cd.out_of_sync(m, now):
+        reason = fw.REJ_TIME_MISMATCH  # the seed: reject, log TimeOutOfSync, state unchanged
+    if reason is None:
+        reason = _store(rel, ups, cd, sc, off, m, now, out)
+    if reason is not None:
+        rel.stats["bndupd_rejected"] += 1
+        rel.events.count("peer.bndupd-reject.%d" % reason)
+    rel.channel.send_up(fw.make_bndack(m.xid, now, addr if len(addr) == 4 else _ZERO4, reject=reason), now, out)
+    rel.stats["bndack_sent"] += 1
+
+
+def _store(rel, ups, cd, sc, off, m, now, out):
+    t = rel.tables[sc.index]
+    st = m.get_u8(fw.OPT_BINDING_STATUS)
+    pending = t.flags(off) & lt.PENDING
+    their_cltt = m.get_time(fw.OPT_CLTT) or m.get_time(fw.OPT_STOS)
+    if their_cltt:
+        their_cltt = cd.to_ours(their_cltt)
+    key = (sc.index, off)
+    resolving = rel.state == S.RECOVER or rel.state == S.STARTUP
+    if key in ups.lost:
+        pending = 0  # the partner judged its copy better than ours (reason 16): take it
+    if pending and bu.ours_wins(t, off, rel.primary, st, their_cltt, cd.width() + CLTT_TIE):
+        rel.stats["conflicts"] += 1
+        ups.refused.add(key)
+        return fw.REJ_LESS_CRITICAL
+    if t.state(off) == lt.ACTIVE and t.expiry(off) > now and st in (lt.FREE, lt.BACKUP) and not resolving:
+        return fw.REJ_FATAL_CONFLICT
+    if (t.state(off) == lt.ACTIVE and st == lt.EXPIRED
+            and t.expiry(off) > now + EXPIRY_SLACK + cd.width() and not resolving):
+        # the partner thinks the lease ran out, but one of us granted it
+        # longer (as ISC refuses EXPIRED while its lease runs): tell it what we know
+        ups.resend(sc.index, off)
+        return fw.REJ_OUTDATED_INFO
+    if pending:
+        rel.stats["conflicts"] += 1
+        ups.dirty.discard(key)
+    before = (t.ack_pexp(off), t.expiry(off))
+    was_active = t.state(off) == lt.ACTIVE
+    who = (t.client_id(off), t.hwaddr(off))
+    stored = bu.apply_bndupd(t, off, m, now, -cd.skew)
+    t.set_flags(off, t.flags(off) & ~(lt.PENDING | lt.MARK))
+    ups.settled(key)
+    if (was_active and stored == lt.ACTIVE and before[1] > t.expiry(off)
+            and who == (t.client_id(off), t.hwaddr(off))):
+        # two grants to the same client crossed: it holds the longer one
+        t.set_expiry(off, before[1])
+        ups.resend(sc.index, off)
+    if stored == lt.FREE and st in HELD_STATES:
+        until = rel.holds.until(t, off, before, now, rel.mclt)
+        if until:
+            rel.holds.hold(sc.index, off, until, now)
+    out.records.append(ll.encode_binding(sc.index, off, t))  # durable before the BNDACK
+    return None

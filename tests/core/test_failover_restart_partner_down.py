@@ -1,0 +1,111 @@
+"""Restart while the partner is in PARTNER-DOWN (draft-12 §9.3.2 step 5;
+issue 8 item 3).
+
+A node cut off from its partner keeps serving in COMMUNICATIONS-
+INTERRUPTED; the partner is forced into PARTNER-DOWN. If the node then
+renews clients, restarts while still cut off, and the link heals, the
+partner's PARTNER-DOWN (by its start-time-of-state) is *older* than the
+node's last operation: the draft says POTENTIAL-CONFLICT, and the renewals
+it granted must reach the partner. Only a PARTNER-DOWN that started after
+everything the node did means RECOVER."""
+
+from dhcpfo.failover import states as S
+from dhcpfo.lease import table as lt
+from dhcpfo.wire import dhcp as wire
+from pairlink import Pair, client_packet, dora
+
+
+def _went_through(side, text):
+    return any(text in e[3] for e in side.node.events.recent(200))
+
+
+def _renew(p, side, mac, addr, xid=31):
+    pkt = client_packet(mac, wire.REQUEST, xid)
+    pkt.ciaddr = addr
+    return p.dhcp(side, pkt)
+
+
+def _partitioned_with_partner_down(p):
+    p.connect()
+    p.tick(3)
+    mac = b"\x02\x00\x00\x00\x08\x01"
+    side, ack = dora(p, mac)
+    assert side is not None
+    p.tick(2)
+    p.cut()
+    p.tick(5)
+    assert p.state(p.b) == S.COMM_INTERRUPTED
+    ra = p.a.node.relationships[0]
+    ra.admin("partner-down", p.now, p.a.node.out)  # the operator forces the primary into PARTNER-DOWN
+    p.drain(p.a)
+    assert p.state(p.a) == S.PARTNER_DOWN
+    return mac, ack.yiaddr
+
+
+def test_renewals_after_partner_down_then_restart_means_potential_conflict():
+    p = Pair(mclt=60, lease=600)
+    mac, addr = _partitioned_with_partner_down(p)
+    p.tick(20)
+    # the secondary, still cut off, renews the client after the partner went down
+    acks = _renew(p, p.b, mac, addr)
+    assert [r.msg_type for r in acks] == [wire.ACK]
+    off = p.b.node.scopes[0].offset_of(addr)
+    granted = p.b.node.tables[0].expiry(off)
+    p.tick(10)
+    p.restart(p.b, "secondary")  # crash and restart while still cut off
+    p.tick(2)
+    p.connect()
+    rb = p.b.node.relationships[0]
+    assert _went_through(p.b, "startup -> potential-conflict")
+    assert rb.stats["transitions_recover"] == 0
+    p.tick(10)
+    assert p.state(p.a) == S.NORMAL and p.state(p.b) == S.NORMAL
+    ta = p.a.node.tables[0]
+    assert ta.state(off) == lt.ACTIVE and ta.expiry(off) >= granted  # the renewal reached the partner
+    assert not p.b.node.tables[0].flags(off) & lt.PENDING
+
+
+def test_partner_down_after_our_last_operation_means_recover():
+    p = Pair(mclt=60, lease=600)
+    p.connect()
+    p.tick(3)
+    p.cut()
+    p.tick(5)
+    p.restart(p.b, "secondary")  # nothing done since entering COMMUNICATIONS-INTERRUPTED
+    p.tick(20)  # the startup period ends: back to COMMUNICATIONS-INTERRUPTED
+    ra = p.a.node.relationships[0]
+    ra.admin("partner-down", p.now, p.a.node.out)
+    p.drain(p.a)
+    p.tick(5)
+    p.restart(p.b, "secondary")
+    p.connect()
+    p.tick(1)
+    rb = p.b.node.relationships[0]
+    assert rb.partner_stos == ra.stos  # when the partner entered PARTNER-DOWN
+    assert p.state(p.b) in (S.RECOVER, S.RECOVER_WAIT, S.RECOVER_DONE), S.name(p.state(p.b))
+
+
+def test_partner_start_time_of_state_is_translated_to_our_clock():
+    p = Pair()
+    # the secondary's clock runs 30 s ahead of the primary's
+    p.up = True
+    p.a.conn, p.b.conn = "a->b", "b<-a"
+    a_now, b_now = p.now, p.now + 30
+    p.a.node.peer_connected(p.a.conn, p.b.addr, True, a_now)
+    p.drain(p.a)
+    p.b.node.peer_connected(p.b.conn, p.a.addr, False, b_now)
+    p.drain(p.b)
+    for _ in range(3):
+        while p.wire:
+            to, conn, data = p.wire.pop(0)
+            to.node.peer_data(conn, data, a_now if to is p.a else b_now)
+            p.drain(to)
+        a_now += 1
+        b_now += 1
+        for s in (p.a, p.b):
+            s.node.tick(a_now if s is p.a else b_now)
+            p.drain(s)
+    ra, rb = p.a.node.relationships[0], p.b.node.relationships[0]
+    assert rb.stos > 0
+    assert rb.stos - 31 <= ra.partner_stos <= rb.stos - 29  # its start-time-of-state, on our clock
+    assert ra.stos - 1 <= rb.partner_stos - 30 <= ra.stos + 1
