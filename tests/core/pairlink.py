@@ -5,7 +5,7 @@ runtimes: records are "committed" by keeping them in a list per node,
 stream bytes are delivered in order, DHCP replies are collected.
 """
 
-from dhcpfo import config
+from dhcpfo_host import boardconf
 from dhcpfo.node import Node
 from dhcpfo.wire import dhcp as wire
 
@@ -28,7 +28,7 @@ def pair_config(role, mode="load-balance", mclt=60, lease=600, first="198.18.0.1
         rel["auto_state_switchover"] = safe
     if extra:
         rel.update(extra)
-    return config.load({
+    return boardconf.load({
         "server": {"name": "node-" + role, "server_id": me},
         "scopes": [{"id": "198.18.0.0", "mask": mask, "lease_time": lease,
                     "ranges": [{"start": first, "end": last}]}],

@@ -32,11 +32,16 @@ function copyTree(hostDir, mpDir) {
   }
 }
 
+// Core tests build their configurations the host's way (compile a human
+// document, then load it with the firmware's loader), so the host compiler
+// (pure Python, MicroPython-compatible) is mounted too.
+const hostDir = path.join(path.dirname(path.resolve(fwDir)), "host_tools", "dhcpfo_host");
 copyTree(fwDir, "/fw");
 copyTree(testsDir, "/tests");
+if (fs.existsSync(hostDir)) copyTree(hostDir, "/host/dhcpfo_host");
 mp.runPython(`
 import sys, gc
-sys.path[:0] = ['/fw', '/tests']
+sys.path[:0] = ['/fw', '/tests', '/host']
 print(sys.implementation.name, sys.version)
 _a0 = _a1 = _ret = 0
 _ok = False
