@@ -161,7 +161,10 @@ def give(side, hx, now):
     st = S.get(side)
     if st is None or not st["up"] or not hx:
         return
-    st["node"].peer_data(side, bytes.fromhex(hx), now)
+    data = bytes.fromhex(hx)
+    a0 = _alloc()
+    st["node"].peer_data(side, data, now)
+    st["garbage-peer"] = st.get("garbage-peer", 0) + _alloc() - a0
     _drain(side)
 
 
@@ -198,11 +201,24 @@ def _client(i, mtype, requested):
     return wire.encode(p, 576)
 
 
+def _alloc():
+    return gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+
+
+def _handle(st, data, now, key):
+    """node.handle_dhcp, adding what it allocated to st[key] (MicroPython
+    collects only between top-level calls here, so the difference is all of
+    it: the per-packet garbage)."""
+    a0 = _alloc()
+    st["node"].handle_dhcp(data, A_ADDR, now)
+    st[key] = st.get(key, 0) + _alloc() - a0
+
+
 def discover(i, now):
     from dhcpfo.wire import dhcp as wire
     st = S["a"]
     st["offer"] = None
-    st["node"].handle_dhcp(_client(i, wire.DISCOVER, None), A_ADDR, now)
+    _handle(st, _client(i, wire.DISCOVER, None), now, "garbage-discover")
     _drain("a")
 
 
@@ -212,7 +228,7 @@ def request(i, now):
     st = S["a"]
     if st["offer"] is None:
         return
-    st["node"].handle_dhcp(_client(i, wire.REQUEST, st["offer"]), A_ADDR, now)
+    _handle(st, _client(i, wire.REQUEST, st["offer"]), now, "garbage-request")
     _drain("a")
 
 
@@ -239,7 +255,7 @@ def bound(side):
 
 
 def value(side, key):
-    return S[side][key]
+    return S[side].get(key)
 
 
 def state(side):

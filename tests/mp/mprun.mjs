@@ -328,6 +328,8 @@ async function heapRun(fwDir, testsDir, cfgs, variant) {
   }
   const served = await sample("served");
   const acked = await A.eval("H.value('a', 'acked')");
+  const garbage = {};
+  for (const k of ["discover", "request", "peer"]) garbage[k] = Math.round((await A.eval(`H.value('a', 'garbage-${k}')`)) / 254);
   await step("events", `H.fill_events(${now})`);
   let off = 0;
   while (off !== null) {
@@ -350,7 +352,7 @@ async function heapRun(fwDir, testsDir, cfgs, variant) {
   await A.stop();
   await B.stop();
   return { variant, afterImport, afterConfig, afterBuild, served, peak, peakAt, phase, perAddress,
-    tableBytes, modules, acked, listed, partnerBound, mpyBytes };
+    tableBytes, modules, acked, listed, partnerBound, mpyBytes, garbage };
 }
 
 async function heapBudget(fwDir, testsDir, cfgs) {
@@ -368,7 +370,9 @@ async function heapBudget(fwDir, testsDir, cfgs) {
       `built ${kb(r.afterBuild)}, serving max ${kb(r.phase.serving)}, served ${kb(r.served)}, ` +
       `mgmt max ${kb(r.phase.mgmt)}, resync max ${kb(r.phase.resync)}; peak ${kb(r.peak)} (${r.peakAt}); ` +
       `${r.perAddress.toFixed(1)} B/address with 19-byte client ids (table ${r.tableBytes} B); ` +
-      `acked ${r.acked}, listed ${r.listed}, partner resynced ${r.partnerBound}`);
+      `acked ${r.acked}, listed ${r.listed}, partner resynced ${r.partnerBound}; ` +
+      `allocated per exchange: DISCOVER ${r.garbage.discover} B, REQUEST ${r.garbage.request} B, ` +
+      `failover stream in ${r.garbage.peer} B`);
     if (!done) { console.log(`FAIL board heap (${variant}): scenario incomplete`); ok = false; }
   }
   const mpy = results[1];
