@@ -41,7 +41,7 @@ class Events:
     counters. Counter names should be literals or preallocated strings so a
     count() per packet allocates nothing."""
 
-    def __init__(self, capacity=128, max_bytes=6144):
+    def __init__(self, capacity=96, max_bytes=4096):
         self.capacity = capacity
         self.max_bytes = max_bytes
         self._ring = [None] * capacity
@@ -51,6 +51,7 @@ class Events:
         self.total = 0  # events ever emitted (the ring keeps the newest)
         self.dropped = 0  # events pushed out to stay inside the bounds
         self.counters = {}
+        self._names = {}  # prefix -> {suffix: prefix + suffix}, see count_as
         self.sink = None  # optional callable(event) for drivers that also log
 
     def _drop_oldest(self):
@@ -76,6 +77,19 @@ class Events:
             self.sink(ev)
 
     def count(self, name, n=1):
+        c = self.counters
+        c[name] = c.get(name, 0) + n
+
+    def count_as(self, prefix, suffix, n=1):
+        """count(prefix + suffix) without building the name on every call: each
+        name is made once (suffixes are fixed reason/type strings, so the set
+        is small and bounded)."""
+        names = self._names.get(prefix)
+        if names is None:
+            names = self._names[prefix] = {}
+        name = names.get(suffix)
+        if name is None:
+            name = names[suffix] = prefix + suffix
         c = self.counters
         c[name] = c.get(name, 0) + n
 

@@ -604,3 +604,23 @@ def test_pair_errors_find_mismatches():
     assert "failover pair: local address here is not the partner's partner address" in out
     assert "failover pair: partner address here is not the partner's local address" in \
         config.pair_errors(config.load(b), ca)
+
+
+def test_manifest_freezes_every_board_module_and_nothing_host_only():
+    """firmware/manifest.py lists the board's module set: every firmware module
+    but the host-only ones (option tables, CPython drivers)."""
+    import os
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "firmware")
+    calls = []
+    env = {"module": lambda path, base_path=".", opt=None: calls.append(path)}
+    with open(os.path.join(root, "manifest.py")) as f:
+        exec(compile(f.read(), "manifest.py", "exec"), env)
+    found = set()
+    for sub in ("dhcpfo", "runtime"):
+        for dirpath, dirs, files in os.walk(os.path.join(root, sub)):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for n in files:
+                if n.endswith(".py"):
+                    found.add(os.path.relpath(os.path.join(dirpath, n), root).replace(os.sep, "/"))
+    host_only = {"dhcpfo/wire/options.py", "runtime/host.py", "runtime/udp.py"}
+    assert sorted(calls) == sorted(found - host_only)

@@ -44,9 +44,10 @@ def _count_arg(req, key, default, lo):
     return v
 
 
-# Rows per page of a list reply (leases, events): a 64-row leases reply is
-# ~12 KB of heap on a board while it is built and encoded.
-MAX_PAGE = 64
+# Rows per page of a list reply (leases, events) unless the driver allows
+# more: a leases row is ~250 B of heap while the reply is built and again
+# while it is encoded, so 16 rows keep a reply under ~8 KB on a board.
+MAX_PAGE = 16
 
 
 class Commands:
