@@ -25,7 +25,9 @@ Client identity: a client id equal to 0x01+mac (what most clients send) is
 only the CID_IS_HWADDR flag. Other client ids and non-Ethernet hardware
 addresses live in two small side dicts (XCID, XHW flags), counted by
 `side_entries()` (about 64 B of heap each for a 19-byte DUID on
-MicroPython); the log stores them as EXTRA records (`extra(i)`,
+MicroPython), plus a per-offset list of the same key objects, made on first
+use (4 B per address), so finding a binding's side data is O(1) and
+allocates nothing; the log stores them as EXTRA records (`extra(i)`,
 `log_extra(i)`).
 
 Hardware index: open addressing with linear probing over a bytearray of
@@ -96,11 +98,8 @@ def _xdel(d, key, i):
         d[key] = rest
 
 
-def _xkey(d, i):
-    for k, v in d.items():
-        if v == i or (not isinstance(v, int) and i in v):
-            return k
-    return None
+def _slot(lst, i):
+    return lst[i] if lst is not None else None
 
 
 def _blob_records(cid, hw):
@@ -121,6 +120,8 @@ class LeaseTable:
         self._counts = [0] * 8
         self._xcid = {}
         self._xhw = {}
+        self._xc = None  # offset -> its side client id (the dict's key object), made on first use
+        self._xh = None  # offset -> its side hardware address, likewise
         self._xrecs = 0
         self._xdirty = set()
         self._live = 0
@@ -145,6 +146,8 @@ class LeaseTable:
         self._counts[FREE] = self.size
         self._xcid = {}
         self._xhw = {}
+        self._xc = None  # offset -> its side client id (the dict's key object), made on first use
+        self._xh = None  # offset -> its side hardware address, likewise
         self._xrecs = 0
         self._xdirty = set()
         self._live = 0
@@ -215,7 +218,7 @@ class LeaseTable:
         if f & HAS_HW:
             return (1, bytes(self._buf[o + 2 : o + 8]))
         if f & XHW:
-            k = _xkey(self._xhw, i)
+            k = _slot(self._xh, i)
             if k is not None:
                 return (k[0], bytes(k[1:]))
         return None
@@ -227,7 +230,7 @@ class LeaseTable:
         if f & CID_IS_HWADDR:
             return b"\x01" + bytes(self._buf[o + 2 : o + 8])
         if f & XCID:
-            return _xkey(self._xcid, i)
+            return _slot(self._xc, i)
         return None
 
     def has_client(self, i):
@@ -424,8 +427,9 @@ class LeaseTable:
     # ---------------------------------------------------------------- updates
 
     def _side_keys(self, i, f):
-        c = _xkey(self._xcid, i) if f & XCID else None
-        h = _xkey(self._xhw, i) if f & XHW else None
+        # per-offset lists, not a scan of the dicts: O(1) and no garbage per packet
+        c = _slot(self._xc, i) if f & XCID else None
+        h = _slot(self._xh, i) if f & XHW else None
         return c, h
 
     def _unindex(self, i, o):
@@ -437,8 +441,10 @@ class LeaseTable:
             c, h = self._side_keys(i, f)
             if c is not None:
                 _xdel(self._xcid, c, i)
+                self._xc[i] = None
             if h is not None:
                 _xdel(self._xhw, h, i)
+                self._xh[i] = None
             self._xrecs -= _blob_records(c, h)
             return c, h
         return None, None
@@ -449,8 +455,14 @@ class LeaseTable:
             self._index_add(i)
         if cid is not None:
             _xadd(self._xcid, cid, i)
+            if self._xc is None:
+                self._xc = [None] * self.size
+            self._xc[i] = cid
         if hw is not None:
             _xadd(self._xhw, hw, i)
+            if self._xh is None:
+                self._xh = [None] * self.size
+            self._xh[i] = hw
         if cid is not None or hw is not None:
             self._xrecs += _blob_records(cid, hw)
 
