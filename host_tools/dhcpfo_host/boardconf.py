@@ -92,8 +92,12 @@ def compile_validated(cfg):
 
 def compile_config(obj):
     """Validate a parsed human JSON document and compile it; ConfigError lists
-    every problem by path (nothing is compiled from an invalid document)."""
-    return compile_validated(confcheck.load(obj))
+    every problem by path (nothing is compiled from an invalid document). The
+    result is loaded once with the board's loader, so anything a board would
+    refuse is refused here, on the host."""
+    doc = compile_validated(confcheck.load(obj))
+    fw.load(doc)
+    return doc
 
 
 def compiled_text(obj):
@@ -117,7 +121,7 @@ def load(obj):
 
 def load_text(text):
     """Human JSON text -> Config; bad JSON is a ConfigError, as on the board."""
-    return fw.load(compile_validated(confcheck.load_text(text)))
+    return load(confcheck.parse_text(text))
 
 
 def load_file(path):

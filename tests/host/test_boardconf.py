@@ -624,3 +624,43 @@ def test_manifest_freezes_every_board_module_and_nothing_host_only():
                     found.add(os.path.relpath(os.path.join(dirpath, n), root).replace(os.sep, "/"))
     host_only = {"dhcpfo/wire/options.py", "runtime/host.py", "runtime/udp.py"}
     assert sorted(calls) == sorted(found - host_only)
+
+
+def test_write_compiled_gives_the_file_a_board_loads(tmp_path):
+    doc = {"server": {"server_id": "198.18.0.2"},
+           "scopes": [{"id": "198.18.0.0", "mask": 24, "description": "lab",
+                       "ranges": [{"start": "198.18.0.10", "end": "198.18.0.20"}],
+                       "options": {"domain-name-servers": ["198.18.0.1"]}}]}
+    path = str(tmp_path / "config.json")
+    n = boardconf.write_compiled(doc, path)
+    text = open(path).read()
+    assert n == len(text) and '"format":"dhcpfo-compiled-1"' in text
+    assert "description" not in text and "domain-name-servers" not in text
+    c = fw.load_text(text)
+    assert c.scopes[0].options == {6: b"\xc6\x12\x00\x01"}
+    assert boardconf.load_file(path).scopes[0].ranges == c.scopes[0].ranges  # compiled file
+    human = str(tmp_path / "human.json")
+    with open(human, "w") as f:
+        import json
+        json.dump(doc, f)
+    assert boardconf.load_file(human).scopes[0].options == c.scopes[0].options  # human file
+    try:
+        fw.load_text(open(human).read())
+    except ConfigError as e:
+        assert e.errors[0].startswith("format: ")
+    else:
+        raise AssertionError("the board loader took a human document")
+
+
+def test_compile_refuses_what_a_board_would_refuse():
+    doc = {"server": {"server_id": "198.18.0.2"},
+           "scopes": [{"id": "198.18.0.0", "mask": 24,
+                       "ranges": [{"start": "198.18.0.10", "end": "198.18.0.20"}]}],
+           "failover": [{"name": "p", "role": "primary", "partner": {"address": "198.18.0.3"},
+                         "scopes": ["198.18.0.0"], "shared_secret": "\u00e9" * 600}]}
+    try:
+        boardconf.compile_config(doc)
+    except ConfigError as e:
+        assert e.errors == ["failover[0].shared_secret: must be 1..1024 bytes as hex"], e.errors
+    else:
+        raise AssertionError("compiled a secret longer than a board takes")
