@@ -193,13 +193,28 @@ def hexlify(b):
 _BLOCK = 64
 
 
+_PADS = {}  # shared secret -> (ipad, opad): built once per key, not per message
+
+
+def _pads(key):
+    pads = _PADS.get(key)
+    if pads is None:
+        k = sha256(key) if len(key) > _BLOCK else key
+        ipad = bytearray(_BLOCK)
+        opad = bytearray(_BLOCK)
+        for i in range(_BLOCK):
+            b = k[i] if i < len(k) else 0
+            ipad[i] = b ^ 0x36
+            opad[i] = b ^ 0x5C
+        if len(_PADS) >= 32:  # keys come from the configuration: a few at most
+            _PADS.clear()
+        pads = _PADS[bytes(key)] = (bytes(ipad), bytes(opad))
+    return pads
+
+
 def hmac_sha256(key, msg):
     """HMAC-SHA256 (RFC 2104) built on sha256, identical on both runtimes."""
-    if len(key) > _BLOCK:
-        key = sha256(key)
-    key = key + bytes(_BLOCK - len(key))
-    ipad = bytes(k ^ 0x36 for k in key)
-    opad = bytes(k ^ 0x5C for k in key)
+    ipad, opad = _pads(key)
     inner = hashlib.sha256()
     inner.update(ipad)
     inner.update(msg)

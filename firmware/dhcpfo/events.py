@@ -31,21 +31,47 @@ EV_EXPIRED = const(18)
 EV_SERVICE = const(1000)  # node start/stop, configuration applied
 
 
-class Events:
-    """A bounded ring of (now, level, code, text) plus named counters."""
+# Heap an event costs besides its text on MicroPython: the 4-tuple and the str header.
+EVENT_OVERHEAD = const(48)
 
-    def __init__(self, capacity=256):
+
+class Events:
+    """A ring of (now, level, code, text), bounded both in count and in bytes
+    (texts vary in length: a count alone does not bound the heap), plus named
+    counters. Counter names should be literals or preallocated strings so a
+    count() per packet allocates nothing."""
+
+    def __init__(self, capacity=96, max_bytes=4096):
         self.capacity = capacity
+        self.max_bytes = max_bytes
         self._ring = [None] * capacity
-        self._next = 0
-        self.total = 0  # events ever emitted (the ring keeps the newest `capacity`)
+        self._head = 0  # where the next event goes
+        self._len = 0  # events held
+        self.bytes = 0  # heap the held events cost (texts + EVENT_OVERHEAD each)
+        self.total = 0  # events ever emitted (the ring keeps the newest)
+        self.dropped = 0  # events pushed out to stay inside the bounds
         self.counters = {}
+        self._names = {}  # prefix -> {suffix: prefix + suffix}, see count_as
         self.sink = None  # optional callable(event) for drivers that also log
 
+    def _drop_oldest(self):
+        i = (self._head - self._len) % self.capacity
+        self.bytes -= len(self._ring[i][3]) + EVENT_OVERHEAD
+        self._ring[i] = None
+        self._len -= 1
+        self.dropped += 1
+
     def emit(self, now, level, code, text):
+        if len(text) > self.max_bytes // 4:  # one event never takes over the ring
+            text = text[:self.max_bytes // 4]
+        cost = len(text) + EVENT_OVERHEAD
+        while self._len and (self._len == self.capacity or self.bytes + cost > self.max_bytes):
+            self._drop_oldest()
         ev = (now, level, code, text)
-        self._ring[self._next] = ev
-        self._next = (self._next + 1) % self.capacity
+        self._ring[self._head] = ev
+        self._head = (self._head + 1) % self.capacity
+        self._len += 1
+        self.bytes += cost
         self.total += 1
         if self.sink is not None:
             self.sink(ev)
@@ -54,19 +80,34 @@ class Events:
         c = self.counters
         c[name] = c.get(name, 0) + n
 
+    def count_as(self, prefix, suffix, n=1):
+        """count(prefix + suffix) without building the name on every call: each
+        name is made once (suffixes are fixed reason/type strings, so the set
+        is small and bounded)."""
+        names = self._names.get(prefix)
+        if names is None:
+            names = self._names[prefix] = {}
+        name = names.get(suffix)
+        if name is None:
+            name = names[suffix] = prefix + suffix
+        c = self.counters
+        c[name] = c.get(name, 0) + n
+
     def get(self, name):
         return self.counters.get(name, 0)
 
-    def recent(self, limit=50, min_level=INFO, code=None):
-        """Newest-first list of events, filtered by level and code."""
+    def recent(self, limit=50, min_level=INFO, code=None, skip=0):
+        """Newest-first list of events, filtered by level and code; `skip`
+        matching events are passed over first (paging)."""
         out = []
-        i = self._next
-        for _ in range(self.capacity):
+        i = self._head
+        for _ in range(self._len):
             i = (i - 1) % self.capacity
             ev = self._ring[i]
-            if ev is None:
-                break
             if ev[1] >= min_level and (code is None or ev[2] == code):
+                if skip:
+                    skip -= 1
+                    continue
                 out.append(ev)
                 if len(out) >= limit:
                     break

@@ -19,15 +19,16 @@ from runtime.udp import UdpEndpoint
 
 
 def load_config(path):
-    """Parse and validate; on error print every problem and exit 2 (nothing applied)."""
+    """Validate and compile on the host side (a human JSON config, or an already
+    compiled one), then load it with the board's loader; on error print every
+    problem and exit 2 (nothing applied)."""
+    from dhcpfo_host.boardconf import load_file  # host-only: the validator stays off boards
+
     try:
-        with open(path) as f:
-            text = f.read()
+        return load_file(path)
     except OSError as e:
         print("dhcpfo: cannot read config %s: %s" % (path, e), file=sys.stderr)
         sys.exit(2)
-    try:
-        return cfgmod.load_text(text)
     except cfgmod.ConfigError as e:
         print("dhcpfo: config %s refused:" % path, file=sys.stderr)
         for err in e.errors:
@@ -70,7 +71,7 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
     listen_text = ip_text(srv.listen_address)
     udp = UdpEndpoint(listen_text, srv.listen_port, srv.interface)
     local = srv.listen_address if listen_text != "0.0.0.0" else srv.server_id
-    commands = Commands(node)
+    commands = Commands(node, max_page=1 << 20)  # no heap limit here: whole lists in one reply
     runner = NodeRunner(node, store, clock, udp, local, mgmt=commands.handle,
                         relay_port=srv.relay_port, token=srv.mgmt_token)
     peer_listen = []

@@ -6,6 +6,7 @@ stream bytes are delivered in order, DHCP replies are collected.
 """
 
 from dhcpfo import config
+from dhcpfo_host import boardconf
 from dhcpfo.lease import log as ll
 from dhcpfo.node import Node
 from dhcpfo.wire import dhcp as wire
@@ -45,7 +46,9 @@ def pair_doc(role, mode="load-balance", mclt=60, lease=600, first="198.18.0.10",
     if scopes > 1:
         sc.append({"id": "198.18.1.0", "mask": 24, "lease_time": lease,
                    "ranges": [{"start": "198.18.1.10", "end": "198.18.1.59"}]})
-    return {"server": {"name": "node-" + role, "server_id": me}, "scopes": sc, "failover": [rel]}
+    # the document a node holds is the compiled one (what a board loads)
+    return boardconf.compile_config({"server": {"name": "node-" + role, "server_id": me}, "scopes": sc,
+                                     "failover": [rel]})
 
 
 class Side:

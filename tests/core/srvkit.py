@@ -12,6 +12,7 @@ Runs on CPython and MicroPython (only firmware modules and struct-free code).
 """
 
 from dhcpfo import config
+from dhcpfo_host import boardconf
 
 # The server keeps a binding one second past now + lease: its clock counts
 # whole seconds, and the client's lease may run up to a second longer.
@@ -152,7 +153,7 @@ class Kit:
     def __init__(self, cfg=None, now=1000, local=LOCAL):
         if cfg is None:
             cfg = config_dict()
-        self.node = Node(config.load(cfg))
+        self.node = Node(boardconf.load(cfg))
         self.now = now
         self.local = local
         self.replies = []

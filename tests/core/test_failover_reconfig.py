@@ -183,11 +183,13 @@ def test_create_and_delete_relationships_and_restart_keeps_each_its_own_state():
 def test_at_most_31_relationships():
     from dhcpfo import config
     from dhcpfo.node import Node
+    from dhcpfo_host import boardconf
     scopes = [{"id": "10.%d.0.0" % i, "mask": 24, "ranges": [{"start": "10.%d.0.10" % i, "end": "10.%d.0.20" % i}]}
               for i in range(32)]
     rels = [{"name": "r%d" % i, "role": "primary", "local": {"address": "198.18.0.2", "port": 700 + i},
              "partner": {"address": "198.18.0.3", "port": 700 + i}, "scopes": ["10.%d.0.0" % i]} for i in range(31)]
-    doc = {"server": {"name": "n", "server_id": "198.18.0.2"}, "scopes": scopes, "failover": rels}
+    doc = boardconf.compile_config({"server": {"name": "n", "server_id": "198.18.0.2"}, "scopes": scopes,
+                                    "failover": rels})
     n = Node(config.load(doc), doc=doc)
     n.start(0)
     try:

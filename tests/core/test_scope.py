@@ -1,6 +1,7 @@
 """dhcp.scope and dhcp.policy: pool offsets, exclusions, reservations,
 scope selection, policy matching, option merging and ordering."""
 from dhcpfo import config
+from dhcpfo_host import boardconf
 from dhcpfo.dhcp import policy as P
 from dhcpfo.dhcp import scope as S
 from dhcpfo.wire.dhcp import Packet
@@ -16,7 +17,7 @@ def _build(scopes, server=None):
     srv = {"server_id": "198.18.0.2"}
     if server:
         srv.update(server)
-    return S.build(config.load({"server": srv, "scopes": scopes}))
+    return S.build(boardconf.load({"server": srv, "scopes": scopes}))
 
 
 def _pkt(mac=b"\x02\x00\x00\x00\x00\x01", giaddr=b"\x00\x00\x00\x00", **opts):

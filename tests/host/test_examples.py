@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dhcpfo import config
+from dhcpfo_host import boardconf, confcheck
 from dhcpfo.dhcp import scope
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -19,7 +20,7 @@ PAIRS = (("pair-primary.json", "pair-secondary.json"),
 
 def _load(name):
     with open(os.path.join(ROOT, "examples", name)) as f:
-        return config.load_text(f.read())
+        return boardconf.load_text(f.read())
 
 
 def test_every_example_loads_and_builds():
@@ -30,7 +31,7 @@ def test_every_example_loads_and_builds():
     for p in EXAMPLES:
         with open(p) as f:
             text = f.read()
-        c = config.load_text(text)
+        c = boardconf.load_text(text)
         ss = scope.build(c)
         assert len(ss) == len(c.scopes) >= 1
         for s in ss:
@@ -40,8 +41,8 @@ def test_every_example_loads_and_builds():
 def test_pairs_agree():
     for a, b in PAIRS:
         ca, cb = _load(a), _load(b)
-        assert config.pair_errors(ca, cb) == [], (a, b)
-        assert config.pair_errors(cb, ca) == [], (b, a)
+        assert confcheck.pair_errors(ca, cb) == [], (a, b)
+        assert confcheck.pair_errors(cb, ca) == [], (b, a)
         assert {f.role for f in ca.failover + cb.failover} == {"primary", "secondary"}
 
 
@@ -108,7 +109,7 @@ def test_mutated_examples_fail_only_with_config_error(i, j, value, delete, k, va
         path = paths[n % len(paths)]
         doc = _mutate(doc, path, v, delete and bool(path))
     try:
-        c = config.load(doc)
+        c = boardconf.load(doc)
     except config.ConfigError as e:
         assert e.errors and all(": " in x for x in e.errors)
         return
@@ -125,7 +126,7 @@ def test_offsets_round_trip(start, length, probe):
     doc = {"server": {"server_id": "10.0.0.1"},
            "scopes": [{"id": "10.0.0.0", "mask": 8,
                        "ranges": [{"start": config.ip_str(addr(start)), "end": config.ip_str(addr(end))}]}]}
-    s = scope.build(config.load(doc)).by_id(addr(0))
+    s = scope.build(boardconf.load(doc)).by_id(addr(0))
     assert s.size == length + 1
     off = probe % s.size
     assert s.addr_of(off) == addr(start + off)

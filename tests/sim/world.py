@@ -28,7 +28,7 @@ import heapq
 import random
 import re
 
-from dhcpfo import config as cfgmod
+from dhcpfo_host import boardconf
 from dhcpfo import events as ev
 from dhcpfo.failover import states as S
 from dhcpfo.lease import log as ll
@@ -127,7 +127,7 @@ class SimNode:
         self.name = "n%d" % idx
         self.addr = ip4(2 + idx)
         self.doc = doc
-        self.cfg = cfgmod.load(doc)
+        self.cfg = boardconf.load(doc)
         fo = self.cfg.failover[0] if self.cfg.failover else None
         self.role = fo.role if fo is not None else "standalone"
         self.key = fo.shared_secret if fo is not None and fo.enable_authentication else None

@@ -82,7 +82,7 @@ class DhcpServer:
         try:
             pkt = wire.decode(data)
         except wire.DecodeError as e:
-            c.count("drop." + e.reason)
+            c.count_as("drop.", e.reason)
             return
         if pkt.op != 1:
             c.count("drop.not-request")
@@ -107,7 +107,7 @@ class DhcpServer:
         if not auth.serving(now):
             c.count("drop.silent-state")
             return
-        c.count("rx." + _TYPE_NAMES[mt] if mt < len(_TYPE_NAMES) else "rx.other")
+        c.count_as("rx.", _TYPE_NAMES[mt] if mt < len(_TYPE_NAMES) else "other")
         if mt == wire.DISCOVER or mt == wire.REQUEST or mt == wire.INFORM:
             if not auth.answering(sc, pkt, now):
                 c.count("drop.not-ours")  # the seed's audit event 36: hash mismatch or standby
@@ -434,7 +434,7 @@ class DhcpServer:
             opts[wire.OPT_REBINDING_TIME] = _u32((lease * 7) >> 3)
         dst, port = wire.reply_destination(pkt, mtype)
         out.send_dhcp(wire.encode(rep, _max_size(pkt)), dst, port, delay_ms)
-        self.events.count("tx." + _TYPE_NAMES[mtype])
+        self.events.count_as("tx.", _TYPE_NAMES[mtype])
 
     def _changed(self, sc, off, now, out):
         """A binding changed: tell the authority (which marks it for the partner),

@@ -14,7 +14,7 @@
 # safe at any moment.
 
 from dhcpfo import config as cfg
-from dhcpfo.compat import json_dumps, json_loads
+from dhcpfo.compat import hexlify, json_dumps, json_loads
 from dhcpfo.failover import states as S
 from dhcpfo.lease import log as ll
 from dhcpfo.lease import table as lt
@@ -59,13 +59,48 @@ def _needs_normal(rel, force, what):
                              % (what, rel.name, S.name(rel.state))])
 
 
+# The node's document is the compiled configuration (dhcpfo_host.boardconf):
+# relationship endpoints flattened, every setting present, the secret as hex.
+# A relationship spec or a change may come in the configuration's own terms
+# (docs/config.md); these turn it into the compiled terms before the loader
+# re-checks the whole document.
+
+def _secret_hex(v):
+    # an administrator types the secret as text; the compiled document holds hex
+    return hexlify(v.encode()) if isinstance(v, str) else v
+
+
+def compiled_spec(spec):
+    """A relationship spec in configuration terms -> the compiled form, defaults filled."""
+    d = cfg.FailoverConfig()
+    out = {"name": spec.get("name"), "role": spec.get("role", d.role), "mode": spec.get("mode", d.mode),
+           "scopes": list(spec.get("scopes") or []), "mclt": spec.get("mclt", d.mclt),
+           "max_unacked": spec.get("max_unacked", d.max_unacked),
+           "max_response_delay": spec.get("max_response_delay", d.max_response_delay),
+           "load_balance_max_seconds": spec.get("load_balance_max_seconds", d.load_balance_max_seconds),
+           "auto_state_switchover": spec.get("auto_state_switchover")}
+    for side in ("local", "partner"):
+        ep = spec.get(side)
+        ep = ep if isinstance(ep, dict) else {}
+        out[side + "_address"] = spec.get(side + "_address", ep.get("address"))
+        out[side + "_port"] = spec.get(side + "_port", ep.get("port", cfg.FAILOVER_PORT))
+    hs = out["mode"] == "hot-standby"
+    out["load_balance_percent"] = None if hs else spec.get("load_balance_percent", d.load_balance_percent)
+    out["reserve_percent"] = spec.get("reserve_percent", 5) if hs else None
+    out["hot_standby_role"] = spec.get("hot_standby_role", "active") if hs else None
+    secret = _secret_hex(spec.get("shared_secret"))
+    out["shared_secret"] = secret
+    out["enable_authentication"] = spec.get("enable_authentication", secret is not None)
+    return out
+
+
 def create(doc, spec):
-    """A copy of `doc` with relationship `spec` (a config object) added, and its Config."""
+    """A copy of `doc` with relationship `spec` added, and its Config."""
     new = copy(doc)
     lst = new.get("failover")
     if lst is None:
         lst = new["failover"] = []
-    lst.append(copy(spec))
+    lst.append(compiled_spec(spec))
     return new, _load(new)
 
 
@@ -109,20 +144,28 @@ def set_options(doc, name, changes):
     new = copy(doc)
     d = _rel(new, name)
     mode = changes.get("mode", d.get("mode", "load-balance"))
-    if "mode" in changes:
-        # the other mode's settings do not apply any more
-        drop = ("reserve_percent", "hot_standby_role") if mode != "hot-standby" else ("load_balance_percent",)
-        for k in drop:
-            if k not in changes:
-                d.pop(k, None)
+    # the percentage that applies is the one of the relationship's mode (seed:
+    # Set-DhcpServerv4Failover); naming the other mode's is a terminating error
+    other = ("reserve_percent", "hot_standby_role") if mode != "hot-standby" else ("load_balance_percent",)
+    for k in other:
+        if changes.get(k) is not None:
+            errors.append("%s does not apply to a %s relationship" % (k, mode))
+    if errors:
+        raise ReconfigError(errors)
+    if "mode" in changes and mode != d.get("mode"):
+        # the other mode's settings do not apply any more; this mode's take defaults
+        hs = mode == "hot-standby"
+        d["load_balance_percent"] = None if hs else 50
+        d["reserve_percent"] = 5 if hs else None
+        d["hot_standby_role"] = "active" if hs else None
     for k in changes:
         v = changes[k]
-        if v is None:
-            d.pop(k, None)
-        else:
-            d[k] = v
-    if changes.get("shared_secret", 1) is None:
-        d.pop("enable_authentication", None)  # no secret, no authentication (seed)
+        if k == "shared_secret":
+            v = _secret_hex(v)
+        d[k] = v
+    if "shared_secret" in changes and "enable_authentication" not in changes:
+        # a secret turns authentication on, no secret turns it off (seed)
+        d["enable_authentication"] = d.get("shared_secret") is not None
     return new, _load(new)
 
 

@@ -23,10 +23,12 @@ the engine must be able to derive it from the record and its configuration
 
 Client identity: a client id equal to 0x01+mac (what most clients send) is
 only the CID_IS_HWADDR flag. Other client ids and non-Ethernet hardware
-addresses live in two small side dicts (XCID, XHW flags), counted by
-`side_entries()` (about 64 B of heap each for a 19-byte DUID on
-MicroPython); the log stores them as EXTRA records (`extra(i)`,
-`log_extra(i)`).
+addresses are side data (XCID, XHW flags), counted by `side_entries()`:
+client ids packed in one bytearray behind a small-int hash (about 37 B of
+heap each for a 19-byte DUID on MicroPython, see _cid_put), hardware
+addresses in a small dict; a per-offset list, made on first use (4 B per
+address), finds a binding's side data in O(1). The log stores them as EXTRA
+records (`extra(i)`, `log_extra(i)`).
 
 Hardware index: open addressing with linear probing over a bytearray of
 u16 slots holding offset+1 (0 = empty), 1.5 slots per address, backward-shift
@@ -90,11 +92,16 @@ def _xdel(d, key, i):
         d[key] = rest
 
 
-def _xkey(d, i):
-    for k, v in d.items():
-        if v == i or (not isinstance(v, int) and i in v):
-            return k
-    return None
+def _slot(lst, i):
+    return lst[i] if lst is not None else None
+
+
+def _hash(b, p, n):
+    """A 24-bit hash of b[p:p+n]: a small-int dict key, so a lookup allocates nothing."""
+    h = n
+    for k in range(p, p + n):
+        h = ((h << 5) - h + b[k]) & 0xFFFFFF
+    return h
 
 
 def _blob_records(cid, hw):
@@ -113,8 +120,13 @@ class LeaseTable:
         self._ns = size + (size >> 1) + 1
         self._ix = bytearray(self._ns * 2)
         self._counts = [0] * 8
-        self._xcid = {}
+        self._xcid = {}  # hash of a side client id -> offset, or a tuple of offsets
         self._xhw = {}
+        self._xc = None  # offset -> position of its side client id in _xa, made on first use
+        self._xh = None  # offset -> its side hardware address (the _xhw key object), likewise
+        self._xa = bytearray(0)  # side client ids: length byte + bytes, one after another
+        self._xan = 0  # bytes of _xa in use (live ids and holes)
+        self._xfree = 0  # bytes of holes left by ids that were dropped
         self._xrecs = 0
         self._xdirty = set()
         self._live = 0
@@ -137,8 +149,13 @@ class LeaseTable:
             b[i * REC] = FREE
         self._counts = [0] * 8
         self._counts[FREE] = self.size
-        self._xcid = {}
+        self._xcid = {}  # hash of a side client id -> offset, or a tuple of offsets
         self._xhw = {}
+        self._xc = None  # offset -> position of its side client id in _xa, made on first use
+        self._xh = None  # offset -> its side hardware address (the _xhw key object), likewise
+        self._xa = bytearray(0)  # side client ids: length byte + bytes, one after another
+        self._xan = 0  # bytes of _xa in use (live ids and holes)
+        self._xfree = 0  # bytes of holes left by ids that were dropped
         self._xrecs = 0
         self._xdirty = set()
         self._live = 0
@@ -209,7 +226,7 @@ class LeaseTable:
         if f & HAS_HW:
             return (1, bytes(self._buf[o + 2 : o + 8]))
         if f & XHW:
-            k = _xkey(self._xhw, i)
+            k = _slot(self._xh, i)
             if k is not None:
                 return (k[0], bytes(k[1:]))
         return None
@@ -221,7 +238,7 @@ class LeaseTable:
         if f & CID_IS_HWADDR:
             return b"\x01" + bytes(self._buf[o + 2 : o + 8])
         if f & XCID:
-            return _xkey(self._xcid, i)
+            return self._cid_of(i)
         return None
 
     def has_client(self, i):
@@ -399,7 +416,11 @@ class LeaseTable:
         if len(cid) == 7 and cid[0] == 1:
             best = self._scan_hw(memoryview(cid)[1:], 1)
         if self._xcid:
-            best = self._best_of(self._xcid.get(bytes(cid)), best)
+            v = self._xcid.get(_hash(cid, 0, len(cid)))
+            if v is not None:
+                for i in (v,) if isinstance(v, int) else v:
+                    if self._cid_eq(i, cid) and self._better(i, best):
+                        best = i
         return best
 
     def find_client(self, cid, htype, mac):
@@ -417,9 +438,76 @@ class LeaseTable:
 
     # ---------------------------------------------------------------- updates
 
+    # Side client ids live in one bytearray (a length byte and the id, ~20 B
+    # for a DUID) found through a per-offset position list and a dict keyed
+    # by a small-int hash: ~36 B of heap per id where a bytes key in a dict
+    # costs ~64 B. Dropped ids leave holes, squeezed out when _xa is full.
+
+    def _cid_put(self, i, cid):
+        n = len(cid)
+        if self._xan + 1 + n > len(self._xa):
+            self._cid_repack(1 + n)
+        a = self._xa
+        p = self._xan
+        a[p] = n
+        a[p + 1 : p + 1 + n] = cid
+        self._xan = p + 1 + n
+        if self._xc is None:
+            self._xc = [None] * self.size
+        self._xc[i] = p
+        _xadd(self._xcid, _hash(a, p + 1, n), i)
+
+    def _cid_drop(self, i):
+        p = self._xc[i]
+        a = self._xa
+        n = a[p]
+        _xdel(self._xcid, _hash(a, p + 1, n), i)
+        self._xc[i] = None
+        self._xfree += 1 + n
+
+    def _cid_of(self, i):
+        p = _slot(self._xc, i)
+        if p is None:
+            return None
+        a = self._xa
+        return bytes(a[p + 1 : p + 1 + a[p]])
+
+    def _cid_eq(self, i, cid):
+        p = _slot(self._xc, i)
+        if p is None:
+            return False
+        a = self._xa
+        n = a[p]
+        if n != len(cid):
+            return False
+        for k in range(n):
+            if a[p + 1 + k] != cid[k]:
+                return False
+        return True
+
+    def _cid_repack(self, need):
+        """A new _xa with the live ids packed, room for `need` bytes and a quarter more."""
+        old = self._xa
+        live = self._xan - self._xfree
+        a = bytearray(live + need + max(64, (live + need) >> 2))
+        q = 0
+        xc = self._xc
+        if xc is not None:
+            for i in range(self.size):
+                p = xc[i]
+                if p is not None:
+                    m = 1 + old[p]
+                    a[q : q + m] = old[p : p + m]
+                    xc[i] = q
+                    q += m
+        self._xa = a
+        self._xan = q
+        self._xfree = 0
+
     def _side_keys(self, i, f):
-        c = _xkey(self._xcid, i) if f & XCID else None
-        h = _xkey(self._xhw, i) if f & XHW else None
+        # per-offset lists, not a scan of the dicts: O(1) and no garbage per packet
+        c = self._cid_of(i) if f & XCID else None
+        h = _slot(self._xh, i) if f & XHW else None
         return c, h
 
     def _unindex(self, i, o):
@@ -430,9 +518,10 @@ class LeaseTable:
         if f & (XCID | XHW):
             c, h = self._side_keys(i, f)
             if c is not None:
-                _xdel(self._xcid, c, i)
+                self._cid_drop(i)
             if h is not None:
                 _xdel(self._xhw, h, i)
+                self._xh[i] = None
             self._xrecs -= _blob_records(c, h)
             return c, h
         return None, None
@@ -442,9 +531,12 @@ class LeaseTable:
         if f & HAS_HW:
             self._index_add(i)
         if cid is not None:
-            _xadd(self._xcid, cid, i)
+            self._cid_put(i, cid)
         if hw is not None:
             _xadd(self._xhw, hw, i)
+            if self._xh is None:
+                self._xh = [None] * self.size
+            self._xh[i] = hw
         if cid is not None or hw is not None:
             self._xrecs += _blob_records(cid, hw)
 

@@ -36,18 +36,32 @@ class CommandError(ValueError):
     pass
 
 
+def _count_arg(req, key, default, lo):
+    v = req.get(key, default)
+    if type(v) is not int or v < lo:
+        raise CommandError("%s must be an integer >= %d" % (key, lo))
+    return v
+
+
+# Rows per page of a list reply (leases, events) unless the driver allows
+# more: a leases row is ~250 B of heap while the reply is built and again
+# while it is encoded, so 16 rows keep a reply under ~8 KB on a board.
+MAX_PAGE = 16
+
+
 class Commands:
-    def __init__(self, node):
+    def __init__(self, node, max_page=MAX_PAGE):
         self.node = node
+        self.max_page = max_page
         self.table = {
             "help": (self.help, "list commands"),
             "status": (self.status, "node summary: scopes, relationships, counters"),
-            "get-leases": (self.get_leases, "bindings of a scope: {scope, state?, limit?}"),
+            "get-leases": (self.get_leases, "bindings of a scope, one page: {scope, state?, offset?, limit?} -> next"),
             "get-scope-statistics": (self.scope_stats, "addresses free/in use per scope, per server"),
             "get-failover": (self.get_failover, "relationships with mode, state, partner state, MCLT"),
             "set-failover-state": (self.set_failover_state, "{name, state: partner-down|shutdown|pause|resume}"),
             "get-counters": (self.get_counters, "performance counters"),
-            "get-events": (self.get_events, "recent events: {limit?, level?}"),
+            "get-events": (self.get_events, "recent events, newest first: {offset?, limit?, level?}"),
         }
 
     def handle(self, req, now):
@@ -97,31 +111,36 @@ class Commands:
         return {"scope": _scope_id(sc), "name": sc.name, "size": sc.size, "active": sc.active, "bindings": counts}
 
     def get_leases(self, req, now):
+        """One page of a scope's bindings in address order. `offset` is the pool
+        offset to start at (0, or the `next` of the previous page); `next` is
+        None on the last page. A page holds at most max_page rows, so a reply
+        never needs more heap than that on a board."""
         sc = self._scope(req)
         t = self.node.tables[sc.index]
         want = req.get("state")
-        limit = req.get("limit", 1000)
-        if not isinstance(limit, int) or limit < 1:
-            raise CommandError("limit must be a positive integer")
-        states = [s for s, nm in STATE_NAMES.items() if want is None or nm == want]
-        if want is not None and not states:
-            raise CommandError("unknown state %r" % (want,))
+        limit = _count_arg(req, "limit", self.max_page, 1)
+        offset = _count_arg(req, "offset", 0, 0)
         if want is None:
-            states = [lt.ACTIVE, lt.EXPIRED, lt.RELEASED, lt.ABANDONED]
+            states = (lt.ACTIVE, lt.EXPIRED, lt.RELEASED, lt.ABANDONED)
+        else:
+            states = tuple(s for s, nm in STATE_NAMES.items() if nm == want)
+            if not states:
+                raise CommandError("unknown state %r" % (want,))
+        limit = min(limit, self.max_page)
         rows = []
-        for st in states:
-            off = t.next_in_state(st, 0)
-            first = off
-            while off >= 0 and len(rows) < limit:
-                state, flags, mac, expiry, ack_pexp, stamp = t.get(off)
-                cid = t.client_id(off)
-                rows.append({"address": ip_str(sc.addr_of(off)), "state": STATE_NAMES.get(state, str(state)),
-                             "mac": _mac(mac) if mac else None, "client_id": _mac(cid) if cid else None,
-                             "expires_in": expiry - now, "acked_pexp_in": ack_pexp - now if ack_pexp else None})
-                off = t.next_in_state(st, (off + 1) % t.size)
-                if off == first:
-                    break
-        return {"scope": _scope_id(sc), "leases": rows}
+        nxt = None
+        for off in range(offset, sc.size):
+            if t.state(off) not in states:
+                continue
+            if len(rows) == limit:
+                nxt = off
+                break
+            state, flags, mac, expiry, ack_pexp, stamp = t.get(off)
+            cid = t.client_id(off)
+            rows.append({"address": ip_str(sc.addr_of(off)), "state": STATE_NAMES.get(state, str(state)),
+                         "mac": _mac(mac) if mac else None, "client_id": _mac(cid) if cid else None,
+                         "expires_in": expiry - now, "acked_pexp_in": ack_pexp - now if ack_pexp else None})
+        return {"scope": _scope_id(sc), "leases": rows, "offset": offset, "next": nxt}
 
     def scope_stats(self, req, now):
         out = []
@@ -158,9 +177,12 @@ class Commands:
         return {"counters": dict(self.node.events.counters)}
 
     def get_events(self, req, now):
-        limit = req.get("limit", 50)
+        """Newest first, one page: `offset` events skipped, at most max_page."""
+        limit = min(_count_arg(req, "limit", 50, 1), self.max_page)
+        offset = _count_arg(req, "offset", 0, 0)
         level = req.get("level", "info")
         if level not in ev.LEVEL_NAMES:
             raise CommandError("level must be one of %s" % ", ".join(ev.LEVEL_NAMES))
-        rows = self.node.events.recent(limit, ev.LEVEL_NAMES.index(level))
-        return {"events": [{"time": e[0], "level": ev.LEVEL_NAMES[e[1]], "code": e[2], "text": e[3]} for e in rows]}
+        rows = self.node.events.recent(limit, ev.LEVEL_NAMES.index(level), skip=offset)
+        return {"events": [{"time": e[0], "level": ev.LEVEL_NAMES[e[1]], "code": e[2], "text": e[3]} for e in rows],
+                "offset": offset}

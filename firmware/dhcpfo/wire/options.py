@@ -9,6 +9,7 @@ import struct
 
 from dhcpfo.compat import const, ip_str
 from dhcpfo.compat import parse_hex as compat_parse_hex
+from dhcpfo.config import parse_ip as ip_or_none  # the one strict dotted-quad parser
 
 # Value types.
 T_IP = const(1)  # one address
@@ -229,26 +230,6 @@ def _is_digits(s):
         if ch < "0" or ch > "9":
             return False
     return True
-
-
-def ip_or_none(s):
-    """Dotted-quad string -> 4 bytes, or None. Strict: no leading zeros (some
-    tools read them as octal), no spaces inside, no ints >= 2**30 on the way."""
-    if type(s) is not str:
-        return None
-    parts = s.split(".")
-    if len(parts) != 4:
-        return None
-    out = bytearray(4)
-    for i in range(4):
-        p = parts[i]
-        if not _is_digits(p) or len(p) > 3 or (len(p) > 1 and p[0] == "0"):
-            return None
-        n = int(p)
-        if n > 255:
-            return None
-        out[i] = n
-    return bytes(out)
 
 
 def parse_ip(s, name="address"):

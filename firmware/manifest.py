@@ -1,0 +1,57 @@
+# firmware/manifest.py - the board's module set, for freezing into a
+# MicroPython firmware image (docs/memory.md).
+#
+# Frozen modules keep their bytecode, constants and names in flash, so the
+# heap holds only what the node builds at run time. A board's own manifest
+# (boards/<board>/manifest.py) includes the port's default manifest and this
+# one:
+#
+#     include("$(PORT_DIR)/boards/manifest.py")
+#     include("$(MPY_DIR)/../dhcpfo/firmware/manifest.py")
+#
+# Only what a board runs is listed: the host-side configuration validator
+# (host_tools/dhcpfo_host/confcheck.py), the option name/type tables
+# (dhcpfo/wire/options.py) and the CPython drivers stay out. The compiled
+# configuration (dhcpfo build) is a file on the board's filesystem, not code.
+
+_DHCPFO = (
+    "__init__.py",
+    "compat.py",
+    "config.py",
+    "cfgload.py",
+    "events.py",
+    "node.py",
+    "dhcp/__init__.py",
+    "dhcp/policy.py",
+    "dhcp/scope.py",
+    "dhcp/server.py",
+    "failover/__init__.py",
+    "failover/bindings.py",
+    "failover/hashing.py",
+    "failover/holds.py",
+    "failover/peer.py",
+    "failover/pool.py",
+    "failover/states.py",
+    "lease/__init__.py",
+    "lease/log.py",
+    "lease/table.py",
+    "mgmt/__init__.py",
+    "mgmt/commands.py",
+    "wire/__init__.py",
+    "wire/dhcp.py",
+    "wire/failover.py",
+)
+
+_RUNTIME = (
+    "__init__.py",
+    "aio.py",
+    "board.py",
+    "store.py",
+    "udp_mp.py",
+)
+
+for _name in _DHCPFO:
+    module("dhcpfo/" + _name, base_path="$(MANIFEST_DIR)", opt=3)  # noqa: F821
+for _name in _RUNTIME:
+    module("runtime/" + _name, base_path="$(MANIFEST_DIR)", opt=3)  # noqa: F821
+# main.py stays a file on the board (it is what the board runs at boot).
