@@ -37,6 +37,14 @@ class CommandError(ValueError):
     pass
 
 
+def _positive_int(req, default):
+    """The request's "limit": a positive integer (not a bool), else an error."""
+    v = req.get("limit", default)
+    if type(v) is not int or v < 1:
+        raise CommandError("limit must be a positive integer")
+    return v
+
+
 class Commands:
     def __init__(self, node):
         self.node = node
@@ -52,8 +60,10 @@ class Commands:
         }
 
     def handle(self, req, now):
+        if not isinstance(req, dict):
+            return {"ok": False, "error": "a request is a JSON object {\"cmd\": name, ...}"}
         name = req.get("cmd")
-        entry = self.table.get(name)
+        entry = self.table.get(name) if isinstance(name, str) else None
         if entry is None:
             return {"ok": False, "error": "unknown command %r; try 'help'" % (name,)}
         try:
@@ -101,9 +111,7 @@ class Commands:
         sc = self._scope(req)
         t = self.node.tables[sc.index]
         want = req.get("state")
-        limit = req.get("limit", 1000)
-        if not isinstance(limit, int) or limit < 1:
-            raise CommandError("limit must be a positive integer")
+        limit = _positive_int(req, 1000)
         states = [s for s, nm in STATE_NAMES.items() if want is None or nm == want]
         if want is not None and not states:
             raise CommandError("unknown state %r" % (want,))
@@ -159,7 +167,7 @@ class Commands:
         return {"counters": dict(self.node.events.counters)}
 
     def get_events(self, req, now):
-        limit = req.get("limit", 50)
+        limit = _positive_int(req, 50)
         level = req.get("level", "info")
         if level not in ev.LEVEL_NAMES:
             raise CommandError("level must be one of %s" % ", ".join(ev.LEVEL_NAMES))
