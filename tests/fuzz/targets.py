@@ -275,6 +275,11 @@ def _paths(doc, path, out):
             _paths(doc[i], path + (i,), out)
 
 
+def _odd(ch):
+    """A fresh copy of an odd value (shared lists would let a document contain itself)."""
+    return json.loads(json.dumps(_ODD_VALUES[ch.below(len(_ODD_VALUES))]))
+
+
 def _mutate_doc(doc, ch):
     """Replace, delete, duplicate or retype values at input-chosen paths."""
     for _ in range(1 + ch.below(4)):
@@ -289,13 +294,13 @@ def _mutate_doc(doc, ch):
         last = path[-1]
         op = ch.below(5)
         if op == 0:
-            parent[last] = _ODD_VALUES[ch.below(len(_ODD_VALUES))]
+            parent[last] = _odd(ch)
         elif op == 1:
             del parent[last]
         elif op == 2 and isinstance(parent, list):
             parent.append(json.loads(json.dumps(parent[last])))
         elif op == 3 and isinstance(parent, dict):
-            parent[ch.take(3).decode("latin-1") or "extra"] = parent[last]
+            parent[ch.take(3).decode("latin-1") or "extra"] = json.loads(json.dumps(parent[last]))
         else:
             v = parent[last]
             if isinstance(v, int) and not isinstance(v, bool):
@@ -304,7 +309,7 @@ def _mutate_doc(doc, ch):
                 i = ch.below(len(v))
                 parent[last] = v[:i] + chr(ch.byte() or 1) + v[i + 1:]
             else:
-                parent[last] = _ODD_VALUES[ch.below(len(_ODD_VALUES))]
+                parent[last] = _odd(ch)
     return doc
 
 
