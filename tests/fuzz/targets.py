@@ -457,6 +457,102 @@ def run_mgmt(data):
     json.dumps(res)  # what the management port sends must be JSON
 
 
+# ---------------------------------------------------------------------------
+# The failover engine: a pair (tests/core/pairlink.py) brought up once, then
+# copied for each input; the input is a byte stream from the "partner".
+
+_pairs = {}
+
+
+def _template(mode):
+    """mode 0: NORMAL with bindings; 1: secondary waiting for CONNECT;
+    2: primary that sent CONNECT. Returns (pair, recorded streams)."""
+    if mode in _pairs:
+        return _pairs[mode]
+    from core import pairlink as P
+    streams = {"a": [], "b": []}
+    p = P.Pair()
+    if mode == 0:
+        real_drain = p.drain
+
+        def drain(side):  # record what each side sends (the other receives it)
+            for conn, data in side.node.out.peer:
+                streams["b" if side is p.a else "a"].append(data)
+            real_drain(side)
+
+        p.drain = drain
+        p.connect()
+        p.tick(3)
+        for n in range(6):
+            P.dora(p, bytes((2, 0, 0x5E, 0x10, 0, n)))
+        p.a.node.relationships[0].admin("pause", p.now, p.a.node.out)
+        p.drain(p.a)
+        p.flow()
+        p.a.node.relationships[0].admin("resume", p.now, p.a.node.out)
+        p.drain(p.a)
+        p.flow()
+        p.tick(2)
+        del p.drain
+    elif mode == 1:
+        p.b.conn = "b<-a"
+        p.b.node.peer_connected(p.b.conn, P.A_ADDR, False, p.now)
+        p.drain(p.b)
+    else:
+        p.a.conn = "a->b"
+        p.a.node.peer_connected(p.a.conn, P.B_ADDR, True, p.now)
+        p.drain(p.a)
+    _pairs[mode] = (p, streams)
+    return _pairs[mode]
+
+
+def failover_engine_seeds():
+    p, streams = _template(0)
+    out = []
+    for first, side in ((b"\x00", "b"), (b"\x01", "a")):
+        frames = [fo.encode(m) for m in fo.StreamDecoder().feed(b"".join(streams[side]))]
+        seen = set()
+        for i, f in enumerate(frames):  # each kind of message alone, and runs of eight
+            if f[2] not in seen:
+                seen.add(f[2])
+                out.append(first + f)
+            if i % 8 == 0:
+                out.append(first + b"".join(frames[i:i + 8]))
+    now = 1000
+    out.append(b"\x02" + fo.encode(fo.make_connect(1, now, b"pair", 10, 60, 60, bytes(32))))
+    out.append(b"\x05" + fo.encode(fo.make_connectack(1, now, b"pair", 10, 60)))
+    return out
+
+
+def run_failover_engine(data):
+    """Relationship.data with any stream from the partner (no key, so every
+    frame reaches the engine), then time passes and clients ask: nothing
+    but counted drops and closes; the engine never raises."""
+    import copy
+    if not data:
+        return
+    mode = (data[0] >> 1) % 3
+    p, _ = _template(mode)
+    p = copy.deepcopy(p)
+    side = p.b if (mode == 1 or (mode == 0 and not data[0] & 1)) else p.a
+    conn = side.conn
+    rel = side.node.relationships[0]
+    stream = data[1:]
+    for k in range(0, len(stream), 512):
+        rel.data(conn, stream[k:k + 512], p.now, side.node.out)
+        side.node.out.clear()
+    for _ in range(3):
+        p.now += 20
+        for s in (p.a, p.b):
+            rel_s = s.node.relationships[0]
+            rel_s.tick(p.now, s.node.out)
+            s.node.handle_dhcp(_client_packet(p.now & 0xFF, wire.DISCOVER), s.addr, p.now)
+            s.node.out.clear()
+    for s in (p.a, p.b):
+        for name in ("peer.internal-error", "drop.internal-error"):
+            if s.node.events.get(name):
+                raise Failure("%s: %r" % (name, s.node.events.recent(3)))
+
+
 class Target:
     """A fuzz target: run(bytes), seeds() -> example inputs, inputs capped at
     max_len, and a header length that byte insertions and deletions mostly
@@ -477,6 +573,7 @@ TARGETS = dict((t.name, t) for t in (
     Target("config", run_config, config_seeds, 8000),
     Target("lease_log", run_lease_log, lease_log_seeds, 2000),
     Target("mgmt", run_mgmt, mgmt_seeds, 400),
+    Target("failover_engine", run_failover_engine, failover_engine_seeds, 4000),
 ))
 
 

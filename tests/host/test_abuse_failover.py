@@ -200,3 +200,18 @@ def test_node_closes_when_a_signed_message_goes_back_in_time():
     assert "c1" not in node.out.closes  # a good CONNECT: answered, link up
     node.peer_data("c1", fo.encode(fo.make_state(2, from_unix(T - 5), fo.S_NORMAL), KEY), now)
     assert "c1" in node.out.closes and node.events.get("peer.bad-stream.replayed") == 1
+
+
+@pytest.mark.parametrize("code,size", [(fo.OPT_CHADDR, 18), (fo.OPT_CLIENT_ID, 256)])
+def test_client_fields_longer_than_any_dhcp_client_close_the_link(code, size):
+    """Found by the failover_engine fuzzer: a BNDUPD whose chaddr was longer
+    than htype + 16 octets escaped the engine as a lease-table error."""
+    m = _bndupd(1, T)
+    good = fo.encode(m, KEY)
+    assert fo.StreamDecoder(KEY).feed(good) == [m]
+    frame = bytearray(fo.encode(fo.Message(fo.BNDUPD, T, 1, {fo.OPT_ASSIGNED_IP: b"\xc6\x12\x00\x0a"})))
+    frame += code.to_bytes(2, "big") + size.to_bytes(2, "big") + bytes(size)
+    frame[0:2] = len(frame).to_bytes(2, "big")
+    with pytest.raises(fo.FailoverError) as e:
+        fo.StreamDecoder().feed(bytes(frame))
+    assert e.value.reason == "bad-option-size" and e.value.close

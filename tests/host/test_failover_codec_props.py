@@ -19,7 +19,7 @@ def messages(draw):
         if not draw(st.booleans()):
             continue
         size = fo.FIXED_SIZE.get(code)
-        data = draw(st.binary(min_size=size or 0, max_size=size if size is not None else 64))
+        data = draw(st.binary(min_size=size or 0, max_size=size if size is not None else min(64, fo.MAX_SIZE.get(code, 64))))
         if 4 + len(data) > budget:
             break
         budget -= 4 + len(data)

@@ -99,6 +99,12 @@ FIXED_SIZE = {
     18: 4, 19: 4, 20: 1, 21: 1, 23: 1, 24: 1, 25: 4, 26: 1, 27: 1,
 }
 
+# Longest data of variable-length options that describe a DHCP client: a
+# client id is one DHCP option (255 octets; RFC 3396 longer ones are refused
+# by the DHCP server) and chaddr is htype + the 16-octet chaddr field. Longer
+# describes no client: refused like a wrong fixed size (closes the link).
+MAX_SIZE = {OPT_CLIENT_ID: 255, OPT_CHADDR: 17}
+
 # Options kept per message type: ISC's fto_allowed table (interop §5 "stored
 # on receipt"), minus DDNS (9), which we do not implement and so ignore
 # instead of closing on it as ISC does. Anything else is skipped silently
@@ -468,7 +474,7 @@ def encode(msg, key=None):
         if c == OPT_DDNS or c == OPT_DIGEST or type(c) is not int or c <= 0 or c > 0xFFFF:
             raise FailoverError("bad-option", False)
         size = FIXED_SIZE.get(c)
-        if size is not None and len(data) != size:
+        if (size is not None and len(data) != size) or len(data) > MAX_SIZE.get(c, MAX_LEN):
             raise FailoverError("bad-option-size", False)
         total += 4 + len(data)
     if total > MAX_LEN:
@@ -552,6 +558,8 @@ def decode_frame(frame, key=None):
                 raise FailoverError("duplicate-option")
             size = FIXED_SIZE.get(code)
             if size is not None and olen != size:
+                raise FailoverError("bad-option-size")
+            if olen > MAX_SIZE.get(code, MAX_LEN):
                 raise FailoverError("bad-option-size")
             opts[code] = bytes(frame[p:end])
         p = end
