@@ -553,6 +553,118 @@ def run_failover_engine(data):
                 raise Failure("%s: %r" % (name, s.node.events.recent(3)))
 
 
+def _pair_ledger(p):
+    """addr -> (client id, hw address, lease end) of ACTIVE bindings on either server."""
+    led = {}
+    for side in (p.a, p.b):
+        n = side.node
+        for sc in n.scopes:
+            t = n.tables[sc.index]
+            off = t.next_in_state(lt.ACTIVE, 0)
+            first = off
+            while off >= 0:
+                addr = sc.addr_of(off)
+                end = t.expiry(off)
+                if addr not in led or led[addr][2] < end:
+                    hw = t.hwaddr(off)
+                    led[addr] = (t.client_id(off), hw[1] if hw else b"", end)
+                off = t.next_in_state(lt.ACTIVE, (off + 1) % t.size)
+                if off == first:
+                    break
+    return led
+
+
+def _pair_packets(p):
+    """Client messages that make sense to the template pair: new clients,
+    renewals and releases of bound ones, requests for others' addresses."""
+    from core import pairlink as P
+    led = _pair_ledger(p)
+    out = []
+    for n in range(8):  # addresses of both pools, each asked for by two clients, of both servers
+        mac = bytes((2, 0, 0x5E, 0x20, 0, n))
+        want = bytes((198, 18, 0, (15, 30, 40, 55)[n >> 1]))
+        out.append(wire.encode(P.client_packet(mac, wire.DISCOVER, 50 + n)))
+        out.append(wire.encode(P.client_packet(mac, wire.REQUEST, 50 + n, secs=4, o50=want,
+                                               o54=P.A_ADDR if n & 1 else P.B_ADDR)))
+    for addr, (cid, hw, end) in sorted(led.items()):
+        q = wire.Packet(xid=9, chaddr=hw, ciaddr=addr)
+        q.options[wire.OPT_MSG_TYPE] = bytes((wire.REQUEST,))
+        out.append(wire.encode(q))
+        q.options[wire.OPT_MSG_TYPE] = bytes((wire.RELEASE,))
+        out.append(wire.encode(q))
+        thief = P.client_packet(b"\x02\x00\x5e\x20\x01\x01", wire.REQUEST, 77, o50=addr)
+        out.append(wire.encode(thief))
+    return out
+
+
+def dhcp_pair_seeds():
+    p, _ = _template(0)
+    pk = _pair_packets(p)
+    out = []
+    for i in range(0, len(pk), 2):
+        step = b""
+        for j, raw in enumerate(pk[i:i + 4]):
+            step += bytes(((j + i) % 3,)) + len(raw).to_bytes(2, "big") + raw  # a, b, a, ...: no flow
+        out.append(step)
+    return out
+
+
+def run_dhcp_pair(data):
+    """Client traffic to a failover pair in NORMAL: steps of [control byte,
+    length u16, datagram]; the control byte picks the server(s) (a, b, both),
+    whether failover messages flow, and how much time passes. Nothing but
+    counted drops, and no two clients are ever ACKed the same address for
+    overlapping times (I1, as clients see it)."""
+    import copy
+    p, _ = _template(0)
+    p = copy.deepcopy(p)
+    led = _pair_ledger(p)
+    ch = Choices(data)
+    while ch.left() >= 3:
+        ctl = ch.byte()
+        n = (ch.byte() << 8) | ch.byte()
+        raw = ch.take(n)
+        p.now += (ctl >> 4) * 7
+        try:
+            pkt = wire.decode(raw)
+        except wire.DecodeError:
+            pkt = None
+        sides = (p.a, p.b, None)[ctl & 3] if ctl & 3 != 3 else None
+        for side in ((p.a, p.b) if sides is None else (sides,)):
+            side.node.out.clear()
+            side.node.handle_dhcp(raw, side.addr, p.now)
+            replies = [wire.decode(d[0]) for d in side.node.out.dhcp]
+            p.drain(side)
+            if pkt is None:
+                continue
+            cid = pkt.options.get(wire.OPT_CLIENT_ID)
+            hw = bytes(pkt.hwaddr())
+            if pkt.msg_type in (wire.RELEASE, wire.DECLINE):
+                for addr, (lcid, lhw, end) in list(led.items()):
+                    if (cid and cid == lcid) or (hw and hw == lhw):
+                        if addr == pkt.ciaddr or addr == pkt.options.get(wire.OPT_REQUESTED_IP):
+                            del led[addr]  # the client gave it up
+            for r in replies:
+                if r.msg_type != wire.ACK or r.yiaddr == b"\0\0\0\0":
+                    continue
+                lt_opt = r.options.get(wire.OPT_LEASE_TIME)
+                end = p.now + (int.from_bytes(lt_opt, "big") if lt_opt else 0)
+                held = led.get(r.yiaddr)
+                if held is not None and held[2] > p.now and not ((cid and cid == held[0]) or (hw and hw == held[1])):
+                    raise Failure("%r ACKed to %r while %r holds it until %d (now %d)"
+                                  % (r.yiaddr, (cid, hw), held[:2], held[2], p.now))
+                led[r.yiaddr] = (cid, hw, end)
+        if ctl & 4:
+            p.flow()
+        if ctl & 8:
+            p.tick(1)
+    p.flow()
+    for s in (p.a, p.b):
+        for name in ("peer.internal-error", "drop.internal-error"):
+            if s.node.events.get(name):
+                raise Failure("%s: %r" % (name, s.node.events.recent(3)))
+
+
 class Target:
     """A fuzz target: run(bytes), seeds() -> example inputs, inputs capped at
     max_len, and a header length that byte insertions and deletions mostly
@@ -574,6 +686,7 @@ TARGETS = dict((t.name, t) for t in (
     Target("lease_log", run_lease_log, lease_log_seeds, 2000),
     Target("mgmt", run_mgmt, mgmt_seeds, 400),
     Target("failover_engine", run_failover_engine, failover_engine_seeds, 4000),
+    Target("dhcp_pair", run_dhcp_pair, dhcp_pair_seeds, 3000),
 ))
 
 
