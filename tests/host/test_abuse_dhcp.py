@@ -170,3 +170,16 @@ def test_request_with_a_malformed_server_id_is_ignored():
     k.silent(client(mac(1), wire.REQUEST, req=off.yiaddr, sid=SERVER_ID + b"\x00"))
     k.silent(client(mac(1), wire.REQUEST, req=off.yiaddr, sid=b""))
     assert k.records == [] and k.node.events.get("rx.request-other-server") == 2
+
+
+def test_reserved_address_held_by_another_is_not_a_pool_alarm():
+    cfg = config_dict()
+    cfg["scopes"][0]["reservations"] = [{"address": "198.18.0.20", "mac": "02:00:5e:10:00:07"}]
+    k = Kit(cfg)
+    sc = k.node.scopes[0]
+    off = sc.offset_of(ip("198.18.0.20"))
+    # bound to another client (say, by a partner before the reservation existed)
+    k.node.tables[0].set(off, 2, 0, mac(8), None, k.now + 600, 0, k.now)
+    k.silent(client(mac(7), wire.DISCOVER))
+    assert k.node.events.get("drop.reserved-in-use") == 1
+    assert k.node.events.get("drop.pool-exhausted") == 0 and pool_events(k) == []

@@ -232,6 +232,9 @@ class DhcpServer:
         policy = sc.policy_for(pkt)
         off = self._choose(sc, pkt, policy, now)
         if off < 0:
+            if sc.reservation_for(pkt) >= 0:
+                self.events.count("drop.reserved-in-use")  # its reservation is bound to another client
+                return
             self.events.count("drop.pool-exhausted")
             self._exhausted(sc, now)
             return
