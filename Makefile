@@ -6,7 +6,7 @@ PY := .venv/bin/python
 PYTEST_ARGS ?=
 N ?= 2000
 
-.PHONY: run test venv npm sysdeps fwcheck test-py test-mp bench soak clean
+.PHONY: run test venv npm sysdeps fwcheck test-py test-mp bench soak fuzz clean
 
 .venv/.stamp: requirements.txt pyproject.toml
 	python3 -m venv .venv
@@ -46,6 +46,13 @@ bench: sysdeps venv
 
 soak: venv
 	PYTHONPATH=firmware:tests $(PY) -m sim.soak $(N)
+
+# Fuzz every target (tests/fuzz/targets.py) for FUZZ_SECONDS each (capped at
+# 3600): atheris when installed, else random mutation. Failing inputs land in
+# tests/fuzz/regressions/<target>/, which plain pytest replays.
+FUZZ_SECONDS ?= 60
+fuzz: venv
+	FUZZ_SECONDS=$(FUZZ_SECONDS) PYTHONPATH=firmware:host_tools:tests $(PY) -m fuzz.run $(FUZZ_TARGETS)
 
 clean:
 	rm -rf .venv node_modules build .pytest_cache

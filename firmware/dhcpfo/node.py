@@ -76,7 +76,8 @@ class Node:
         self.tables = [LeaseTable(sc.size) for sc in self.scopes]
         srv = config.server
         self.server = DhcpServer(
-            self.scopes, self.tables, self.events, srv.server_id, srv.offer_hold, srv.decline_hold
+            self.scopes, self.tables, self.events, srv.server_id, srv.offer_hold, srv.decline_hold,
+            getattr(srv, "abuse", None)  # server "abuse" object (docs/config.md), defaults when absent
         )
         self.relationships = []
         self._conns = {}  # conn -> relationship

@@ -189,7 +189,7 @@ def test_rejects_bad_lengths():
         raise AssertionError("accepted 101 > max_len")
     except fo.FailoverError as e:
         assert e.reason == "bad-length"
-    big = fo.Message(fo.BNDUPD, T0, 1, {fo.OPT_CLIENT_ID: bytes(2032)})
+    big = fo.Message(fo.BNDUPD, T0, 1, {fo.OPT_CLIENT_REPLY_OPTIONS: bytes(2032)})
     b = fo.encode(big)
     assert len(b) == 2048 and len(fo.StreamDecoder().feed(b)) == 1
 
@@ -307,7 +307,9 @@ def test_encode_refuses_what_isc_would_drop():
         ({fo.OPT_DIGEST: b"\x02" + bytes(32)}, "bad-option"),
         ({fo.OPT_IP_FLAGS: b"\x01"}, "bad-option-size"),
         ({fo.OPT_HBA: bytes(16)}, "bad-option-size"),
-        ({fo.OPT_CLIENT_ID: bytes(2033)}, "too-long"),
+        ({fo.OPT_CLIENT_REPLY_OPTIONS: bytes(2033)}, "too-long"),
+        ({fo.OPT_CLIENT_ID: bytes(256)}, "bad-option-size"),  # no DHCP client has one this long
+        ({fo.OPT_CHADDR: bytes(18)}, "bad-option-size"),
     ):
         try:
             fo.encode(fo.Message(fo.BNDUPD, T0, 1, opts))

@@ -17,6 +17,72 @@ from dhcpfo import events as ev
 ZERO4 = b"\x00\x00\x00\x00"
 OFFER_CAP = const(512)  # outstanding offers remembered (not per lease)
 
+# Abuse defences (docs/config.md, "abuse"): keys of the server's "abuse"
+# object and their defaults. A rate of 0 turns that limit off.
+ABUSE_DEFAULTS = {
+    "client_rate": 30,  # messages one client (client id, else chaddr) may send per client_window
+    "client_window": 10,  # seconds
+    "client_slots": 256,  # fixed table of client counters (shared by hash beyond that)
+    "relay_rate": 2000,  # messages one relay agent (giaddr) may forward per relay_window
+    "relay_window": 1,
+    "relay_slots": 32,
+    "pool_alarm_percent": 95,  # warn once when a scope's in-use share crosses this; again at 100
+}
+
+
+def abuse_settings(given):
+    """The abuse settings: `given` (a dict, or None) over ABUSE_DEFAULTS."""
+    out = dict(ABUSE_DEFAULTS)
+    if given:
+        for k in out:
+            v = given.get(k)
+            if type(v) is int and v >= 0:
+                out[k] = v
+    return out
+
+
+def _hash(b):
+    """A small deterministic hash of bytes (stays a small int on 32-bit boards)."""
+    h = len(b)
+    for x in b:
+        h = (h * 31 + x) & 0xFFFFF
+    return h
+
+
+class RateTable:
+    """Fixed-window message counters for many senders in a fixed-size table.
+
+    A sender's key hashes to one slot; a slot holds one sender (its hash tag),
+    the start of its window and its count. Another sender hashing to a busy
+    slot takes it over, so a flood of made-up senders costs no memory and can
+    only make others' counts start afresh, never push a real client over.
+    """
+
+    def __init__(self, slots, rate, window):
+        self.slots = slots if slots > 0 else 1
+        self.rate = rate
+        self.window = window if window > 0 else 1
+        self._tag = [-1] * self.slots
+        self._start = [0] * self.slots
+        self._count = [0] * self.slots
+
+    def allow(self, key, now):
+        """Count one message from `key` (bytes); False when over the rate."""
+        if self.rate <= 0:
+            return True
+        h = _hash(key)
+        i = h % self.slots
+        if self._tag[i] != h or now - self._start[i] >= self.window or now < self._start[i]:
+            self._tag[i] = h
+            self._start[i] = now
+            self._count[i] = 1
+            return True
+        n = self._count[i]
+        if n >= self.rate:
+            return False
+        self._count[i] = n + 1
+        return True
+
 
 class Standalone:
     """Authority of a scope with no failover partner: serve everyone, no caps."""
@@ -60,7 +126,7 @@ class DhcpServer:
     of scope i; `authorities[i]` the authority for scope i.
     """
 
-    def __init__(self, scopes, tables, events, server_id, offer_hold=60, decline_hold=3600):
+    def __init__(self, scopes, tables, events, server_id, offer_hold=60, decline_hold=3600, abuse=None):
         self.scopes = scopes
         self.tables = tables
         self.events = events
@@ -72,6 +138,17 @@ class DhcpServer:
         self._offered = {}  # (scope index, offset) -> client key
         self._cursor = [0] * len(tables)  # allocation scan start per scope
         self._expire_cursor = [0] * len(tables)
+        a = abuse_settings(abuse)
+        self.abuse = a
+        self._clients = RateTable(a["client_slots"], a["client_rate"], a["client_window"])
+        self._relays = RateTable(a["relay_slots"], a["relay_rate"], a["relay_window"])
+        self._alarm_pct = a["pool_alarm_percent"] or 100
+        # pool alarm per scope: 0 armed, 1 warned (>= alarm percent), 2 full;
+        # _full: the last allocation for a new client failed (cleared by the next success)
+        self._alarm = [0] * len(tables)
+        self._full = [False] * len(tables)
+        self._used = [0] * len(tables)  # ACTIVE count at the last check
+        self._usable = [sc.size - _excluded(sc) for sc in scopes]
 
     # ------------------------------------------------------------------
     # entry point
@@ -86,6 +163,12 @@ class DhcpServer:
             return
         if pkt.op != 1:
             c.count("drop.not-request")
+            return
+        if pkt.giaddr != ZERO4 and not self._relays.allow(pkt.giaddr, now):
+            c.count("drop.rate-relay")
+            return
+        if not self._clients.allow(pkt.client_key(), now):
+            c.count("drop.rate-client")
             return
         mt = pkt.msg_type
         if mt == 0:
@@ -149,8 +232,11 @@ class DhcpServer:
         policy = sc.policy_for(pkt)
         off = self._choose(sc, pkt, policy, now)
         if off < 0:
+            if sc.reservation_for(pkt) >= 0:
+                self.events.count("drop.reserved-in-use")  # its reservation is bound to another client
+                return
             self.events.count("drop.pool-exhausted")
-            self.events.emit(now, ev.WARN, ev.EV_POOL_LOW, "scope %s: no address for %s" % (sc.name, _mac_text(pkt)))
+            self._exhausted(sc, now)
             return
         key = pkt.client_key()
         self._hold(sc.index, off, key, now)
@@ -242,6 +328,7 @@ class DhcpServer:
             off = self._allocate(sc, t, STANDALONE, None, now)
         if off < 0:
             self.events.count("drop.pool-exhausted")
+            self._exhausted(sc, now)
             return
         flags = lt.BOOTP | (lt.RESERVED if sc.is_reserved(off) else 0)
         t.set(off, lt.ACTIVE, flags, pkt.hwaddr(), None, lt.INFINITE, 0, now, pkt.htype)
@@ -334,6 +421,7 @@ class DhcpServer:
             while off >= 0:
                 if self._available(sc, t, auth, off, policy, now):
                     self._cursor[sc.index] = (off + 1) % t.size
+                    self._full[sc.index] = False
                     return off
                 off = t.next_in_state(want, (off + 1) % t.size)
                 if off == first:
@@ -441,6 +529,40 @@ class DhcpServer:
         then log it, flag included, durable before any reply of this turn."""
         self.authorities[sc.index].committed(sc, off, now)
         out.records.append(ll.encode_binding(sc.index, off, self.tables[sc.index]))
+        self._pool_alarm(sc, now)
+
+    # ------------------------------------------------------------------
+    # pool exhaustion alarm: one event per upward crossing, re-armed below
+
+    def _pool_alarm(self, sc, now):
+        si = sc.index
+        usable = self._usable[si]
+        if usable <= 0:
+            return
+        used = self.tables[si].count(lt.ACTIVE)
+        if used < self._used[si]:
+            self._full[si] = False  # an address came free: clients may find one again
+        self._used[si] = used
+        pct = 100 * used // usable
+        level = 2 if pct >= 100 or self._full[si] else (1 if pct >= self._alarm_pct else 0)
+        was = self._alarm[si]
+        if level > was:
+            self._alarm[si] = level
+            if level == 2:
+                self.events.count("alarm.pool-exhausted")
+                self.events.emit(now, ev.ERROR, ev.EV_POOL_LOW, "scope %s: pool exhausted, %d of %d addresses in use"
+                                 % (sc.name, used, usable))
+            elif was == 0:
+                self.events.count("alarm.pool-low")
+                self.events.emit(now, ev.WARN, ev.EV_POOL_LOW, "scope %s: %d%% of addresses in use (%d of %d)"
+                                 % (sc.name, pct, used, usable))
+        elif level < was:
+            self._alarm[si] = level  # re-armed: the next crossing alarms again
+
+    def _exhausted(self, sc, now):
+        """No address for a new client: the pool is full as far as clients see."""
+        self._full[sc.index] = True
+        self._pool_alarm(sc, now)
 
     # ------------------------------------------------------------------
     # offers held for a client between OFFER and REQUEST
@@ -490,6 +612,15 @@ class DhcpServer:
 
 _ALLOC_ORDER = (lt.FREE, lt.BACKUP, lt.EXPIRED, lt.RELEASED, lt.ABANDONED, lt.RESET)
 _TYPE_NAMES = ("none", "discover", "offer", "request", "decline", "ack", "nak", "release", "inform")
+
+
+def _excluded(sc):
+    """Offsets of a scope that are never handed out (counted once, at start)."""
+    n = 0
+    for off in range(sc.size):
+        if sc.is_excluded(off):
+            n += 1
+    return n
 
 
 def _same_client(t, off, pkt):

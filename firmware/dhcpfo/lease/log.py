@@ -268,6 +268,8 @@ class Replay:
                 self._ext = bytearray()
                 self._ext_key = key
                 self._ext_n = 0
+            elif self._ext_n >= _MAX_UNIT - 1:
+                return False  # longer than any binding's side data: corrupt, stop (bounded memory)
             self._ext.extend(b[p + 4 : p + 24])
             self._ext_n += 1
             return True

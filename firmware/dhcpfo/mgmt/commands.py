@@ -65,8 +65,10 @@ class Commands:
         }
 
     def handle(self, req, now):
+        if not isinstance(req, dict):
+            return {"ok": False, "error": "a request is a JSON object {\"cmd\": name, ...}"}
         name = req.get("cmd")
-        entry = self.table.get(name)
+        entry = self.table.get(name) if isinstance(name, str) else None
         if entry is None:
             return {"ok": False, "error": "unknown command %r; try 'help'" % (name,)}
         try:

@@ -22,6 +22,15 @@
 #     with the 32 digest bytes set to zero while computing (§11.1's recipe).
 # A receiver with a key closes on a missing or wrong digest (§11.1: reject
 # reasons 21 / 20); one without a key closes on any digest (reason 13).
+#
+# Replay (docs/failover.md, "Authentication"): a digest proves who sent a
+# message, not when. With a key, the decoder also refuses (reason
+# "replayed", close) a message whose TIME field is older than the last one
+# it accepted on the same connection, and, given a ReplayGuard shared by a
+# relationship's connections, a connection whose first message is more than
+# guard.window seconds older than the newest time accepted on any earlier
+# one: recorded traffic cannot be played back on a new connection once the
+# partner has sent anything newer.
 
 import struct
 
@@ -89,6 +98,12 @@ FIXED_SIZE = {
     1: 4, 2: 4, 3: 1, 6: 4, 10: 1, 11: 32, 12: 2, 13: 4, 14: 4, 15: 4,
     18: 4, 19: 4, 20: 1, 21: 1, 23: 1, 24: 1, 25: 4, 26: 1, 27: 1,
 }
+
+# Longest data of variable-length options that describe a DHCP client: a
+# client id is one DHCP option (255 octets; RFC 3396 longer ones are refused
+# by the DHCP server) and chaddr is htype + the 16-octet chaddr field. Longer
+# describes no client: refused like a wrong fixed size (closes the link).
+MAX_SIZE = {OPT_CLIENT_ID: 255, OPT_CHADDR: 17}
 
 # Options kept per message type: ISC's fto_allowed table (interop §5 "stored
 # on receipt"), minus DDNS (9), which we do not implement and so ignore
@@ -455,7 +470,7 @@ def encode(msg, key=None):
         if c == OPT_DDNS or c == OPT_DIGEST or type(c) is not int or c <= 0 or c > 0xFFFF:
             raise FailoverError("bad-option", False)
         size = FIXED_SIZE.get(c)
-        if size is not None and len(data) != size:
+        if (size is not None and len(data) != size) or len(data) > MAX_SIZE.get(c, MAX_LEN):
             raise FailoverError("bad-option-size", False)
         total += 4 + len(data)
     if total > MAX_LEN:
@@ -540,6 +555,8 @@ def decode_frame(frame, key=None):
             size = FIXED_SIZE.get(code)
             if size is not None and olen != size:
                 raise FailoverError("bad-option-size")
+            if olen > MAX_SIZE.get(code, MAX_LEN):
+                raise FailoverError("bad-option-size")
             opts[code] = bytes(frame[p:end])
         p = end
     if allowed is None:
@@ -547,20 +564,55 @@ def decode_frame(frame, key=None):
     return Message(mtype, time, xid, opts)
 
 
+class ReplayGuard:
+    """The newest message time accepted from one partner, over all of a
+    relationship's connections (see StreamDecoder). window: how far (s) the
+    first message of a new connection may lie behind it: the partner's clock
+    never runs backwards, so only a recording is older."""
+
+    __slots__ = ("newest", "window")
+
+    def __init__(self, window=MAX_SKEW):
+        self.newest = 0  # Unix seconds, 0 = nothing accepted yet
+        self.window = window
+
+
 class StreamDecoder:
     """Reassembles messages from TCP stream bytes (sans-I/O).
 
     feed() returns the complete messages so far. Any violation raises
     FailoverError with close=True; the decoder then stays failed. Nothing
-    else escapes, whatever the bytes.
+    else escapes, whatever the bytes. A partner claiming a frame longer than
+    max_len is a violation ("bad-length") before anything is buffered, so a
+    decoder never holds more than one frame's worth.
+
+    With a key every message must carry a valid digest, and its TIME must
+    not go back on this connection (nor, with a guard, lie more than
+    guard.window behind the newest time accepted on an earlier connection):
+    "replayed" otherwise.
     """
 
-    def __init__(self, key=None, max_len=MAX_LEN):
+    def __init__(self, key=None, max_len=MAX_LEN, guard=None):
         self.key = key
         self.max_len = max_len
+        self.guard = guard
         self.ignored = 0  # unknown message types without options, skipped
+        self.last_time = -1  # TIME of the last message accepted (with a key), -1 = none yet
         self._buf = b""
         self._err = None
+
+    def _fresh(self, t):
+        """Refuse a signed message older than what this connection (or, for
+        its first message, the relationship) already accepted."""
+        g = self.guard
+        if self.last_time < 0:
+            if g is not None and g.newest and t + g.window < g.newest:
+                raise FailoverError("replayed", True, REJ_DIGEST_FAILED)
+        elif t < self.last_time:
+            raise FailoverError("replayed", True, REJ_DIGEST_FAILED)
+        self.last_time = t
+        if g is not None and t > g.newest:
+            g.newest = t
 
     def pending(self):
         """Bytes held waiting for the rest of a frame."""
@@ -585,6 +637,8 @@ class StreamDecoder:
                 if msg is None:
                     self.ignored += 1
                 else:
+                    if self.key is not None:
+                        self._fresh(msg.time)
                     out.append(msg)
         except FailoverError as e:
             e.close = True
