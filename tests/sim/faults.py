@@ -86,6 +86,9 @@ class Scenario:
         # run_seed(..., allow_jumps=True) still exercises it on purpose.
         r.random()  # keep the draw so other scenario values stay as they were
         sc.allow_jumps = False
+        # the filesystem under the lease store (flash.MemFs): (metadata durable
+        # at once, rename atomic) - littlefs is (True, True)
+        sc.fs_model = r.choice(((True, True), (True, True), (False, True), (True, False), (False, False)))
         return sc
 
     def describe(self):
@@ -288,10 +291,17 @@ class FaultPlan:
             return  # one node down at a time keeps service alive (and is the draft's model)
         wipe = r.random() < 0.15 and self._may_wipe(sn)
         down = r.choice((2000, 10000, 30000, w.sc.mclt * 1000, 2 * w.sc.mclt * 1000 + 5000))
-        torn = r.random() < 0.5
-        self.note("crash %s (%s), down %ds%s" % (sn.name, "during a commit" if torn else "between turns",
-                                               down // 1000, ", storage wiped" if wipe else ""))
-        if torn:
+        x = r.random()
+        torn = x < 0.5
+        compaction = x >= 0.8
+        how = "during a commit" if torn else ("during a compaction" if compaction else "between turns")
+        self.note("crash %s (%s), down %ds%s" % (sn.name, how, down // 1000, ", storage wiped" if wipe else ""))
+        if compaction:
+            # at the next tick, power goes at one of the compaction's filesystem operations
+            sn.crash_in_compaction = r.randrange(10)
+            self.down_until[sn.idx] = w.t + down
+            self.wipe_on_restart[sn.idx] = wipe
+        elif torn:
             sn.crash_at_flush = (True, wipe, None)
             self.down_until[sn.idx] = w.t + down
             self.wipe_on_restart[sn.idx] = wipe
@@ -396,8 +406,8 @@ class FaultPlan:
         w.dhcp_delay = (0, 5)
         for sn in w.nodes:
             sn.dhcp_up = True
-            if sn.crash_at_flush is not None:
-                sn.crash_at_flush = None
+            sn.crash_at_flush = None
+            sn.crash_in_compaction = None
         for sn in w.nodes:
             if sn.up and sn.rel is not None and sn.rel.state in (S.SHUTDOWN, S.PAUSED):
                 w.crash(sn, power=False)

@@ -501,24 +501,25 @@ def test_world_two_servers_without_failover_duplicate_addresses():
 
 def test_world_flash_that_forgets_is_caught_as_i4():
     """A driver that sends before the binding is durable (records dropped)."""
+    from runtime.store import LeaseStore
+
     from sim.faults import Scenario
-    from sim.world import World
+    from sim.world import STORE_DIR, World
+
+    class Forgetful(LeaseStore):
+        def append(self, records):  # drops BINDING records: replies then leave with nothing on flash
+            if isinstance(records, (list, tuple)):
+                for r in records:
+                    self.append(r)
+            elif records[0] != 1:
+                LeaseStore.append(self, records)
 
     sc = Scenario.from_seed(3)
     sc.nodes = 1
     sc.skews = [0]
     w = World(sc)
     sn = w.nodes[0]
-    real_append = sn.flash.append
-
-    def forgetful(records):  # drops BINDING records: replies then leave with nothing on flash
-        if isinstance(records, (list, tuple)):
-            for r in records:
-                forgetful(r)
-        elif records[0] != 1:
-            real_append(records)
-
-    sn.flash.append = forgetful
+    sn.make_store = lambda: Forgetful(STORE_DIR, fs=sn.fs)
     w.boot(sn)
     for c in w.clients[:3]:
         w.at(w.t + 1000, w.client_power_on, c)
@@ -527,41 +528,62 @@ def test_world_flash_that_forgets_is_caught_as_i4():
     assert set(w.checker.kinds()) <= {"I4", "I14"}
 
 
-def test_sim_flash_torn_tail_and_lie():
+def test_sim_flash_torn_commit_and_a_lying_sync():
+    """The real LeaseStore over MemFs: a power cut inside a commit keeps all
+    that was committed and at most a prefix of the batch; a filesystem whose
+    sync lies loses committed records (what I4 exists to catch)."""
     from dhcpfo.lease import log as L
     from dhcpfo.lease.table import ACTIVE as T_ACTIVE
     from dhcpfo.lease.table import LeaseTable
+    from runtime.store import LeaseStore
 
-    from sim.flash import DurableView, SimFlash
+    from sim.flash import DurableView, MemFs, PowerCut
 
-    f = SimFlash()
+    def load(fs):
+        t = LeaseTable(8)
+        info = LeaseStore("/f", fs=fs).load({0: t})
+        return t, info
+
+    fs = MemFs()
+    store = LeaseStore("/f", fs=fs)
     t = LeaseTable(8)
-    f.load({0: LeaseTable(8)})
-    view = DurableView(f, [8])
+    store.load({0: LeaseTable(8)})
+    view = DurableView(fs, "/f", [8])
     t.set(1, T_ACTIVE, 0, b"\x02\x00\x00\x00\x00\x01", None, 500, 0, 10)
-    f.append(L.encode_binding(0, 1, t))
+    store.append(L.encode_binding(0, 1, t))
     assert view.binding(0, 1)[0] == FREE  # appended, not committed: not durable
-    f.commit()
+    store.commit()
     assert view.binding(0, 1)[0] == ACTIVE and view.binding(0, 1)[3] == 500
     t.set(2, T_ACTIVE, 0, b"\x02\x00\x00\x00\x00\x02", None, 600, 0, 10)
     t.set(3, T_ACTIVE, 0, b"\x02\x00\x00\x00\x00\x03", None, 600, 0, 10)
-    f.append([L.encode_binding(0, 2, t), L.encode_binding(0, 3, t)])
-    rng = random.Random(5)
-    f.crash(rng, torn=True)  # a prefix of 56 bytes survives: record 2 maybe, never record 3
-    t2 = LeaseTable(8)
-    info = f.load({0: t2})
-    assert t2.state(1) == T_ACTIVE and t2.state(3) == FREE
-    assert info["ignored"] == 0 or t2.state(2) in (FREE, T_ACTIVE)
-    t.set(4, T_ACTIVE, 0, b"\x02\x00\x00\x00\x00\x04", None, 700, 0, 10)
-    f.append(L.encode_binding(0, 4, t))
-    f.commit()
-    f.lie(rng)
-    t3 = LeaseTable(8)
-    f.load({0: t3})
-    assert t3.state(1) == T_ACTIVE and t3.state(4) == FREE  # the lie cost a committed record
-    f.wipe()
-    t4 = LeaseTable(8)
-    f.load({0: t4})
+    store.append([L.encode_binding(0, 2, t), L.encode_binding(0, 3, t)])
+    fs.arm(op=fs.ops, partial=40)  # the write lands 40 bytes: record 2 whole, record 3 cut
+    try:
+        store.commit()
+    except PowerCut:
+        pass
+    else:
+        raise AssertionError("no power cut")
+    assert view.binding(0, 2)[0] == FREE  # never synced
+    fs.crash(keep="all", garbage=b"\xff")
+    t2, info = load(fs)
+    assert t2.state(1) == T_ACTIVE and t2.state(2) == T_ACTIVE and t2.state(3) == FREE
+    assert info["ignored"] > 0 and not info["lost"]
+
+    class LyingFs(MemFs):
+        def sync(self, f):  # acknowledges, keeps nothing
+            f._live()
+
+    fs = LyingFs()
+    store = LeaseStore("/f", fs=fs)
+    store.load({0: LeaseTable(8)})
+    store.append(L.encode_binding(0, 1, t))
+    store.commit()
+    fs.crash(random.Random(5), keep="none")
+    t3, _info = load(fs)
+    assert t3.state(1) == FREE  # the lie cost a committed record
+    fs.wipe()
+    t4, _info = load(fs)
     assert t4.state(1) == FREE
 
 
