@@ -153,7 +153,7 @@ def test_i5_primary_allocates_a_backup_address():
 
 def test_i5_two_owners_of_one_address():
     ck = _ck()
-    ck.pool(10 * S, ADDR, [P, Q])
+    ck.pool(10 * S, [(ADDR, [P, Q])])
     assert _kinds(ck) == ["I5"]
 
 
@@ -161,7 +161,7 @@ def test_i5_legal_own_pools():
     ck = _ck()
     ck.reply(10 * S, _ack(P, inv.NORMAL, 10 * S, C1, 30, prior=(FREE, None, 0)))
     ck.reply(11 * S, _ack(Q, inv.CI, 11 * S, C2, 30, prior=(BACKUP, None, 0), addr=ADDR2))
-    ck.pool(12 * S, ADDR, [P])
+    ck.pool(12 * S, [])
     assert ck.ok(), ck.violations
 
 
@@ -585,6 +585,29 @@ def test_sim_flash_torn_commit_and_a_lying_sync():
     fs.wipe()
     t4, _info = load(fs)
     assert t4.state(1) == FREE
+
+
+def test_checks_count_only_rules_whose_situation_arose():
+    """Checker.checks counts an evaluation only when the rule applied: a first
+    lease in NORMAL exercises I3/I4/I10 but not I2 (the partner knows nothing
+    yet), I8 (not PARTNER-DOWN) or I12 (no storage lost)."""
+    ck = _ck()
+    ck.reply(10 * S, _ack(P, inv.NORMAL, 10 * S, C1, 20, prior=(FREE, None, 0)))
+    assert ck.ok(), ck.violations
+    assert ck.checks.get("I3") == 1 and ck.checks.get("I4") == 1 and ck.checks.get("I10") == 1
+    for k in ("I2", "I8", "I12", "I13"):
+        assert k not in ck.checks, (k, ck.checks)
+    # storage lost: the recovery reaching RECOVER-DONE properly is an I12 evaluation
+    ck.wiped_storage(20 * S, P)
+    ck.peer_sent(21 * S, P, 1, inv.UPDREQALL, 1)
+    ck.peer_delivered(22 * S, P, 1, inv.UPDDONE, 2, sender=Q)
+    ck.state_changed(90 * S, P, inv.RECOVER, inv.RECOVER_DONE)
+    assert ck.ok(), ck.violations
+    assert ck.checks.get("I12") == 1
+    # a pool scan with no double owner is one I5 evaluation
+    n = ck.checks.get("I5", 0)
+    ck.pool(91 * S, [])
+    assert ck.checks["I5"] == n + 1
 
 
 def test_every_invariant_has_a_planted_violation():

@@ -205,6 +205,16 @@ class World:
             self.clients.append(c)
             self.by_mac[mac] = c
             names[c.key] = c.name
+        # clients that stay off until a fault script powers them on (new machines)
+        self.spares = []
+        for i in range(scenario.population, scenario.population + getattr(scenario, "spares", 0)):
+            mac = bytes((0x02, 0x5E, (scenario.seed >> 8) & 255, scenario.seed & 255, i >> 8, i & 255))
+            c = Client(self, i, mac, crng.choice((0, 1, 1, 2)), random.Random(crng.getrandbits(32)),
+                       default_profile(crng))
+            self.clients.append(c)
+            self.spares.append(c)
+            self.by_mac[mac] = c
+            names[c.key] = c.name
         self.checker = inv.Checker(roles, mclt, dict((sn.name, sn.safe_period) for sn in self.nodes), names)
         self.partitions = set()  # (from idx, to idx) failover-link directions cut
         self.dhcp_loss = 0.0
@@ -827,6 +837,7 @@ class World:
             views.append((sn, own, other if takeover else -1))
         if len(views) < 2:
             return
+        conflicts = []
         for off in rng:
             if off >= len(self.pool_addrs):
                 continue
@@ -836,7 +847,8 @@ class World:
                 if s == own or s == other:
                     owners.append(sn.name)
             if len(owners) > 1:
-                ck.pool(t, self.pool_addrs[off], owners)
+                conflicts.append((self.pool_addrs[off], owners))
+        ck.pool(t, conflicts)
 
     # ------------------------------------------------------------------ admin
 
