@@ -190,8 +190,9 @@ class FaultPlan:
             if o is not sn:
                 if not o.up or o.rel is None:
                     return False
-                if o.rel.state in (S.STARTUP, S.RECOVER, S.RECOVER_WAIT, S.RECOVER_DONE):
-                    return False
+                if o.rel.state in (S.STARTUP, S.RECOVER, S.RECOVER_WAIT, S.RECOVER_DONE,
+                                   S.POTENTIAL_CONFLICT, S.RESOLUTION_INTERRUPTED, S.CONFLICT_DONE):
+                    return False  # its own bindings are still being reconciled
                 if o.name in self.w.checker.wiped:
                     return False
         return True
@@ -223,7 +224,11 @@ class FaultPlan:
             return
         ups = [sn for sn in w.nodes if sn.up and not sn.stopping and sn.rel is not None
                and sn.crash_at_flush is None and sn.crash_in_compaction is None]
-        if len(ups) != 2 or w.partitions or self.declared_down:
+        if (len(ups) != 2 or w.partitions or self.declared_down
+                or any(sn.rel.state != S.NORMAL for sn in ups)):
+            # only from NORMAL: a server that has not synchronised with its
+            # partner since a restart may not be the one declared to survive
+            # (§9.4: the other MUST NOT be operating while one is in PARTNER-DOWN)
             w.at(w.t + 10000, self._takeover)
             return
         x = rs.choice(ups)

@@ -24,10 +24,11 @@ CHUNK = 50
 # test_known_engine_bug fails once the bug is fixed (strict xfail): then make
 # recrash_wiped the default in faults.Scenario and delete this.
 KNOWN_ENGINE_BUG = (
-    "I1: a server that lost its storage and crashes again during its UPDREQALL "
-    "recovery restores state RECOVER, then (partner in PARTNER-DOWN) restarts into "
-    "POTENTIAL-CONFLICT and resolves with UPDREQ only: bindings it never relearned "
-    "are handed out twice (seed 95 of 0..499 with recrash_wiped)")
+    "I1: a server that crashes while in RECOVER or RECOVER-WAIT (its partner in "
+    "PARTNER-DOWN) restores that state but restarts into POTENTIAL-CONFLICT instead "
+    "of resuming RECOVER; after lost storage it then resolves with UPDREQ only, and "
+    "an interrupted resolution leaves bindings it never relearned to be handed out "
+    "twice (seed 95 of 0..499 with recrash_wiped; soak seeds 1720, 2752 without)")
 KNOWN_BUG_SEEDS = (95,)
 
 
