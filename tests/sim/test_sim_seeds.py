@@ -28,7 +28,7 @@ KNOWN_ENGINE_BUG = (
     "PARTNER-DOWN) restores that state but restarts into POTENTIAL-CONFLICT instead "
     "of resuming RECOVER; after lost storage it then resolves with UPDREQ only, and "
     "an interrupted resolution leaves bindings it never relearned to be handed out "
-    "twice (seed 95 of 0..499 with recrash_wiped; soak seeds 1720, 2752 without)")
+    "twice (seed 95 of 0..499 with recrash_wiped; soak seeds 1720, 2752, 4158 without)")
 KNOWN_BUG_SEEDS = (95,)
 
 
