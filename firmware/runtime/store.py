@@ -3,9 +3,12 @@
 
 Three files in one directory: `snap` (the last whole snapshot), `log`
 (LOG_BEGIN(gen) then records appended since that snapshot) and, only while
-compacting, `snap.new`. Only open/write/flush/readinto/close, os.rename,
-os.remove, os.stat and (where present) os.fsync are used, so littlefs on a
-board and a POSIX filesystem behave alike.
+compacting, `snap.new`. Every file operation goes through a small
+filesystem object (`fs`): `OsFs`, the default, is open/os.rename/os.remove/
+os.stat/os.fsync on CPython and MicroPython alike (littlefs on a board, a
+POSIX filesystem on a host); tests give an in-memory one that can lose
+power at any operation (tests/sim/flash.py), so the store that is crashed
+in tests is this one.
 
 Crash safety of compaction: snap.new is written and synced before it is
 renamed over snap; the log then restarts with the new generation. A
@@ -24,32 +27,36 @@ class StoreError(ValueError):
     """Bad argument to the store; args[0] is a short fixed reason."""
 
 
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
+class OsFs:
+    """The real filesystem: the operations LeaseStore uses, nothing more."""
 
+    def open(self, path, mode):
+        return open(path, mode)
 
-def _size(path):
-    try:
-        return os.stat(path)[6]
-    except OSError:
-        return 0
+    def sync(self, f):
+        """Flush `f` and make what was written durable (fsync where present)."""
+        f.flush()
+        if hasattr(os, "fsync"):
+            os.fsync(f.fileno())
 
+    def rename(self, src, dst):
+        os.rename(src, dst)
 
-def _remove(path):
-    try:
+    def remove(self, path):
         os.remove(path)
-    except OSError:
-        pass
+
+    def size(self, path):
+        """Size in bytes, or -1 if there is no such file."""
+        try:
+            return os.stat(path)[6]
+        except OSError:
+            return -1
+
+    def listdir(self, path):
+        return os.listdir(path)
 
 
-def _sync(f):
-    f.flush()
-    if hasattr(os, "fsync"):
-        os.fsync(f.fileno())
+OS_FS = OsFs()
 
 
 def _nothing(*args):
@@ -60,7 +67,8 @@ class LeaseStore:
     """Durable bindings and metas of every scope, in the existing directory
     `path_dir`. tables_by_scope maps the u8 scope id of log records to tables."""
 
-    def __init__(self, path_dir, compactor=None, chunk_records=32):
+    def __init__(self, path_dir, compactor=None, chunk_records=32, fs=None):
+        self.fs = fs if fs is not None else OS_FS
         d = path_dir.rstrip("/") if path_dir else "."
         self.dir = d or "/"
         self._snap = d + "/snap"
@@ -82,19 +90,37 @@ class LeaseStore:
         self.torn_bytes = 0
         self.skipped = 0
 
+    # ----------------------------------------------------------------- files
+
+    def _exists(self, path):
+        return self.fs.size(path) >= 0
+
+    def _size(self, path):
+        n = self.fs.size(path)
+        return n if n > 0 else 0
+
+    def _remove(self, path):
+        try:
+            self.fs.remove(path)
+        except OSError:
+            pass
+
     # ----------------------------------------------------------------- reading
 
     def _read(self, path, replay):
         mv = memoryview(self._chunk)
-        with open(path, "rb") as f:
+        f = self.fs.open(path, "rb")
+        try:
             while True:
                 n = f.readinto(self._chunk)
                 if not n:
                     break
                 if not replay.feed(mv[:n]):
                     # stopped at a bad record: the rest of the file is ignored too
-                    replay.seen = _size(path)
+                    replay.seen = self._size(path)
                     break
+        finally:
+            f.close()
         return replay
 
     def _probe(self, path):
@@ -118,17 +144,17 @@ class LeaseStore:
                 t.clear()
 
         # 1. a compaction may have died around the rename
-        if _exists(self._new):
+        if self._exists(self._new):
             rn = self._probe(self._new)
             use = rn.snap_whole and rn.ignored() == 0
-            if use and _exists(self._snap):
+            if use and self._exists(self._snap):
                 rs = self._probe(self._snap)
                 use = not rs.snap_whole or rs.snap_gen < rn.snap_gen
             if use:
-                _remove(self._snap)
-                os.rename(self._new, self._snap)
+                self._remove(self._snap)
+                self.fs.rename(self._new, self._snap)
             else:
-                _remove(self._new)
+                self._remove(self._new)
 
         def on_binding(scope, offset, rec, extra):
             t = tables_by_scope.get(scope)
@@ -148,7 +174,7 @@ class LeaseStore:
         # 2. the snapshot
         snap_records = 0
         self.gen = 0
-        if _exists(self._snap):
+        if self._exists(self._snap):
             rs = self._read(self._snap, L.Replay(on_binding, meta))
             snap_records = rs.records
             if rs.snap_whole:
@@ -172,12 +198,12 @@ class LeaseStore:
         def log_mark(kind, g, count):
             if kind == L.LOG_BEGIN and rl.records == 0:
                 # a log newer than the snapshot means the snapshot was lost
-                gate[0] = g == gen or (g > gen and (lost or not _exists(self._snap)))
+                gate[0] = g == gen or (g > gen and (lost or not self._exists(self._snap)))
 
         log_records = 0
         ignored = 0
         rewrite = True
-        if _exists(self._log):
+        if self._exists(self._log):
             rl = L.Replay(log_binding, log_meta, log_mark)
             self._read(self._log, rl)
             if gate[0]:
@@ -211,20 +237,20 @@ class LeaseStore:
 
     def _fresh_log(self):
         self.close()
-        f = open(self._log, "wb")
+        f = self.fs.open(self._log, "wb")
         head = L.encode_marker(L.LOG_BEGIN, self.gen)
         f.write(head)
-        _sync(f)
+        self.fs.sync(f)
         self._f = f
         self.log_bytes = len(head)
         self.bytes_written += len(head)
 
     def _logf(self):
         if self._f is None:
-            if not _exists(self._log):
+            if not self._exists(self._log):
                 self._fresh_log()
             else:
-                self._f = open(self._log, "ab")
+                self._f = self.fs.open(self._log, "ab")
         return self._f
 
     def append(self, records):
@@ -257,7 +283,7 @@ class LeaseStore:
         self._pending = []
         f = self._logf()
         f.write(data)
-        _sync(f)
+        self.fs.sync(f)
         n = len(data)
         self.log_bytes += n
         self.bytes_written += n
@@ -294,19 +320,22 @@ class LeaseStore:
         gen = self.gen + 1
         mv = memoryview(self._chunk)
         written = 0
-        with open(self._new, "wb") as f:
+        f = self.fs.open(self._new, "wb")
+        try:
             for n in L.snapshot_chunks(gen, tables_by_scope, self.metas, self._chunk):
                 f.write(mv[:n])
                 written += n
-            _sync(f)
+            self.fs.sync(f)
+        finally:
+            f.close()
         self.close()
         try:
-            os.rename(self._new, self._snap)
+            self.fs.rename(self._new, self._snap)
         except OSError:
             # filesystems that refuse to rename over a file; load() recovers
             # from a crash between these two steps via the whole snap.new
-            _remove(self._snap)
-            os.rename(self._new, self._snap)
+            self._remove(self._snap)
+            self.fs.rename(self._new, self._snap)
         self.gen = gen
         self.bytes_written += written
         self.compactions += 1

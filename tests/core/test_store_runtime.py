@@ -120,3 +120,58 @@ def test_compaction_keeps_everything_and_shrinks_the_log():
         assert _same(t, t2)
     finally:
         _clean(d)
+
+
+class _CountingFs:
+    """The default filesystem with every call counted (an injected fs)."""
+
+    def __init__(self):
+        from runtime.store import OS_FS
+
+        self.real = OS_FS
+        self.calls = {}
+
+    def _n(self, k):
+        self.calls[k] = self.calls.get(k, 0) + 1
+
+    def open(self, path, mode):
+        self._n("open")
+        return self.real.open(path, mode)
+
+    def sync(self, f):
+        self._n("sync")
+        self.real.sync(f)
+
+    def rename(self, a, b):
+        self._n("rename")
+        self.real.rename(a, b)
+
+    def remove(self, p):
+        self._n("remove")
+        self.real.remove(p)
+
+    def size(self, p):
+        return self.real.size(p)
+
+    def listdir(self, p):
+        return self.real.listdir(p)
+
+
+def test_every_file_operation_goes_through_the_injected_fs():
+    d = _dir()
+    try:
+        fs = _CountingFs()
+        t = T.LeaseTable(16)
+        s = LeaseStore(d, fs=fs)
+        s.load({0: t})
+        base = fs.calls.get("sync", 0)
+        _fill(s, t, 4)
+        assert fs.calls["sync"] - base == 4  # one sync per group commit
+        s.compact()
+        assert fs.calls["rename"] == 1 and fs.calls["sync"] - base == 6  # snap.new, then the new log
+        s.close()
+        t2 = T.LeaseTable(16)
+        LeaseStore(d, fs=fs).load({0: t2})
+        assert _same(t, t2)
+    finally:
+        _clean(d)

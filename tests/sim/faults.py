@@ -86,6 +86,18 @@ class Scenario:
         # run_seed(..., allow_jumps=True) still exercises it on purpose.
         r.random()  # keep the draw so other scenario values stay as they were
         sc.allow_jumps = False
+        # the filesystem under the lease store (flash.MemFs): (metadata durable
+        # at once, rename atomic) - littlefs is (True, True)
+        sc.fs_model = r.choice(((True, True), (True, True), (False, True), (True, False), (False, False)))
+        # a third of the pair seeds also run the takeover script (FaultPlan._takeover),
+        # decided by their own RNG so every other value above stays as it was
+        f = random.Random(seed * 2654435761 + 97)
+        sc.focus = "takeover" if sc.nodes == 2 and f.random() < 0.35 else None
+        sc.spares = max(0, sc.pool - sc.population - 2) if sc.focus else 0
+        # the takeover script crashes a recovering server again only if its
+        # storage was intact: after a wipe that exposes an engine bug (reported,
+        # tests/sim/test_sim_seeds.py KNOWN_ENGINE_BUG); soak --recrash-wiped
+        sc.recrash_wiped = False
         return sc
 
     def describe(self):
@@ -96,7 +108,8 @@ class Scenario:
                 "skews %s, auth %s, %ds of faults" % (
                     self.seed, self.mode, self.pool, self.population, self.lease_time, self.mclt,
                     self.secondary_mclt, self.safe_period, self.skews, "on" if self.secret else "off",
-                    self.faulty_s))
+                    self.faulty_s) + (", takeover script with %d new clients" % self.spares
+                                      if getattr(self, "focus", None) else ""))
 
 
 class FaultPlan:
@@ -177,8 +190,9 @@ class FaultPlan:
             if o is not sn:
                 if not o.up or o.rel is None:
                     return False
-                if o.rel.state in (S.STARTUP, S.RECOVER, S.RECOVER_WAIT, S.RECOVER_DONE):
-                    return False
+                if o.rel.state in (S.STARTUP, S.RECOVER, S.RECOVER_WAIT, S.RECOVER_DONE,
+                                   S.POTENTIAL_CONFLICT, S.RESOLUTION_INTERRUPTED, S.CONFLICT_DONE):
+                    return False  # its own bindings are still being reconciled
                 if o.name in self.w.checker.wiped:
                     return False
         return True
@@ -187,7 +201,82 @@ class FaultPlan:
 
     def start(self, t_end):
         self.end = t_end
-        self.w.at(self.w.t + self.r.randrange(1000, self.w.sc.fault_gap_s * 1000), self.step)
+        w = self.w
+        w.at(w.t + self.r.randrange(1000, w.sc.fault_gap_s * 1000), self.step)
+        if getattr(w.sc, "focus", None) == "takeover":
+            self.rs = random.Random(w.sc.seed * 40503 + 29)
+            span = t_end - w.t
+            w.at(w.t + self.rs.randrange(span // 10, span // 3), self._takeover)
+
+    # ------------------------------------------------------------------ the takeover script
+    #
+    # Reaches the rare paths on purpose: a server is down long, the operator
+    # declares it down (PARTNER-DOWN, I9), new clients arrive so the survivor
+    # must take addresses of its partner's pool or other clients' expired
+    # ones (I8's waits), the server comes back (sometimes with wiped storage:
+    # I12) and crashes again while recovering, so it restarts into
+    # POTENTIAL-CONFLICT (I13). Every step keeps the operator rules above.
+
+    def _takeover(self):
+        w = self.w
+        rs = self.rs
+        if w.t >= self.end - 30000:
+            return
+        ups = [sn for sn in w.nodes if sn.up and not sn.stopping and sn.rel is not None
+               and sn.crash_at_flush is None and sn.crash_in_compaction is None]
+        if (len(ups) != 2 or w.partitions or self.declared_down
+                or any(sn.rel.state != S.NORMAL for sn in ups)):
+            # only from NORMAL: a server that has not synchronised with its
+            # partner since a restart may not be the one declared to survive
+            # (§9.4: the other MUST NOT be operating while one is in PARTNER-DOWN)
+            w.at(w.t + 10000, self._takeover)
+            return
+        x = rs.choice(ups)
+        down = 2 * w.sc.mclt * 1000 + rs.randrange(30000, 90000)
+        wipe = rs.random() < 0.4 and self._may_wipe(x)
+        self.note("takeover: crash %s for %ds%s" % (x.name, down // 1000, ", storage wiped" if wipe else ""))
+        w.crash(x)
+        self.down_until[x.idx] = w.t + down
+        self.wipe_on_restart[x.idx] = wipe
+        w.at(w.t + down, self.pending_restarts)
+        w.at(w.t + 2000, self._takeover_pd, x, x.inc, w.t + 120000)
+
+    def _takeover_pd(self, x, inc, deadline):
+        """Partner-down on the survivor once it noticed (CI), then new clients."""
+        w = self.w
+        if x.up or x.inc != inc:
+            return
+        s = [sn for sn in w.nodes if sn is not x][0]
+        if s.up and s.rel is not None and s.rel.state in (S.COMM_INTERRUPTED, S.RESOLUTION_INTERRUPTED):
+            self.f_admin_pd()
+        elif w.t < deadline:
+            w.at(w.t + 2000, self._takeover_pd, x, inc, deadline)
+            return
+        # they arrive within MCLT of entering PARTNER-DOWN, more than the
+        # survivor's own pool holds, while the partner's pool must still be
+        # left alone
+        for c in w.spares:
+            if c.state == 0:
+                w.at(w.t + self.rs.randrange(0, w.sc.mclt * 500), w.client_power_on, c)
+        w.at(w.t + 5000, self._takeover_recrash, x, inc, w.t + 600000)
+
+    def _takeover_recrash(self, x, inc, deadline):
+        """The server crashes again while it recovers from its partner."""
+        w = self.w
+        if w.t >= min(deadline, self.end - 30000):
+            return
+        if x.name in w.checker.wiped and not w.sc.recrash_wiped:
+            return
+        if (x.up and x.inc > inc and x.rel is not None and not x.stopping
+                and x.rel.state in (S.RECOVER, S.RECOVER_WAIT)):
+            down = self.rs.randrange(3000, 15000)
+            self.note("takeover: %s crashes again while recovering, down %ds" % (x.name, down // 1000))
+            w.crash(x)
+            self.down_until[x.idx] = w.t + down
+            self.wipe_on_restart[x.idx] = False
+            w.at(w.t + down, self.pending_restarts)
+            return
+        w.at(w.t + 2000, self._takeover_recrash, x, inc, deadline)
 
     def step(self):
         w = self.w
@@ -288,10 +377,17 @@ class FaultPlan:
             return  # one node down at a time keeps service alive (and is the draft's model)
         wipe = r.random() < 0.15 and self._may_wipe(sn)
         down = r.choice((2000, 10000, 30000, w.sc.mclt * 1000, 2 * w.sc.mclt * 1000 + 5000))
-        torn = r.random() < 0.5
-        self.note("crash %s (%s), down %ds%s" % (sn.name, "during a commit" if torn else "between turns",
-                                               down // 1000, ", storage wiped" if wipe else ""))
-        if torn:
+        x = r.random()
+        torn = x < 0.5
+        compaction = x >= 0.8
+        how = "during a commit" if torn else ("during a compaction" if compaction else "between turns")
+        self.note("crash %s (%s), down %ds%s" % (sn.name, how, down // 1000, ", storage wiped" if wipe else ""))
+        if compaction:
+            # at the next tick, power goes at one of the compaction's filesystem operations
+            sn.crash_in_compaction = r.randrange(10)
+            self.down_until[sn.idx] = w.t + down
+            self.wipe_on_restart[sn.idx] = wipe
+        elif torn:
             sn.crash_at_flush = (True, wipe, None)
             self.down_until[sn.idx] = w.t + down
             self.wipe_on_restart[sn.idx] = wipe
@@ -396,8 +492,8 @@ class FaultPlan:
         w.dhcp_delay = (0, 5)
         for sn in w.nodes:
             sn.dhcp_up = True
-            if sn.crash_at_flush is not None:
-                sn.crash_at_flush = None
+            sn.crash_at_flush = None
+            sn.crash_in_compaction = None
         for sn in w.nodes:
             if sn.up and sn.rel is not None and sn.rel.state in (S.SHUTDOWN, S.PAUSED):
                 w.crash(sn, power=False)
@@ -425,7 +521,8 @@ def run_seed(seed, preset="ci", trace=False, scenario=None, **overrides):
     for sn in w.nodes:
         w.at(w.t + plan.r.randrange(0, 3000), w.boot, sn)
     for c in w.clients:
-        w.at(w.t + plan.r.randrange(2000, 60000), w.client_power_on, c)
+        if c not in w.spares:
+            w.at(w.t + plan.r.randrange(2000, 60000), w.client_power_on, c)
     t_faults = w.t + 60000
     t_heal = t_faults + sc.faulty_s * 1000
     plan.start(t_heal)

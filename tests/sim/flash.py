@@ -1,283 +1,345 @@
-"""In-memory stand-in for runtime/store.py: the lease log on a simulated flash.
+"""An in-memory filesystem that can lose power, for runtime/store.py.
 
-The simulation needs what the file store gives a node - append, group
-commit, compaction, recovery - plus what a real flash chip does when power
-goes away at a bad moment. `SimFlash` keeps the same API as
-`runtime.store.LeaseStore` (append / commit / due / compact / load) over two
-in-memory "files":
+The simulation and the crash-consistency tests run the real
+`runtime.store.LeaseStore` over `MemFs`, the filesystem object LeaseStore
+takes (`fs=`): open/write/sync/rename/remove/size/listdir, the operations it
+uses on a board's littlefs or a host's POSIX filesystem. Nothing of the store
+is re-implemented here; this module only models what a power cut does to a
+filesystem:
 
-* `snap`: the last whole snapshot (SNAP_BEGIN .. SNAP_END), replaced
-  atomically by `compact()`: a compaction interrupted by a crash leaves the
-  old snapshot and log, which is what LeaseStore's write-sync-rename
-  protocol guarantees on a real filesystem;
-* `log`: LOG_BEGIN(gen) then the records of every commit since.
+* Data: bytes written to a file are volatile until `sync(f)` returns. A
+  crash keeps the synced content and, of what was appended since, a prefix
+  of any length (a write that was under way: whole records in it are valid,
+  the last one is usually cut), optionally followed by garbage up to the
+  end of the page being programmed (a partially written page: 0xFF, zeros
+  or noise). A file truncated and rewritten since its last sync comes back
+  as its old content or as a prefix of the new one.
+* Metadata (create, truncate, rename, remove): `meta_durable=True` (littlefs:
+  every metadata operation is atomic and durable when it returns), or False
+  (a journalling filesystem without directory fsync: metadata operations are
+  durable at the next sync of any file, and a crash keeps a prefix of those
+  not yet synced, in order). `rename_atomic=False` splits a rename over an
+  existing file into "remove the target" and "rename", with a possible power
+  cut in between (a FAT-like filesystem).
+* Power cuts: `arm(op=n, partial=j)` cuts power at the n-th mutating
+  operation (a write then lands only its first j bytes), `arm(kind="sync")`
+  at the next sync; the operation raises PowerCut and so does every later
+  one (close excepted) until `crash()` resolves what survived.
 
-Durability model: bytes passed to `append()` are volatile until `commit()`
-returns. `crash(rng, torn=True)` throws the volatile bytes away except a
-random prefix of them, which lands at the end of the log (a write that was
-under way when power failed: whole records in it are valid, the last one is
-usually cut). Committed bytes always survive. `lie(rng)` breaks that promise
-(it tears into committed data) and exists only so the checker tests can
-show that such a flash is caught; the fault schedule never uses it.
-`wipe()` loses everything: "restart with wiped storage".
-
-`DurableView` replays exactly the committed bytes into scratch lease tables,
-so the invariant checker can ask "is this binding on flash yet?" (I4).
+`DurableView` replays exactly the synced bytes of the store's files into
+scratch lease tables, so the invariant checker can ask "is this binding on
+flash yet?" (I4).
 """
 
 from dhcpfo.lease import log as L
 from dhcpfo.lease.table import LeaseTable
 
 
-class SimFlash:
-    """Two in-memory files with commit semantics (see module docstring)."""
+class PowerCut(Exception):
+    """Power went away in the middle of a filesystem operation."""
 
-    def __init__(self, compactor=None):
-        self.compactor = compactor if compactor is not None else L.Compactor()
-        self.snap = b""  # durable snapshot bytes
-        self.log = bytearray()  # durable log bytes (may end in a torn tail after a crash)
-        self.gen = 0
-        self.metas = {}
-        self.log_bytes = 0
-        self._pending = []
-        self._tables = None  # the tables given to load(), for should_compact()/compact()
-        self.listeners = []  # callables(kind, data): "commit" bytes / "reset" after compaction, load or wipe
-        # counters
-        self.bytes_written = 0
-        self.records = 0
-        self.commits = 0
-        self.compactions = 0
-        self.torn_bytes = 0
-        self.crashes = 0
-        self.wipes = 0
 
-    # ---------------------------------------------------------------- writing
+class _Inode:
+    __slots__ = ("data", "dur")
 
-    def append(self, records):
-        """Buffer records (bytes, or a list of bytes) for the next commit."""
-        if isinstance(records, (list, tuple)):
-            for r in records:
-                self.append(r)
-            return
-        n = len(records)
-        if n % L.RECORD:
-            raise ValueError("record size")
-        if not n:
-            return
-        L.track_metas(records, self.metas)
-        self._pending.append(bytes(records))
+    def __init__(self):
+        self.data = bytearray()
+        self.dur = 0  # int: data[:dur] is durable; bytes: the durable content (file rewritten since)
 
-    def pending(self):
-        n = 0
-        for r in self._pending:
-            n += len(r)
-        return n
+    def durable(self):
+        return bytes(self.data[: self.dur]) if isinstance(self.dur, int) else self.dur
 
-    def commit(self):
-        """Make every appended byte durable (one group commit). Returns bytes written."""
-        if not self._pending:
-            return 0
-        if not self.log:
-            self._fresh_log()
-        data = b"".join(self._pending)
-        self._pending = []
-        self.log += data
+
+class _File:
+    """An open file of MemFs (append-only writes, sequential reads)."""
+
+    def __init__(self, fs, path, inode, writable):
+        self.fs = fs
+        self.path = path
+        self.inode = inode
+        self.writable = writable
+        self.pos = 0
+        self.closed = False
+        self.epoch = fs.epoch
+
+    def _live(self):
+        if self.closed or self.epoch != self.fs.epoch:
+            raise OSError(9, "file closed")
+
+    def write(self, data):
+        self._live()
+        if not self.writable:
+            raise OSError(9, "not open for writing")
         n = len(data)
-        self.log_bytes += n
-        self.bytes_written += n
-        self.records += n // L.RECORD
-        self.commits += 1
-        for f in self.listeners:
-            f("commit", data)
+        j = self.fs._op("write", n)
+        if j is not None:
+            self.inode.data += bytes(data[:j])
+            raise PowerCut("write")
+        self.inode.data += bytes(data)
         return n
 
-    def _fresh_log(self):
-        head = L.encode_marker(L.LOG_BEGIN, self.gen)
-        self.log = bytearray(head)
-        self.log_bytes = len(head)
-        self.bytes_written += len(head)
+    def readinto(self, buf):
+        self._live()
+        self.fs._alive()
+        d = self.inode.data
+        n = len(d) - self.pos
+        if n > len(buf):
+            n = len(buf)
+        if n <= 0:
+            return 0
+        buf[:n] = d[self.pos : self.pos + n]
+        self.pos += n
+        return n
 
-    def due(self, tables_by_scope=None):
-        t = tables_by_scope if tables_by_scope is not None else self._tables
-        if t is None:
-            return False
-        return self.compactor.due(self.log_bytes, L.snapshot_size(t, self.metas))
+    def flush(self):
+        self._live()
 
-    def should_compact(self):
-        return self.due()
-
-    def maybe_compact(self, tables_by_scope=None):
-        if self.due(tables_by_scope):
-            self.compact(tables_by_scope)
-            return True
-        return False
-
-    def compact(self, tables_by_scope=None, metas=None):
-        """Snapshot the tables and restart the log, atomically (see module docstring)."""
-        if tables_by_scope is None:
-            tables_by_scope = self._tables
-        else:
-            self._tables = tables_by_scope
-        self.commit()
-        if metas is not None:
-            self.metas = dict(metas)
-        gen = self.gen + 1
-        parts = []
-        chunk = bytearray(L.RECORD * 32)
-        for n in L.snapshot_chunks(gen, tables_by_scope, self.metas, chunk):
-            parts.append(bytes(chunk[:n]))
-        self.snap = b"".join(parts)
-        self.gen = gen
-        self.bytes_written += len(self.snap)
-        self.compactions += 1
-        self._fresh_log()
-        for f in self.listeners:
-            f("reset", None)
-        return len(self.snap)
+    def fileno(self):
+        return -1
 
     def close(self):
-        pass
+        self.closed = True
 
-    # ---------------------------------------------------------------- reading
+    def __enter__(self):
+        return self
 
-    def durable_bytes(self):
-        """(snapshot, log) as they would be read back after a power cut now."""
-        return self.snap, bytes(self.log)
+    def __exit__(self, *exc):
+        self.close()
 
-    def load(self, tables_by_scope, on_meta=None):
-        """Fill fresh tables from snap + log, as LeaseStore.load does; a torn
-        tail is dropped by rewriting the store. Returns the same dict."""
-        self._pending = []
-        self._tables = tables_by_scope
-        self.metas = {}
-        skipped = [0]
-        lost = False
 
-        def on_binding(scope, offset, rec, extra):
-            t = tables_by_scope.get(scope)
-            if t is None or offset >= t.size:
-                skipped[0] += 1
-                return
-            try:
-                t.load_record(offset, rec, extra)
-            except ValueError:
-                skipped[0] += 1
+class MemFs:
+    """A directory of in-memory files with power-cut behaviour (module docstring)."""
 
-        def meta(key, payload):
-            self.metas[key] = payload
-            if on_meta is not None:
-                on_meta(key, payload)
+    def __init__(self, meta_durable=True, rename_atomic=True, page=256):
+        self.meta_durable = meta_durable
+        self.rename_atomic = rename_atomic
+        self.page = page
+        self.names = {}  # path -> inode, as the running system sees it
+        self.dnames = {}  # path -> inode that a crash now would keep (before the journal)
+        self.journal = []  # metadata operations not yet durable (meta_durable=False)
+        self.ops = 0  # mutating operations so far
+        self.epoch = 0  # bumps at every crash: older file handles are dead
+        self.dead = False
+        self._cut_op = None
+        self._cut_partial = None
+        self._cut_kind = None
+        self.listeners = []  # callables(kind, inode, data): "append" durable bytes, or "reset"
+        self.crashes = 0
+        self.torn_bytes = 0
 
-        snap_records = 0
-        self.gen = 0
-        if self.snap:
-            rs = L.Replay(on_binding, meta)
-            rs.feed(self.snap)
-            snap_records = rs.records
-            if rs.snap_whole:
-                self.gen = rs.snap_gen
-            else:
-                lost = True
-                self.gen = rs.snap_gen if rs.snap_gen >= 0 else 0
-        gate = [False]
-        gen = self.gen
-        snap_exists = bool(self.snap)
+    # ----------------------------------------------------------------- power
 
-        def log_binding(scope, offset, rec, extra):
-            if gate[0]:
-                on_binding(scope, offset, rec, extra)
+    def arm(self, op=None, partial=None, kind=None):
+        """Cut power at mutating operation number `op` (a write keeps its first
+        `partial` bytes), or at the next operation of `kind` ("write", "sync",
+        "rename", ...)."""
+        self._cut_op = op
+        self._cut_partial = partial
+        self._cut_kind = kind
 
-        def log_meta(key, payload):
-            if gate[0]:
-                meta(key, payload)
+    def disarm(self):
+        self.arm()
 
-        rl = L.Replay(log_binding, log_meta, None)
+    def _alive(self):
+        if self.dead:
+            raise PowerCut("after power cut")
 
-        def log_mark(kind, g, count):
-            if kind == L.LOG_BEGIN and rl.records == 0:
-                gate[0] = g == gen or (g > gen and (lost or not snap_exists))
+    def _op(self, kind, size=0):
+        """Count a mutating operation; returns None to go on, or the bytes a
+        write keeps before the cut (the caller raises PowerCut)."""
+        self._alive()
+        n = self.ops
+        self.ops += 1
+        if (self._cut_op is not None and n == self._cut_op) or kind == self._cut_kind:
+            self.dead = True
+            self._cut_op = self._cut_kind = None
+            if kind == "write":
+                p = self._cut_partial
+                return size if p is None or p > size else p
+            raise PowerCut(kind)
+        return None
 
-        rl.on_mark = log_mark
-        log_records = 0
-        ignored = 0
-        rewrite = True
-        if self.log:
-            rl.feed(bytes(self.log))
-            if gate[0]:
-                if rl.log_gen != gen:
-                    lost = True
-                    self.gen = rl.log_gen
-                log_records = rl.records
-                ignored = rl.ignored()
-                rewrite = ignored > 0 or lost
-                self.log_bytes = rl.good
-            elif rl.log_gen > gen or (rl.log_gen < 0 and rl.seen > L.RECORD):
-                lost = True
-        self.torn_bytes += ignored
-        if rewrite:
-            if lost or ignored:
-                self.compact(tables_by_scope)
-            else:
-                self._fresh_log()
-                for f in self.listeners:
-                    f("reset", None)
-        return {"gen": self.gen, "snap_records": snap_records, "log_records": log_records,
-                "ignored": ignored, "skipped": skipped[0], "lost": lost}
+    # ----------------------------------------------------------------- metadata
 
-    # ----------------------------------------------------------------- faults
+    def _meta(self, op):
+        """Apply a metadata operation to the running directory, and durably
+        (at once, or at the next sync)."""
+        _apply(self.names, op)
+        if self.meta_durable:
+            _apply(self.dnames, op)
+            self._notify("reset", None, None)
+        else:
+            self.journal.append(op)
 
-    def crash(self, rng, torn=True):
-        """Power cut now: committed bytes stay; of the appended-but-uncommitted
-        bytes a random prefix survives when `torn` (often cutting a record)."""
+    def open(self, path, mode):
+        self._alive()
+        ino = self.names.get(path)
+        if "r" in mode:
+            if ino is None:
+                raise OSError(2, "no such file: " + path)
+            return _File(self, path, ino, False)
+        if ino is None:
+            self._op("create")
+            ino = _Inode()
+            self._meta(("create", path, ino))
+        elif "w" in mode:
+            self._op("truncate")
+            if isinstance(ino.dur, int):
+                ino.dur = bytes(ino.data[: ino.dur])
+            ino.data = bytearray()
+        return _File(self, path, ino, True)
+
+    def sync(self, f):
+        f._live()
+        self._op("sync")
+        if self.journal:
+            for op in self.journal:
+                _apply(self.dnames, op)
+            self.journal = []
+            self._notify("reset", None, None)
+        ino = f.inode
+        old = ino.dur
+        ino.dur = len(ino.data)
+        if isinstance(old, int):
+            if ino.dur > old:
+                self._notify("append", ino, bytes(ino.data[old:]))
+        else:
+            self._notify("reset", None, None)
+
+    def rename(self, src, dst):
+        self._alive()
+        if src not in self.names:
+            raise OSError(2, "no such file: " + src)
+        if not self.rename_atomic and dst in self.names:
+            self._op("remove")
+            self._meta(("remove", dst))
+        self._op("rename")
+        self._meta(("rename", src, dst))
+
+    def remove(self, path):
+        self._alive()
+        if path not in self.names:
+            raise OSError(2, "no such file: " + path)
+        self._op("remove")
+        self._meta(("remove", path))
+
+    def size(self, path):
+        self._alive()
+        ino = self.names.get(path)
+        return len(ino.data) if ino is not None else -1
+
+    def listdir(self, path):
+        self._alive()
+        pre = path.rstrip("/") + "/"
+        return sorted(p[len(pre):] for p in self.names if p.startswith(pre))
+
+    # ----------------------------------------------------------------- crash
+
+    def crash(self, rng=None, keep="random", garbage=None):
+        """Power is gone (cut or not): resolve what survives and come back up.
+        keep: "all" (every unsynced byte and metadata operation landed),
+        "none" (none did) or "random" (a random prefix, with rng). garbage:
+        None (random when rng), False, or b"\\xff"/b"\\x00"/"noise" for the
+        rest of a torn page."""
         self.crashes += 1
-        data = b"".join(self._pending)
-        self._pending = []
-        if torn and data:
-            k = rng.randrange(len(data))
-            if k:
-                if not self.log:
-                    self._fresh_log()
-                self.log += data[:k]
-                self.torn_bytes += k % L.RECORD
-        return len(data)
+        self.dead = False
+        self.disarm()
+        self.epoch += 1
 
-    def lie(self, rng):
-        """A flash that acknowledged a commit it did not keep: cut into the last
-        committed record. Only for checker tests (it breaks the store contract)."""
-        if len(self.log) > L.RECORD:
-            cut = rng.randrange(1, L.RECORD)
-            del self.log[len(self.log) - cut:]
+        def pick(n):
+            if keep == "all":
+                return n
+            if keep == "none" or rng is None:
+                return 0
+            return rng.randrange(n + 1)
+
+        names = dict(self.dnames)
+        for op in self.journal[: pick(len(self.journal))]:
+            _apply(names, op)
+        self.journal = []
+        seen = set()
+        for ino in names.values():
+            if id(ino) in seen:
+                continue
+            seen.add(id(ino))
+            if isinstance(ino.dur, int):
+                tail = len(ino.data) - ino.dur
+                if not tail:
+                    continue
+                k = pick(tail)
+                end = ino.dur + k
+                body = bytearray(ino.data[:end])
+                if k < tail:
+                    g = garbage
+                    if g is None and rng is not None:
+                        g = rng.choice((False, b"\xff", b"\x00", "noise"))
+                    if g:
+                        stop = min((end // self.page + 1) * self.page, len(ino.data))
+                        if g == "noise":
+                            body += bytes(rng.getrandbits(8) for _ in range(stop - end)) if rng else b""
+                        else:
+                            body += g * (stop - end)
+                    self.torn_bytes += k % L.RECORD
+                ino.data = body
+            else:
+                k = pick(len(ino.data) + 1)
+                if k == 0 and keep != "all":
+                    ino.data = bytearray(ino.dur)  # the rewrite never landed
+                else:
+                    ino.data = bytearray(ino.data[: k if keep != "all" else len(ino.data)])
+            ino.dur = len(ino.data)
+        self.names = names
+        self.dnames = dict(names)
+        self._notify("reset", None, None)
 
     def wipe(self):
-        """Storage lost: the node restarts with nothing."""
-        self.wipes += 1
-        self.snap = b""
-        self.log = bytearray()
-        self._pending = []
-        self._tables = None
-        self.metas = {}
-        self.gen = 0
-        self.log_bytes = 0
-        for f in self.listeners:
-            f("reset", None)
+        """Storage lost: every file gone."""
+        self.epoch += 1
+        self.dead = False
+        self.disarm()
+        self.names = {}
+        self.dnames = {}
+        self.journal = []
+        self._notify("reset", None, None)
 
-    def stats(self):
-        return {"gen": self.gen, "bytes_written": self.bytes_written, "records": self.records,
-                "commits": self.commits, "compactions": self.compactions, "log_bytes": self.log_bytes,
-                "torn_bytes": self.torn_bytes, "crashes": self.crashes, "wipes": self.wipes}
+    def durable_bytes(self, path):
+        """The synced content of `path` as a crash now would leave it (b"" if none)."""
+        ino = self.dnames.get(path)
+        return ino.durable() if ino is not None else b""
+
+    def _notify(self, kind, ino, data):
+        for f in self.listeners:
+            f(kind, ino, data)
+
+
+def _apply(names, op):
+    k = op[0]
+    if k == "create":
+        names[op[1]] = op[2]
+    elif k == "rename":
+        ino = names.pop(op[1], None)
+        if ino is not None:
+            names[op[2]] = ino
+    elif k == "remove":
+        names.pop(op[1], None)
 
 
 class DurableView:
-    """What a node would find on its flash right now: the committed bytes
-    replayed into scratch lease tables (one per scope index)."""
+    """What a node would find on its flash right now: the synced bytes of the
+    store's snapshot and log replayed into scratch lease tables (one per
+    scope index), kept up to date from the filesystem's sync events."""
 
-    def __init__(self, flash, sizes):
-        self.flash = flash
+    def __init__(self, fs, store_dir, sizes):
+        self.fs = fs
+        d = store_dir.rstrip("/") if store_dir else "."
+        self.snap_path = d + "/snap"
+        self.log_path = d + "/log"
         self.sizes = list(sizes)
         self.tables = {}
+        self.metas = {}
         self._replay = None
         self._rebuild()
-        flash.listeners.append(self._on_flash)
+        fs.listeners.append(self._on_fs)
 
     def _binding(self, scope, offset, rec, extra):
         t = self.tables.get(scope)
@@ -293,23 +355,23 @@ class DurableView:
     def _rebuild(self):
         self.tables = dict((i, LeaseTable(n)) for i, n in enumerate(self.sizes))
         self.metas = {}
-        snap, log = self.flash.durable_bytes()
+        snap = self.fs.durable_bytes(self.snap_path)
         if snap:
-            r = L.Replay(self._binding, self._meta)
-            r.feed(snap)
+            L.Replay(self._binding, self._meta).feed(snap)
         self._replay = L.Replay(self._binding, self._meta)
+        log = self.fs.durable_bytes(self.log_path)
         if log:
             self._replay.feed(log)
 
-    def _on_flash(self, kind, data):
-        if kind == "commit":
+    def _on_fs(self, kind, ino, data):
+        if kind == "append" and self.fs.dnames.get(self.log_path) is ino:
             self._replay.feed(data)
-        else:
+        elif kind != "append":
             self._rebuild()
 
     def detach(self):
-        if self._on_flash in self.flash.listeners:
-            self.flash.listeners.remove(self._on_flash)
+        if self._on_fs in self.fs.listeners:
+            self.fs.listeners.remove(self._on_fs)
 
     def binding(self, scope, offset):
         """(state, client_id, hwaddr, expiry, ack_pexp) of the durable record, or None if out of range."""

@@ -122,7 +122,11 @@ class Binding:
 
 
 # ---------------------------------------------------------------------------
-# The rules. Each takes the checker and the facts of one event.
+# The rules. Each takes the checker and the facts of one event and returns a
+# message (violated), None (held) or NA: the rule's situation did not arise
+# (its precondition is false), so it was not exercised and is not counted.
+
+NA = ("not applicable",)
 
 
 def i1_no_duplicate(ck, t, client, addr, end):
@@ -147,7 +151,7 @@ def i2_mclt_bound(ck, r, t):
     the partner (the one it acknowledged, or the one it sent us)."""
     known = ck.partner_knows(r.node, r.addr, r.client)
     if known is None:
-        return None  # I3 covers a binding the partner knows nothing about
+        return NA  # I3 covers a binding the partner knows nothing about
     base = known if known > r.t_floor else r.t_floor
     if r.lease_end > base + ck.mclt:
         return "ack to %s for %s ends %.3fs > partner-known %.3fs + MCLT %ds" % (
@@ -160,9 +164,9 @@ def i3_first_lease(ck, r, t):
     current acknowledged potential lease interval (i.e., zero) plus the MCLT":
     a binding the partner has no potential expiration for gets at most MCLT."""
     if ck.partner_knows(r.node, r.addr, r.client) is not None:
-        return None
+        return NA
     if r.state in (CI, RI) and r.prior is not None and r.prior[1] == r.client:
-        return None  # §9.9.2 renewal of the current lease: I7
+        return NA  # §9.9.2 renewal of the current lease: I7
     if r.lease_end > r.t_floor + ck.mclt:
         return "first lease to %s for %s is %ds > MCLT %ds" % (
             ck.cname(r.client), ip(r.addr), (r.lease_end - r.t_floor) // 1000, ck.mclt // 1000)
@@ -205,7 +209,7 @@ def i5_own_pool(ck, r, t):
     IP addresses, and the secondary MUST allocate only BACKUP IP addresses"
     (NORMAL: §5.4, the same pools)."""
     if r.state not in (NORMAL, CI) or not ck.new_allocation(r):
-        return None
+        return NA
     st = r.prior[0] if r.prior is not None else FREE
     role = ck.roles.get(r.node)
     if role == "primary" and st == BACKUP:
@@ -232,10 +236,10 @@ def i6_no_silent_reuse(ck, r, t):
     acknowledgement (through a BNDACK message) that its partner is aware that
     that first client is not using the address"."""
     if r.state is None or r.state == PD or not ck.new_allocation(r):
-        return None
+        return NA
     prev = r.prior[1] if r.prior is not None else None
     if prev is None:
-        return None
+        return NA
     if ck.partner_cleared(r.node, r.addr):
         return None
     return "%s gave %s to %s before the partner acknowledged that %s stopped using it" % (
@@ -273,18 +277,22 @@ def i8_pd_waits(ck, r, t):
     potential-expiration-time from the partner, and most recently acked
     potential-expiration-time to the partner"."""
     if r.state != PD or not ck.new_allocation(r):
-        return None
+        return NA
     entry = ck.pd_entry.get(r.node)
     if entry is None:
-        return None
+        return NA
     role = ck.roles.get(r.node)
     st = r.prior[0] if r.prior is not None else FREE
     partner_pool = BACKUP if role == "primary" else FREE
-    if st == partner_pool and (r.prior is None or r.prior[1] is None) and t < entry + ck.mclt:
+    prev = r.prior[1] if r.prior is not None else None
+    partner_owned = st == partner_pool and prev is None
+    reuse = prev is not None and prev != r.client and not ck.partner_cleared(r.node, r.addr)
+    if not partner_owned and not reuse:
+        return NA  # an address of our own pool, nobody else's: nothing to wait for
+    if partner_owned and t < entry + ck.mclt:
         return "partner-owned %s allocated %.3fs after entering PARTNER-DOWN (< MCLT)" % (
             ip(r.addr), (t - entry) / 1000.0)
-    prev = r.prior[1] if r.prior is not None else None
-    if prev is not None and prev != r.client and not ck.partner_cleared(r.node, r.addr):
+    if reuse:
         if ck.granted_in_pd(r.node, r.addr, prev):
             need = r.prior[2]
         else:
@@ -335,7 +343,7 @@ def i11_recover_wait(ck, node, t, old):
     than MCLT after this server last acknowledged any client."""
     last = ck.last_ack.get(node)
     if last is None:
-        return None
+        return NA  # it never answered a client: nothing to wait out
     if t < last + ck.mclt:
         return "%s -> recover-done %.3fs after its last DHCPACK (< MCLT %ds)" % (
             old, (t - last) / 1000.0, ck.mclt // 1000)
@@ -346,7 +354,9 @@ def i12_storage_loss(ck, node, t, what):
     """I12 (§9.5.2): a server that lost its stable storage "MUST send an
     UPDREQALL message" and serves no client before the UPDDONE and
     RECOVER-DONE (§9.5.1, §9.6.1); §9.4.3: a server in PARTNER-DOWN "ignores
-    all STATE messages from its partner that have the STARTUP bit set"."""
+    all STATE messages from its partner that have the STARTUP bit set".
+    `what` is the violation found by the caller, None when its situation
+    arose and the rule held."""
     return what
 
 
@@ -516,6 +526,10 @@ class Checker:
         return "client " + "".join("%02x" % x for x in client)
 
     def report(self, inv, t, node, msg):
+        """Count an evaluation of `inv` (unless its situation did not arise:
+        msg is NA) and record a violation (msg a text)."""
+        if msg is NA:
+            return
         c = self.checks
         c[inv] = c.get(inv, 0) + 1
         if msg is None:
@@ -591,9 +605,9 @@ class Checker:
             self.report("I10", t, node, i10_silent(self, r, t))
             w = self.wiped.get(node)
             if w is not None and r.reply_type in (2, 5, 6):
-                if "upddone" not in w:
-                    self.report("I12", t, node, i12_storage_loss(
-                        self, node, t, "answered a client after losing storage before UPDREQALL/UPDDONE"))
+                self.report("I12", t, node, i12_storage_loss(
+                    self, node, t, None if "upddone" in w else
+                    "answered a client after losing storage before UPDREQALL/UPDDONE"))
         if r.reply_type != 5 or r.addr is None or r.lease_end is None:
             return
         self.report("I4", t, node, i4_durable_ack(self, r, t))
@@ -654,9 +668,10 @@ class Checker:
             if self.state.get(node) == PC:
                 self.pc_progress.setdefault(node, set()).add("updreq")
             w = self.wiped.get(node)
-            if w is not None and "updreqall" not in w and self.state.get(node) == RECOVER:
+            if w is not None and self.state.get(node) == RECOVER:
                 self.report("I12", t, node, i12_storage_loss(
-                    self, node, t, "sent UPDREQ, not UPDREQALL, after losing storage"))
+                    self, node, t, None if "updreqall" in w else
+                    "sent UPDREQ, not UPDREQALL, after losing storage"))
 
     def peer_delivered(self, t, node, conn, mtype, xid, b=None, reject=None, sender=None,
                        partner_state=None, startup_flag=False, state_before=None, state_after=None):
@@ -680,9 +695,10 @@ class Checker:
             if self.state.get(node) == PC and "updreq" in self.pc_progress.get(node, ()):
                 self.pc_progress[node].add("upddone")
         elif mtype == STATE_MSG and partner_state is not None:
-            if startup_flag and state_before == PD and state_after != PD:
+            if startup_flag and state_before == PD:
                 self.report("I12", t, node, i12_storage_loss(
-                    self, node, t, "left partner-down on a STATE with the STARTUP bit (-> %s)" % state_after))
+                    self, node, t, None if state_after == PD else
+                    "left partner-down on a STATE with the STARTUP bit (-> %s)" % state_after))
             if not startup_flag:
                 self.partner_state[node] = partner_state
 
@@ -723,9 +739,9 @@ class Checker:
         if new in (NORMAL, RECOVER_DONE):
             w = self.wiped.get(node)
             if w is not None:
-                if "upddone" not in w:
-                    self.report("I12", t, node, i12_storage_loss(
-                        self, node, t, "reached %s after losing storage without UPDREQALL/UPDDONE" % new))
+                self.report("I12", t, node, i12_storage_loss(
+                    self, node, t, None if "upddone" in w else
+                    "reached %s after losing storage without UPDREQALL/UPDDONE" % new))
                 self.wiped.pop(node, None)
         if new == NORMAL:
             self.reached_normal[node] = t
@@ -760,8 +776,13 @@ class Checker:
 
     # ----------------------------------------------------------- pool
 
-    def pool(self, t, addr, owners):
-        self.report("I5", t, None, i5_single_owner(self, t, addr, owners))
+    def pool(self, t, conflicts):
+        """A scan of the pool while both servers allocate: conflicts is a list
+        of (addr, owners) with more than one owner (empty: I5 held)."""
+        if not conflicts:
+            self.report("I5", t, None, None)
+        for addr, owners in conflicts:
+            self.report("I5", t, None, i5_single_owner(self, t, addr, owners))
 
     # ----------------------------------------------------------- end of run
 

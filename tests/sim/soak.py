@@ -6,9 +6,16 @@
 
 Options: --start S (first seed), --preset ci|soak (soak: bigger pools, more
 clients, hours of faults), --same-clock (zero skew between servers, no
-clock jumps: separates time-translation findings from the rest), --trace-lines
+clock jumps: separates time-translation findings from the rest), --recrash-wiped
+(the takeover script also crashes a server recovering from wiped storage:
+shows a known engine bug, see tests/sim/test_sim_seeds.py), --trace-lines
 N (how much trace to print for a failing seed), --stop-after K (stop after K
-failing seeds). Exit status 1 if any seed violated an invariant.
+failing seeds). Exit status 1 if any seed violated an invariant, or if a
+run of COVERAGE_MIN_SEEDS or more seeds never exercised one of them.
+
+At the end it prints, per invariant, how often it was evaluated with its
+situation present (Checker.checks: e.g. I12 only when a server that lost
+its storage answers, asks or recovers) and in how many seeds.
 """
 
 import os
@@ -41,14 +48,16 @@ def replay_command(seed, preset="ci", same_clock=False):
         seed, seed, extra)
 
 
+RUN_OVERRIDES = {}  # scenario attributes set from the command line
+COVERAGE_MIN_SEEDS = 50  # a run this long must exercise every invariant
 SEED_WALL_LIMIT = 60  # seconds: a seed normally takes 0.1 s (ci) to a few seconds (soak)
 
 
 def run_one(seed, preset="ci", same_clock=False, trace=False):
     """(world, error text or None) for one seed; never raises for a firmware or sim error."""
-    kw = {}
+    kw = dict(RUN_OVERRIDES)
     if same_clock:
-        kw = {"same_clock": True, "allow_jumps": False}
+        kw.update({"same_clock": True, "allow_jumps": False})
     import signal
     import traceback
 
@@ -96,6 +105,17 @@ def describe_failure(seed, w, err, preset="ci", same_clock=False, trace_lines=0)
     return "\n".join(lines)
 
 
+def coverage_report(checks, seeds_with, count):
+    """Lines of per-invariant evaluation counts, and the invariants never exercised."""
+    keys = sorted(INVARIANTS, key=lambda k: int(k[1:]))
+    lines = ["invariant checks (evaluations where the rule's situation arose; seeds exercising it):"]
+    for k in keys:
+        lines.append("  %-4s %9d  %5d/%d seeds  %s" % (k, checks.get(k, 0), seeds_with.get(k, 0), count,
+                                                     INVARIANTS[k]))
+    never = [k for k in keys if not checks.get(k)]
+    return lines, never
+
+
 def main(argv):
     args = list(argv)
     preset = "ci"
@@ -117,6 +137,8 @@ def main(argv):
             preset = args.pop(0)
         elif a == "--same-clock":
             same = True
+        elif a == "--recrash-wiped":
+            RUN_OVERRIDES["recrash_wiped"] = True
         elif a in ("-v", "--verbose"):
             verbose = True
         elif a == "--trace-lines":
@@ -150,30 +172,49 @@ def main(argv):
     t0 = time.time()
     failed = []
     counts = {}
+    checks = {}
+    seeds_with = {}
     steps = 0
-    for s in range(start, start + count):
-        w, err = run_one(s, preset, same)
-        if w is not None:
-            steps += w.steps
-        if err is not None or not w.checker.ok():
-            failed.append(s)
-            kinds = ["error"] if err is not None else w.checker.kinds()
-            for k in kinds:
-                counts[k] = counts.get(k, 0) + 1
-            if err is not None or len(failed) <= 20:
-                wt = None
-                if err is None:
-                    wt, _e = run_one(s, preset, same, trace=True)
-                print(describe_failure(s, wt if wt is not None else w, err, preset, same, trace_lines), flush=True)
-            else:
-                print("FAIL seed %d: %s" % (s, ", ".join(kinds)), flush=True)
-            if stop_after is not None and len(failed) >= stop_after:
-                count = s - start + 1
-                break
-        done = s - start + 1
-        if done % 100 == 0:
-            el = time.time() - t0
-            print("... %d seeds, %d failing, %.1f seeds/s" % (done, len(failed), done / el), flush=True)
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    old_term = signal.signal(signal.SIGTERM, stop)  # `timeout` ends a long soak: counts still print
+    s = start
+    try:
+        for s in range(start, start + count):
+            w, err = run_one(s, preset, same)
+            if w is not None:
+                steps += w.steps
+                for k, v in w.checker.checks.items():
+                    checks[k] = checks.get(k, 0) + v
+                    seeds_with[k] = seeds_with.get(k, 0) + 1
+            if err is not None or not w.checker.ok():
+                failed.append(s)
+                kinds = ["error"] if err is not None else w.checker.kinds()
+                for k in kinds:
+                    counts[k] = counts.get(k, 0) + 1
+                if err is not None or len(failed) <= 20:
+                    wt = None
+                    if err is None:
+                        wt, _e = run_one(s, preset, same, trace=True)
+                    print(describe_failure(s, wt if wt is not None else w, err, preset, same, trace_lines),
+                          flush=True)
+                else:
+                    print("FAIL seed %d: %s" % (s, ", ".join(kinds)), flush=True)
+                if stop_after is not None and len(failed) >= stop_after:
+                    count = s - start + 1
+                    break
+            done = s - start + 1
+            if done % 100 == 0:
+                el = time.time() - t0
+                print("... %d seeds, %d failing, %.1f seeds/s" % (done, len(failed), done / el), flush=True)
+    except KeyboardInterrupt:
+        count = s - start
+        print("interrupted: %d seeds done" % count, flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
     el = time.time() - t0
     print("%d seeds (%d..%d, preset %s%s) in %.1f s: %.1f seeds/s, %.0f steps/s; %d failing" % (
         count, start, start + count - 1, preset, ", same clock" if same else "", el, count / el if el else 0,
@@ -181,6 +222,13 @@ def main(argv):
     if counts:
         print("failing seeds per invariant: " + ", ".join(
             "%s %d" % (k, counts[k]) for k in sorted(counts, key=lambda x: (len(x), x))))
+    lines, never = coverage_report(checks, seeds_with, count)
+    print("\n".join(lines))
+    if never:
+        print("never exercised: %s%s" % (", ".join(never), "" if count >= COVERAGE_MIN_SEEDS else
+                                          " (not an error below %d seeds)" % COVERAGE_MIN_SEEDS))
+        if count >= COVERAGE_MIN_SEEDS:
+            return 1
     return 1 if failed else 0
 
 

@@ -153,7 +153,7 @@ def test_i5_primary_allocates_a_backup_address():
 
 def test_i5_two_owners_of_one_address():
     ck = _ck()
-    ck.pool(10 * S, ADDR, [P, Q])
+    ck.pool(10 * S, [(ADDR, [P, Q])])
     assert _kinds(ck) == ["I5"]
 
 
@@ -161,7 +161,7 @@ def test_i5_legal_own_pools():
     ck = _ck()
     ck.reply(10 * S, _ack(P, inv.NORMAL, 10 * S, C1, 30, prior=(FREE, None, 0)))
     ck.reply(11 * S, _ack(Q, inv.CI, 11 * S, C2, 30, prior=(BACKUP, None, 0), addr=ADDR2))
-    ck.pool(12 * S, ADDR, [P])
+    ck.pool(12 * S, [])
     assert ck.ok(), ck.violations
 
 
@@ -501,24 +501,25 @@ def test_world_two_servers_without_failover_duplicate_addresses():
 
 def test_world_flash_that_forgets_is_caught_as_i4():
     """A driver that sends before the binding is durable (records dropped)."""
+    from runtime.store import LeaseStore
+
     from sim.faults import Scenario
-    from sim.world import World
+    from sim.world import STORE_DIR, World
+
+    class Forgetful(LeaseStore):
+        def append(self, records):  # drops BINDING records: replies then leave with nothing on flash
+            if isinstance(records, (list, tuple)):
+                for r in records:
+                    self.append(r)
+            elif records[0] != 1:
+                LeaseStore.append(self, records)
 
     sc = Scenario.from_seed(3)
     sc.nodes = 1
     sc.skews = [0]
     w = World(sc)
     sn = w.nodes[0]
-    real_append = sn.flash.append
-
-    def forgetful(records):  # drops BINDING records: replies then leave with nothing on flash
-        if isinstance(records, (list, tuple)):
-            for r in records:
-                forgetful(r)
-        elif records[0] != 1:
-            real_append(records)
-
-    sn.flash.append = forgetful
+    sn.make_store = lambda: Forgetful(STORE_DIR, fs=sn.fs)
     w.boot(sn)
     for c in w.clients[:3]:
         w.at(w.t + 1000, w.client_power_on, c)
@@ -527,42 +528,86 @@ def test_world_flash_that_forgets_is_caught_as_i4():
     assert set(w.checker.kinds()) <= {"I4", "I14"}
 
 
-def test_sim_flash_torn_tail_and_lie():
+def test_sim_flash_torn_commit_and_a_lying_sync():
+    """The real LeaseStore over MemFs: a power cut inside a commit keeps all
+    that was committed and at most a prefix of the batch; a filesystem whose
+    sync lies loses committed records (what I4 exists to catch)."""
     from dhcpfo.lease import log as L
     from dhcpfo.lease.table import ACTIVE as T_ACTIVE
     from dhcpfo.lease.table import LeaseTable
+    from runtime.store import LeaseStore
 
-    from sim.flash import DurableView, SimFlash
+    from sim.flash import DurableView, MemFs, PowerCut
 
-    f = SimFlash()
+    def load(fs):
+        t = LeaseTable(8)
+        info = LeaseStore("/f", fs=fs).load({0: t})
+        return t, info
+
+    fs = MemFs()
+    store = LeaseStore("/f", fs=fs)
     t = LeaseTable(8)
-    f.load({0: LeaseTable(8)})
-    view = DurableView(f, [8])
+    store.load({0: LeaseTable(8)})
+    view = DurableView(fs, "/f", [8])
     t.set(1, T_ACTIVE, 0, b"\x02\x00\x00\x00\x00\x01", None, 500, 0, 10)
-    f.append(L.encode_binding(0, 1, t))
+    store.append(L.encode_binding(0, 1, t))
     assert view.binding(0, 1)[0] == FREE  # appended, not committed: not durable
-    f.commit()
+    store.commit()
     assert view.binding(0, 1)[0] == ACTIVE and view.binding(0, 1)[3] == 500
     t.set(2, T_ACTIVE, 0, b"\x02\x00\x00\x00\x00\x02", None, 600, 0, 10)
     t.set(3, T_ACTIVE, 0, b"\x02\x00\x00\x00\x00\x03", None, 600, 0, 10)
-    f.append([L.encode_binding(0, 2, t), L.encode_binding(0, 3, t)])
-    rng = random.Random(5)
-    f.crash(rng, torn=True)  # a prefix of 56 bytes survives: record 2 maybe, never record 3
-    t2 = LeaseTable(8)
-    info = f.load({0: t2})
-    assert t2.state(1) == T_ACTIVE and t2.state(3) == FREE
-    assert info["ignored"] == 0 or t2.state(2) in (FREE, T_ACTIVE)
-    t.set(4, T_ACTIVE, 0, b"\x02\x00\x00\x00\x00\x04", None, 700, 0, 10)
-    f.append(L.encode_binding(0, 4, t))
-    f.commit()
-    f.lie(rng)
-    t3 = LeaseTable(8)
-    f.load({0: t3})
-    assert t3.state(1) == T_ACTIVE and t3.state(4) == FREE  # the lie cost a committed record
-    f.wipe()
-    t4 = LeaseTable(8)
-    f.load({0: t4})
+    store.append([L.encode_binding(0, 2, t), L.encode_binding(0, 3, t)])
+    fs.arm(op=fs.ops, partial=40)  # the write lands 40 bytes: record 2 whole, record 3 cut
+    try:
+        store.commit()
+    except PowerCut:
+        pass
+    else:
+        raise AssertionError("no power cut")
+    assert view.binding(0, 2)[0] == FREE  # never synced
+    fs.crash(keep="all", garbage=b"\xff")
+    t2, info = load(fs)
+    assert t2.state(1) == T_ACTIVE and t2.state(2) == T_ACTIVE and t2.state(3) == FREE
+    assert info["ignored"] > 0 and not info["lost"]
+
+    class LyingFs(MemFs):
+        def sync(self, f):  # acknowledges, keeps nothing
+            f._live()
+
+    fs = LyingFs()
+    store = LeaseStore("/f", fs=fs)
+    store.load({0: LeaseTable(8)})
+    store.append(L.encode_binding(0, 1, t))
+    store.commit()
+    fs.crash(random.Random(5), keep="none")
+    t3, _info = load(fs)
+    assert t3.state(1) == FREE  # the lie cost a committed record
+    fs.wipe()
+    t4, _info = load(fs)
     assert t4.state(1) == FREE
+
+
+def test_checks_count_only_rules_whose_situation_arose():
+    """Checker.checks counts an evaluation only when the rule applied: a first
+    lease in NORMAL exercises I3/I4/I10 but not I2 (the partner knows nothing
+    yet), I8 (not PARTNER-DOWN) or I12 (no storage lost)."""
+    ck = _ck()
+    ck.reply(10 * S, _ack(P, inv.NORMAL, 10 * S, C1, 20, prior=(FREE, None, 0)))
+    assert ck.ok(), ck.violations
+    assert ck.checks.get("I3") == 1 and ck.checks.get("I4") == 1 and ck.checks.get("I10") == 1
+    for k in ("I2", "I8", "I12", "I13"):
+        assert k not in ck.checks, (k, ck.checks)
+    # storage lost: the recovery reaching RECOVER-DONE properly is an I12 evaluation
+    ck.wiped_storage(20 * S, P)
+    ck.peer_sent(21 * S, P, 1, inv.UPDREQALL, 1)
+    ck.peer_delivered(22 * S, P, 1, inv.UPDDONE, 2, sender=Q)
+    ck.state_changed(90 * S, P, inv.RECOVER, inv.RECOVER_DONE)
+    assert ck.ok(), ck.violations
+    assert ck.checks.get("I12") == 1
+    # a pool scan with no double owner is one I5 evaluation
+    n = ck.checks.get("I5", 0)
+    ck.pool(91 * S, [])
+    assert ck.checks["I5"] == n + 1
 
 
 def test_every_invariant_has_a_planted_violation():

@@ -11,11 +11,25 @@ import os
 import pytest
 
 from sim.faults import Scenario, run_seed
+from sim.invariants import INVARIANTS
 from sim.soak import describe_failure, run_one
 
 SEEDS = int(os.environ.get("SIM_SEEDS", "500"))
 START = int(os.environ.get("SIM_START", "0"))
 CHUNK = 50
+
+# An engine bug the takeover script finds when it crashes a server again
+# while it recovers from wiped storage (firmware/dhcpfo/failover is not the
+# simulation's to change, so that step is off by default: recrash_wiped).
+# test_known_engine_bug fails once the bug is fixed (strict xfail): then make
+# recrash_wiped the default in faults.Scenario and delete this.
+KNOWN_ENGINE_BUG = (
+    "I1: a server that crashes while in RECOVER or RECOVER-WAIT (its partner in "
+    "PARTNER-DOWN) restores that state but restarts into POTENTIAL-CONFLICT instead "
+    "of resuming RECOVER; after lost storage it then resolves with UPDREQ only, and "
+    "an interrupted resolution leaves bindings it never relearned to be handed out "
+    "twice (seed 95 of 0..499 with recrash_wiped; soak seeds 1720, 2752, 4158 without)")
+KNOWN_BUG_SEEDS = (95,)
 
 
 def _chunks():
@@ -35,6 +49,13 @@ def test_seed_chunk(start, count):
             len(failures), start, start + count - 1, "\n".join(failures)), pytrace=False)
 
 
+@pytest.mark.xfail(strict=True, reason=KNOWN_ENGINE_BUG)
+def test_known_engine_bug():
+    for seed in KNOWN_BUG_SEEDS:
+        w = run_seed(seed, recrash_wiped=True)
+        assert w.checker.ok(), "seed %d: %r" % (seed, w.checker.violations[:3])
+
+
 def test_a_seed_replays_identically():
     a = run_seed(11, trace=True)
     b = run_seed(11, trace=True)
@@ -47,13 +68,23 @@ def test_seeds_cover_the_fault_menu():
     """Over a few seeds the schedule really exercises what it promises."""
     total = {}
     kinds = set()
+    checks = {}
     for seed in range(40):
         w = run_seed(seed)
         for k, v in w.stats.items():
             total[k] = total.get(k, 0) + v
+        for k, v in w.checker.checks.items():
+            checks[k] = checks.get(k, 0) + v
         sc = Scenario.from_seed(seed)
         kinds.add((sc.nodes, sc.mode, bool(sc.safe_period), bool(sc.secret)))
-    for k in ("crashes", "restarts", "wipes", "partitions", "admin", "torn", "acks", "peer_msgs"):
+    for k in ("crashes", "restarts", "wipes", "partitions", "admin", "torn", "compaction_cuts", "acks", "peer_msgs"):
         assert total[k] > 0, (k, total)
     assert (1, "load-balance", False, False) in kinds or any(n == 1 for n, _m, _s, _a in kinds)
     assert any(m == "hot-standby" for _n, m, _s, _a in kinds)
+    # every invariant was exercised (evaluated with its situation present),
+    # the rare ones (I8 PARTNER-DOWN waits, I12 storage loss, I13 conflict
+    # resolution) through the takeover script
+    never = [k for k in INVARIANTS if not checks.get(k)]
+    assert not never, (never, checks)
+    for k in ("I8", "I12", "I13"):
+        assert checks[k] >= 5, (k, checks)

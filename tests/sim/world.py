@@ -6,13 +6,15 @@ compat.Clock), so a backward clock jump holds the node's clock still until
 real time catches up.
 
 Each node is a real `dhcpfo.node.Node` built from a real configuration
-(`dhcpfo.config.load`) and restored from its `SimFlash` exactly as
-runtime/host.py does (load tables and metas, after_restore, storage_lost).
+(`dhcpfo.config.load`) with the real `runtime.store.LeaseStore` over an
+in-memory filesystem that can lose power (`flash.MemFs`), restored exactly
+as runtime/host.py does (load tables and metas, after_restore, storage_lost).
 After every input the world does what runtime/aio.py `NodeRunner.flush`
 does, in its order: append `out.records`, commit, and only then send the
 DHCP datagrams and stream bytes, close connections and open new ones. A
-crash may be scheduled to hit between append and commit: then a torn prefix
-of the batch stays on flash and nothing of that turn is sent.
+crash may be scheduled to cut power inside a commit (before its sync
+returns: a torn prefix of the batch may stay on flash and nothing of that
+turn is sent) or inside a compaction.
 
 Network: DHCP datagrams ride one broadcast segment (both servers hear every
 broadcast; a unicast goes to the addressed server) with loss, duplication
@@ -36,15 +38,18 @@ from dhcpfo.mgmt.commands import Commands
 from dhcpfo.node import Node
 from dhcpfo.wire import dhcp as wire
 from dhcpfo.wire import failover as fw
+from runtime.store import LeaseStore
 
 from sim import invariants as inv
 from sim.clients import Client, default_profile
-from sim.flash import DurableView, SimFlash
+from sim.flash import DurableView, MemFs, PowerCut
 
 SUBNET = b"\x0a\x00\x00\x00"  # 10.0.0.0/24
 POOL_START = 100
 T0_S = 10 ** 6  # core time at the start of every run (real seconds)
+STORE_DIR = "/flash"
 
+L_RECORD = ll.RECORD
 _STATE_RE = re.compile(r": (\S+) -> (\S+) \((.*)\)$")
 
 
@@ -134,7 +139,10 @@ class SimNode:
         self.safe_period = fo.auto_state_switchover if fo is not None else None
         self.skew = skew_s
         self.last_now = -1
-        self.flash = SimFlash()
+        model = getattr(world.sc, "fs_model", (True, True))
+        self.fs = MemFs(meta_durable=model[0], rename_atomic=model[1])
+        self.store = None  # a LeaseStore per boot, as runtime/host.py makes one per process
+        self.make_store = self._store
         self.view = None
         self.node = None
         self.rel = None
@@ -145,6 +153,7 @@ class SimNode:
         self.next_connect = 0
         self.connect_delay = 1
         self.crash_at_flush = None  # None or (torn, wipe, down_ms): crash during the next commit
+        self.crash_in_compaction = None  # None or op index: power cut inside the next (forced) compaction
         self.dhcp_up = True
         self.evbuf = []
         self.admin_now = None  # admin command issued in the current turn
@@ -153,6 +162,9 @@ class SimNode:
         self.partner_state = None  # last state the partner told us (STATE without STARTUP)
         self.down_since = None
         self.stopping = False
+
+    def _store(self):
+        return LeaseStore(STORE_DIR, fs=self.fs)
 
     def now(self, t_ms):
         n = t_ms // 1000 + self.skew
@@ -193,6 +205,16 @@ class World:
             self.clients.append(c)
             self.by_mac[mac] = c
             names[c.key] = c.name
+        # clients that stay off until a fault script powers them on (new machines)
+        self.spares = []
+        for i in range(scenario.population, scenario.population + getattr(scenario, "spares", 0)):
+            mac = bytes((0x02, 0x5E, (scenario.seed >> 8) & 255, scenario.seed & 255, i >> 8, i & 255))
+            c = Client(self, i, mac, crng.choice((0, 1, 1, 2)), random.Random(crng.getrandbits(32)),
+                       default_profile(crng))
+            self.clients.append(c)
+            self.spares.append(c)
+            self.by_mac[mac] = c
+            names[c.key] = c.name
         self.checker = inv.Checker(roles, mclt, dict((sn.name, sn.safe_period) for sn in self.nodes), names)
         self.partitions = set()  # (from idx, to idx) failover-link directions cut
         self.dhcp_loss = 0.0
@@ -201,7 +223,7 @@ class World:
         self.dhcp_late = 0.0  # probability of a late (reordered) datagram
         self.pool_addrs = [ip4(POOL_START + i) for i in range(scenario.pool)]
         self.stats = {"dhcp_in": 0, "dhcp_out": 0, "peer_msgs": 0, "crashes": 0, "restarts": 0,
-                      "wipes": 0, "partitions": 0, "admin": 0, "acks": 0, "torn": 0}
+                      "wipes": 0, "partitions": 0, "admin": 0, "acks": 0, "torn": 0, "compaction_cuts": 0}
         self.heal_t = None
         self._last_pool_scan = 0
 
@@ -233,7 +255,7 @@ class World:
         if sn.up:
             return
         if wipe:
-            sn.flash.wipe()
+            sn.fs.wipe()
             self.checker.wiped_storage(self.t, sn.name)
             self.stats["wipes"] += 1
         sn.inc += 1
@@ -246,13 +268,14 @@ class World:
         sn.rel = node.relationships[0] if node.relationships else None
         sn.commands = Commands(node)
         now = sn.now(self.t)
-        stats = sn.flash.load(node.tables_by_scope(), node.restore_meta)
+        sn.store = sn.make_store()
+        stats = sn.store.load(node.tables_by_scope(), node.restore_meta)
         node.after_restore()
         if stats["lost"]:
             node.storage_lost(now)
         if sn.view is not None:
             sn.view.detach()
-        sn.view = DurableView(sn.flash, [t.size for t in node.tables])
+        sn.view = DurableView(sn.fs, STORE_DIR, [t.size for t in node.tables])
         sn.evbuf = []
         node.events.sink = sn.evbuf.append
         if sn.rel is not None:
@@ -279,7 +302,7 @@ class World:
             return
         self.log("%s crashes" % sn.name)
         self._down(sn, power)
-        sn.flash.crash(self.rng, torn=False)
+        sn.fs.crash(self.rng)  # every write was synced: nothing is lost
         self.checker.crashed(self.t, sn.name, None)
 
     def _down(self, sn, power):
@@ -312,12 +335,15 @@ class World:
         node = sn.node
         now = sn.now(self.t)
         self._turn(sn, node.tick, (now,), None)
-        if sn.up and sn.flash.pending():
-            sn.flash.commit()  # as tick_task: lazy records are committed every second
+        if sn.up and sn.store.pending():
+            sn.store.commit()  # as tick_task: lazy records are committed every second
         if not sn.up or sn.inc != inc:
             return
-        if sn.flash.should_compact():
-            sn.flash.compact()
+        if sn.crash_in_compaction is not None:
+            self._compaction_crash(sn)
+            return
+        if sn.store.should_compact():
+            sn.store.compact()
         # the connector task of runtime/aio.py: keep one attempt going while unlinked
         if sn.rel is not None and self.t >= sn.next_connect and not sn.rel.link_up():
             ok = self._connect(sn)
@@ -357,7 +383,7 @@ class World:
             replies.append((item, pkt, prior))
         transitions = self._transitions(sn, before)
         if out.lazy:
-            sn.flash.append(out.lazy)  # as NodeRunner.flush: rides with the next commit
+            sn.store.append(out.lazy)  # as NodeRunner.flush: rides with the next commit
         records = out.records
         changed = []
         if records:
@@ -365,11 +391,15 @@ class World:
                 for p in range(0, len(r), ll.RECORD):
                     if r[p] == ll.BINDING:
                         changed.append(((r[p + 2] << 8) | r[p + 3], r[p + 4]))
-            sn.flash.append(records)
+            sn.store.append(records)
             if sn.crash_at_flush is not None:
-                self._torn_crash(sn, transitions)
-                return
-            sn.flash.commit()
+                sn.fs.arm(kind="sync")  # power goes while the batch is written, before it is synced
+                try:
+                    sn.store.commit()
+                except PowerCut:
+                    self._torn_crash(sn, transitions)
+                    return
+            sn.store.commit()
         # failover state changes, and what is now recorded
         if ctx is not None and ctx.get("delivered"):
             self._observe_delivered(sn, ctx, transitions, before)
@@ -411,16 +441,36 @@ class World:
         torn, wipe, down_ms = sn.crash_at_flush
         sn.crash_at_flush = None
         self.stats["torn"] += 1
-        self.log("%s crashes during a commit (%d bytes volatile)" % (sn.name, sn.flash.pending()))
+        self.log("%s crashes during a commit" % sn.name)
         cand = None
         if transitions and sn.rel is not None and sn.rel.state != S.STARTUP:
             cand = (S.name(sn.rel.state), sn.rel.stos)
         sn.node.out.clear()
         self._down(sn, True)
-        sn.flash.crash(self.rng, torn=torn)
+        sn.fs.crash(self.rng, keep="random" if torn else "none")
         self.checker.crashed(self.t, sn.name, cand)
         if down_ms is not None:
             self.at(self.t + down_ms, self._restart_event, sn, wipe)
+
+    def _compaction_crash(self, sn):
+        """Power cut at the k-th filesystem operation of a compaction (snapshot
+        written, synced, renamed, log restarted): nothing committed may be lost."""
+        k = sn.crash_in_compaction
+        sn.crash_in_compaction = None
+        fs = sn.fs
+        fs.arm(op=fs.ops + k, partial=self.rng.randrange(L_RECORD * 4))
+        try:
+            sn.store.compact()
+        except PowerCut:
+            self.stats["compaction_cuts"] += 1
+            self.log("%s crashes during a compaction (filesystem operation %d)" % (sn.name, k))
+            sn.node.out.clear()
+            self._down(sn, True)
+            fs.crash(self.rng)
+            self.checker.crashed(self.t, sn.name, None)
+            return
+        fs.disarm()  # the compaction finished first: crash between turns
+        self.crash(sn)
 
     def _restart_event(self, sn, wipe):
         self.faults.restart(sn, wipe)
@@ -787,6 +837,7 @@ class World:
             views.append((sn, own, other if takeover else -1))
         if len(views) < 2:
             return
+        conflicts = []
         for off in rng:
             if off >= len(self.pool_addrs):
                 continue
@@ -796,7 +847,8 @@ class World:
                 if s == own or s == other:
                     owners.append(sn.name)
             if len(owners) > 1:
-                ck.pool(t, self.pool_addrs[off], owners)
+                conflicts.append((self.pool_addrs[off], owners))
+        ck.pool(t, conflicts)
 
     # ------------------------------------------------------------------ admin
 
