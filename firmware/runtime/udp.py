@@ -10,6 +10,13 @@ import socket
 from dhcpfo.compat import IS_MICROPYTHON, asyncio
 
 DRAIN_MAX = 128  # datagrams handled per wake-up before the turn's group commit
+ADDR_CACHE_MAX = 32  # resolved destinations kept (broadcast, relays, a few unicast clients)
+
+
+def sockaddr(ip, port):
+    """The address form every port's sendto/bind accepts: getaddrinfo's own
+    (the unix port wants a raw sockaddr, esp32/rp2/CPython a tuple)."""
+    return socket.getaddrinfo(ip, port)[0][-1]
 
 
 class UdpEndpoint:
@@ -19,9 +26,10 @@ class UdpEndpoint:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         if interface and hasattr(socket, "SO_BINDTODEVICE"):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode() + b"\0")
-        s.bind(socket.getaddrinfo(address, port)[0][-1])
+        s.bind(sockaddr(address, port))
         s.setblocking(False)
         self.sock = s
+        self._addrs = {}
         self.port = s.getsockname()[1] if hasattr(s, "getsockname") else port
         self.rx_dropped = 0
         if IS_MICROPYTHON:
@@ -32,6 +40,8 @@ class UdpEndpoint:
             self._wait = None
 
     async def wait_readable(self):
+        if self.sock is None:
+            raise OSError(9)  # closed by a fail-stop
         if self._wait is not None:
             await self._wait(self.sock)
             return
@@ -52,7 +62,7 @@ class UdpEndpoint:
     def drain(self, limit=DRAIN_MAX):
         """Up to `limit` (payload, (ip, port)) pairs waiting on the socket."""
         got = []
-        while len(got) < limit:
+        while self.sock is not None and len(got) < limit:
             try:
                 got.append(self.sock.recvfrom(2048))
             except OSError:
@@ -60,11 +70,20 @@ class UdpEndpoint:
         return got
 
     def sendto(self, payload, ip, port):
+        key = (ip, port)
+        addrs = self._addrs
         try:
-            self.sock.sendto(payload, (ip, port))
+            addr = addrs.get(key)
+            if addr is None:
+                if len(addrs) >= ADDR_CACHE_MAX:
+                    addrs.clear()
+                addr = addrs[key] = sockaddr(ip, port)
+            self.sock.sendto(payload, addr)
             return True
         except OSError:
             return False
 
     def close(self):
-        self.sock.close()
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
