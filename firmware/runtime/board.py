@@ -9,8 +9,8 @@
 #   /config.json       the node config (docs/config.md)
 #   /board.json        the board profile: a plain dict, keys in BOARD_KEYS
 #   /safemode          if present, main.py does not start the node
-#   <data_dir>/laststop.txt   why the last run fail-stopped; read, reported
-#                      and moved to laststop.prev at the next boot
+#   <data_dir>/laststop.txt   why the last run fail-stopped (blank: it did
+#                      not); read and reported by the next boot
 #
 # Board profile keys read here (all optional except as noted):
 #   network      "lan" | "wlan" | "wiznet" (default "wlan")
@@ -97,31 +97,34 @@ def safe_mode(board):
     return None
 
 
+STOP_NOTE_SIZE = 240  # bytes of laststop.txt, allocated at boot so a full disk can still take the note
+
+
 def take_last_stop(data_dir):
-    """The recorded reason of the last fail-stop, moved aside so it is reported once."""
+    """The recorded reason of the last fail-stop (reported once), or None.
+    Leaves laststop.txt allocated and blank for the next record_stop."""
     path = data_dir + "/" + LASTSTOP
+    text = None
     try:
-        with open(path) as f:
-            text = f.read().strip()
-    except OSError:
-        return None
-    prev = data_dir + "/laststop.prev"
-    try:
-        os.remove(prev)
-    except OSError:
+        with open(path, "rb") as f:
+            text = f.read().decode().strip() or None
+    except (OSError, UnicodeError):
         pass
     try:
-        os.rename(path, prev)
-    except OSError:
-        pass
+        with open(path, "wb") as f:
+            f.write(b" " * STOP_NOTE_SIZE)
+    except OSError as e:
+        log("cannot allocate %s: %s" % (path, e))
     return text
 
 
 def record_stop(data_dir, reason):
-    """Best effort: the filesystem itself may be why we stop."""
+    """Overwrite the preallocated note in place: no new blocks, so this works
+    when the fail-stop came from a full filesystem. Best effort."""
     try:
-        with open(data_dir + "/" + LASTSTOP, "w") as f:
-            f.write("%s\n" % reason)
+        note = reason.encode()[:STOP_NOTE_SIZE - 1] + b"\n"
+        with open(data_dir + "/" + LASTSTOP, "r+b") as f:
+            f.write(note + b" " * (STOP_NOTE_SIZE - len(note)))
     except Exception:
         pass
 
@@ -302,6 +305,8 @@ def run(config_path=CONFIG, board_path=BOARD):
     store = LeaseStore(data_dir)
     stats = store.load(node.tables_by_scope(), node.restore_meta)
     node.after_restore()
+    node.events.count("restore.records", stats["snap_records"] + stats["log_records"])
+    node.events.count("restore.ignored-bytes", stats["ignored"])
     if stats["lost"]:
         node.storage_lost(clock.now())
     for rel in node.relationships:

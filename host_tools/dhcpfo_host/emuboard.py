@@ -156,6 +156,8 @@ class Supervisor:
         self.child = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=self.flash,
                                       env=env, preexec_fn=_child_setup, close_fds=True)
         os.close(slave)
+        with open(os.path.join(self.ctl, "pid"), "w") as f:  # for tests that inject OS faults
+            f.write("%d\n" % self.child.pid)
         _nonblock(master)
         self.child_fd = master
         self.hold = b"" if self.raw else None
@@ -274,6 +276,26 @@ class Supervisor:
 
     def stop(self, *args):
         self.stopping = True
+
+
+FIRMWARE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "firmware"))
+
+
+def prepare_flash(flash, config, board=None, firmware=FIRMWARE):
+    """Fill an (empty) flash directory the way a deploy does: the firmware
+    packages and main.py, /config.json and /board.json."""
+    import json
+
+    os.makedirs(flash, exist_ok=True)
+    for pkg in ("dhcpfo", "runtime"):
+        shutil.copytree(os.path.join(firmware, pkg), os.path.join(flash, pkg), dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(os.path.join(firmware, "main.py"), os.path.join(flash, "main.py"))
+    with open(os.path.join(flash, "config.json"), "w") as f:
+        json.dump(config, f)
+    if board is not None:
+        with open(os.path.join(flash, "board.json"), "w") as f:
+            json.dump(board, f)
 
 
 def main(argv=None):
