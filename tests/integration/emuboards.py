@@ -67,7 +67,7 @@ class BoardNode(Node):
             self.kill()
             raise NodeError("%s: emulator did not report its console: %r" % (self.name, line))
         self.console = m.group(2)
-        self.wait_console(BOARD_READY_RX, timeout, offset)
+        self.wait_console(BOARD_READY_RX, timeout, offset, fail=r"Traceback|MemoryError")
         left = max(5.0, timeout - (time.monotonic() - t0))
 
         def answers():
@@ -86,13 +86,18 @@ class BoardNode(Node):
             f.seek(offset)
             return f.read().decode(errors="replace")
 
-    def wait_console(self, pattern, timeout, offset=0):
-        """Wait until the console printed `pattern` (a regex) after `offset`; returns the match."""
+    def wait_console(self, pattern, timeout, offset=0, fail=None):
+        """Wait until the console printed `pattern` (a regex) after `offset`;
+        returns the match. A match of `fail` first raises NodeError."""
         rx = re.compile(pattern)
+        bad = re.compile(fail) if fail else None
 
         def seen():
             self._check_alive(pattern)
-            return rx.search(self.console_text(offset))
+            text = self.console_text(offset)
+            if bad is not None and bad.search(text):
+                raise NodeError("%s console: %s before %s:\n%s" % (self.name, fail, pattern, text[-1500:]))
+            return rx.search(text)
 
         return wait_until(seen, timeout, 0.1, "%s console: %s" % (self.name, pattern))
 
