@@ -22,6 +22,7 @@ CONNECT_TIMEOUT = 5  # seconds for a failover TCP connect before retrying
 PEER_READ_MAX = 4096  # bytes per read from a partner
 PEER_BACKLOG_MAX = 65536  # unsent bytes to one partner before the link counts as lost
 MGMT_LINE_MAX = 4096  # a longer management request closes that management connection
+NOMEM_LIMIT = 8  # wake-ups in a row whose input could not even be read: not recoverable
 
 
 class FailStop(Exception):
@@ -244,13 +245,20 @@ class NodeRunner:
 
     async def dhcp_task(self):
         node = self.node
+        nomem = 0
         while self.running:
             await self.udp.wait_readable()
             try:
                 batch = self.udp.drain()
+                nomem = 0
             except MemoryError:  # nothing reached the core yet: drop what was read
+                batch = None
                 gc.collect()
                 node.events.count("drop.nomem")
+                nomem += 1
+                if nomem >= NOMEM_LIMIT:  # serving nothing while looking alive is a zombie
+                    self.fail_stop("out of memory: %d DHCP reads in a row failed" % nomem)
+                    return
                 continue
             if not batch:
                 continue

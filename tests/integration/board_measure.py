@@ -1,11 +1,14 @@
 """Measurements of the firmware on the emulated board (root, namespaces).
 
     python -m integration.board_measure heap     # smallest -X heapsize: /24 node serves, pair reaches NORMAL
+    python -m integration.board_measure heap mpy # the same with the firmware compiled to .mpy
     python -m integration.board_measure dora     # DORA/s: emulated board vs the CPython node
 
 Run from the repository with PYTHONPATH=firmware:host_tools:tests. Sources
-are deployed as .py (compiled on the board's heap at boot).
+are deployed as .py (compiled on the board's heap at boot) unless `mpy`.
 """
+
+MPY = False
 
 import json
 import os
@@ -57,7 +60,7 @@ def single_serves(heap, count=200):
     with Lab() as lab:
         srv = lab.add_host("srv", SERVER + "/24")
         srv.ip("route", "add", "default", "dev", "eth0")
-        board = BoardNode(srv, _single_config("data"), heap=heap)
+        board = BoardNode(srv, _single_config("data"), heap=heap, mpy=MPY)
         try:
             if not _boots(board):
                 return False, "no boot"
@@ -77,7 +80,7 @@ def pair_normal(heap):
             cfg["server"]["data_dir"] = "data"
             del cfg["server"]["listen"]["interface"]
             p.hosts[side].ip("route", "add", "default", "dev", "eth0")
-            p.nodes[side] = BoardNode(p.hosts[side], cfg, heap=heap, name="board-" + side)
+            p.nodes[side] = BoardNode(p.hosts[side], cfg, heap=heap, name="board-" + side, mpy=MPY)
         try:
             for n in p.nodes.values():
                 if not _boots(n):
@@ -136,11 +139,13 @@ def dora(count=2000):
 
 
 def main(argv):
+    global MPY
     what = argv[1] if len(argv) > 1 else "heap"
+    MPY = argv[2:3] == ["mpy"]
     if what == "heap":
-        s = smallest(single_serves, 64, 1024)
+        s = smallest(single_serves, 32, 1024)
         print("single /24 node serving 200 clients: smallest heap %sk" % s, flush=True)
-        p = smallest(pair_normal, 64, 1024)
+        p = smallest(pair_normal, 32, 1024)
         print("pair to NORMAL + one client: smallest heap %sk" % p, flush=True)
     elif what == "dora":
         print(json.dumps(dora(), indent=1))

@@ -27,9 +27,10 @@ LAN_BOARD = {"network": "lan", "mdc": 23, "mdio": 18, "phy": "PHY_LAN8720", "lin
 class BoardNode(Node):
     """One emulated board in a lab host; `config` uses data_dir "data" (on its flash)."""
 
-    def __init__(self, host, config, board=None, heap=HEAP, name=None):
+    def __init__(self, host, config, board=None, heap=HEAP, name=None, mpy=False):
         self.board = dict(board or LAN_BOARD)
         self.heap = heap
+        self.mpy = mpy
         self.flash = None
         self.console = None
         super().__init__(host, config, name)
@@ -42,7 +43,7 @@ class BoardNode(Node):
     def write_config(self):
         if self.flash is None:
             self.flash = self.host.lab.path("%s.%s.flash" % (self.host.name, self.name))
-        prepare_flash(self.flash, self.config, self.board)
+        prepare_flash(self.flash, self.config, self.board, mpy=self.mpy)
 
     def argv(self):
         return [PYTHON, "-m", "dhcpfo_host.emuboard", "--flash", self.flash, "--ip", self.host.addr,
