@@ -168,3 +168,42 @@ def test_firmware_safe_mode_flag_skips_the_node(tmp_path):
         e.wait(r"safe mode \(pin 0 held\): node not started")
     finally:
         e.close()
+
+
+def _loopback_config(port):
+    return {"server": {"name": "lnk", "server_id": "127.0.0.1",
+                       "listen": {"address": "127.0.0.1", "port": port, "relay_port": port + 1},
+                       "mgmt": {"address": "127.0.0.1", "port": port + 2}},
+            "scopes": [{"id": "10.9.0.0", "mask": 24, "ranges": [{"start": "10.9.0.10", "end": "10.9.0.20"}]}]}
+
+
+def test_firmware_waits_for_link_bounded_then_fail_stops_and_reconnects(tmp_path):
+    """No link at boot: bounded waits, then a recorded stop and a reset; the
+    next boot reports it. With the link up the node serves; a later drop is
+    noticed and the return of the link too (the node keeps running)."""
+    _need_micropython()
+    flash = tmp_path / "flash"
+    port = 21000 + os.getpid() % 4000 * 3
+    prepare_flash(str(flash), _loopback_config(port),
+                  {"network": "lan", "mdc": 23, "mdio": 18, "link_timeout_s": 1, "link_attempts": 2})
+    ctl = tmp_path / "flash.emuctl"
+    ctl.mkdir()
+    (ctl / "link").write_text("0")
+    e = Emu(flash, "--heap", "1M")
+    try:
+        e.wait(r"no link after 1 s \(attempt 1 of 2\)")
+        e.wait(r"no link after 1 s \(attempt 2 of 2\)\r\n\r\nemuboard: machine\.reset\(\)")
+        with open(ctl / "link", "r+") as f:  # in place: the stand-in holds the file open
+            f.write("1")
+        e.wait(r"last run fail-stopped: network: no link after 2 attempts")
+        e.wait(r"dhcpfo: node lnk: DHCP on 127\.0\.0\.1")
+        start = len(e.text())
+        with open(ctl / "link", "r+") as f:
+            f.write("0")
+        e.wait(r"dhcpfo: link down", start=start)
+        with open(ctl / "link", "r+") as f:
+            f.write("1")
+        e.wait(r"dhcpfo: link back", start=start)
+        assert "FAIL-STOP" not in e.text()[start:]
+    finally:
+        e.close()
