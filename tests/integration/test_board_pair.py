@@ -21,7 +21,7 @@ import resource
 import pytest
 
 from integration.conftest import require
-from integration.emuboards import BoardNode
+from integration.emuboards import BoardNode, require_micropython
 from integration.netns import Lab, LabError, wait_until
 from integration.pair import SIDS, Pair
 
@@ -47,6 +47,7 @@ def _board_pair(lab):
 @pytest.fixture(scope="module")
 def pair():
     require("ip", "dhclient", "busybox")
+    require_micropython()
     with Lab() as lab:
         p = _board_pair(lab)
         for node in p.nodes.values():
