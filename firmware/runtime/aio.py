@@ -100,6 +100,7 @@ class NodeRunner:
         self.on_fail_stop = None  # callable(reason) after service is down (a board resets)
         self.servers = []
         self.beat = 0  # tick-task turns: the watchdog feeds only while this moves
+        self.peer_nomem = 0  # partner reads in a row that failed for memory
         self.extra_tasks = []  # (name, coroutine) run under the same guard (board: link, watchdog)
 
     # ------------------------------------------------------------------
@@ -288,11 +289,15 @@ class NodeRunner:
             except MemoryError:  # bytes lost from the stream: end the link, keep the node
                 gc.collect()
                 self.node.events.count("peer.nomem")
+                self.peer_nomem += 1
+                if self.peer_nomem >= NOMEM_LIMIT:
+                    raise  # never recovers: a fail-stop, not a link that flaps for ever
                 break
             except OSError:  # refused, reset, unreachable: an ordinary lost link
                 break
             if not data:
                 break
+            self.peer_nomem = 0
             self.node.peer_data(conn, data, self.clock.now())
             self.flush()
         self._lost(conn)
