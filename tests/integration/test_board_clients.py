@@ -60,6 +60,19 @@ def test_first_boot_creates_the_data_directory(setup):
     assert "Traceback" not in board.console_text()
 
 
+def test_watchdog_runs_and_is_fed_while_serving(setup):
+    lab, board = setup
+    wdt = board.flash + ".emuctl/wdt"
+
+    def feeds():
+        parts = open(wdt).read().split()
+        return (int(parts[0]), int(parts[1])) if parts else None
+
+    timeout, first = wait_until(feeds, 30, 0.2, "a started machine.WDT")
+    assert timeout == board.board["wdt_ms"]
+    wait_until(lambda: feeds()[1] >= first + 2, 60, 0.2, "two more feeds")
+
+
 def test_dhclient_obtain_renew_release(setup):
     lab, board = setup
     host = lab.add_host("dhc")
