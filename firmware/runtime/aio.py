@@ -263,7 +263,7 @@ class NodeRunner:
                 continue
             if not batch:
                 continue
-            node.handle_dhcp_batch([b[0] for b in batch], self.local_addr, self.clock.now(),
+            node.handle_dhcp_batch(batch, self.local_addr, self.clock.now(),
                                    len(batch) >= DRAIN_MAX)
             self.flush()
 

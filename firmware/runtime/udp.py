@@ -10,6 +10,7 @@ import socket
 from dhcpfo.compat import IS_MICROPYTHON, asyncio
 
 DRAIN_MAX = 128  # datagrams handled per wake-up before the turn's group commit
+RX_MAX = 2048  # receive buffer: a longer datagram is truncated (and fails to decode)
 ADDR_CACHE_MAX = 32  # resolved destinations kept (broadcast, relays, a few unicast clients)
 
 
@@ -30,6 +31,11 @@ class UdpEndpoint:
         s.setblocking(False)
         self.sock = s
         self._addrs = {}
+        # one preallocated receive buffer: each datagram then costs only its own
+        # length in heap, not a fresh 2 KB block (fragmented boards fail those)
+        self._rx = bytearray(RX_MAX)
+        self._rxv = memoryview(self._rx)
+        self._recv_into = getattr(s, "recv_into", None) or s.readinto  # CPython / MicroPython
         self.port = s.getsockname()[1] if hasattr(s, "getsockname") else port
         self.rx_dropped = 0
         if IS_MICROPYTHON:
@@ -60,13 +66,16 @@ class UdpEndpoint:
             loop.remove_reader(fd)
 
     def drain(self, limit=DRAIN_MAX):
-        """Up to `limit` (payload, (ip, port)) pairs waiting on the socket."""
+        """Up to `limit` datagram payloads (bytes) waiting on the socket."""
         got = []
         while self.sock is not None and len(got) < limit:
             try:
-                got.append(self.sock.recvfrom(2048))
-            except OSError:
+                n = self._recv_into(self._rx)
+            except OSError:  # EAGAIN on CPython; errors count as "nothing more"
                 break
+            if n is None:  # MicroPython's non-blocking read: nothing waiting
+                break
+            got.append(bytes(self._rxv[:n]))
         return got
 
     def sendto(self, payload, ip, port):
