@@ -31,11 +31,6 @@ class UdpEndpoint:
         s.setblocking(False)
         self.sock = s
         self._addrs = {}
-        # one preallocated receive buffer: each datagram then costs only its own
-        # length in heap, not a fresh 2 KB block (fragmented boards fail those)
-        self._rx = bytearray(RX_MAX)
-        self._rxv = memoryview(self._rx)
-        self._recv_into = getattr(s, "recv_into", None) or s.readinto  # CPython / MicroPython
         self.port = s.getsockname()[1] if hasattr(s, "getsockname") else port
         self.rx_dropped = 0
         if IS_MICROPYTHON:
@@ -67,15 +62,17 @@ class UdpEndpoint:
 
     def drain(self, limit=DRAIN_MAX):
         """Up to `limit` datagram payloads (bytes) waiting on the socket."""
+        # recv, not readinto: MicroPython's stream readinto keeps reading until
+        # the buffer is full, which on a datagram socket glues datagrams together
         got = []
         while self.sock is not None and len(got) < limit:
             try:
-                n = self._recv_into(self._rx)
-            except OSError:  # EAGAIN on CPython; errors count as "nothing more"
+                data = self.sock.recv(RX_MAX)
+            except OSError:  # EAGAIN: nothing more waiting
                 break
-            if n is None:  # MicroPython's non-blocking read: nothing waiting
+            if data is None:  # a MicroPython non-blocking read with nothing waiting
                 break
-            got.append(bytes(self._rxv[:n]))
+            got.append(data)
         return got
 
     def sendto(self, payload, ip, port):
