@@ -1,5 +1,7 @@
 # main.py - board entry point: run the dhcpfo node from /config.json.
-# A failure is printed and the board keeps its REPL, so an admin can look.
+# Safe mode (/safemode or the board's safe pin) and a start-up error leave
+# the REPL to an admin; a failure while serving is a fail-stop that records
+# why and resets (runtime/board.py).
 import sys
 
 try:

@@ -4,12 +4,29 @@
 # decision. One rule makes it safe: after each input batch, the records the
 # core produced are appended and flushed (one commit for the whole batch:
 # group commit) before any datagram or stream byte of that batch is sent.
+#
+# Fail-stop: a task that dies, a commit that fails, or a MemoryError inside
+# the core turns DHCP off, closes every failover link (so the partner takes
+# over) and hands the reason to `on_fail_stop` (a board records it and
+# resets). A node never goes on half-working. A refused, reset or stalled
+# partner connection is not a failure: it is an ordinary lost link, which
+# the core's connect action retries.
+
+import gc
 
 from dhcpfo.compat import IS_MICROPYTHON, asyncio, digest_eq, ip_str, json_dumps, json_loads
 from runtime.udp import DRAIN_MAX
 
 BROADCAST = "255.255.255.255"
 CONNECT_TIMEOUT = 5  # seconds for a failover TCP connect before retrying
+PEER_READ_MAX = 4096  # bytes per read from a partner
+PEER_BACKLOG_MAX = 65536  # unsent bytes to one partner before the link counts as lost
+MGMT_LINE_MAX = 4096  # a longer management request closes that management connection
+NOMEM_LIMIT = 8  # wake-ups in a row whose input could not even be read: not recoverable
+
+
+class FailStop(Exception):
+    """Raised out of flush() after fail_stop(): nothing of that turn is sent."""
 
 
 ip_text = ip_str  # re-exported: drivers name it so
@@ -18,6 +35,30 @@ ip_text = ip_str  # re-exported: drivers name it so
 def ip_bytes(text):
     parts = text.split(".")
     return bytes([int(p) for p in parts])
+
+
+def peer_ip(peername):
+    """4 address bytes from a stream's peername: CPython and the esp32/rp2
+    ports give ("a.b.c.d", port); the unix port gives the raw sockaddr
+    (family u16, port u16, address)."""
+    if isinstance(peername, tuple):
+        return ip_bytes(peername[0])
+    return bytes(peername[4:8])
+
+
+def _backlog(writer):
+    """Bytes queued on a stream and not yet sent (both runtimes)."""
+    buf = getattr(writer, "out_buf", None)  # MicroPython asyncio.Stream
+    if buf is not None:
+        return len(buf)
+    transport = getattr(writer, "transport", None)
+    if transport is not None:
+        return transport.get_write_buffer_size()
+    return 0
+
+
+def _why(e):
+    return "%s: %s" % (type(e).__name__, e)
 
 
 class PeerConn:
@@ -54,17 +95,32 @@ class NodeRunner:
         self.running = True
         self.compact_every = 0  # checked by the store's own policy
         self.stats_turns = 0
+        self.failed = None  # the fail-stop reason, once stopped for one
+        self.on_fail_stop = None  # callable(reason) after service is down (a board resets)
+        self.servers = []
+        self.beat = 0  # tick-task turns: the watchdog feeds only while this moves
+        self.peer_nomem = 0  # partner reads in a row that failed for memory
+        self.extra_tasks = []  # (name, coroutine) run under the same guard (board: link, watchdog)
 
     # ------------------------------------------------------------------
     # the one place actions leave the core
 
     def flush(self):
         out = self.node.out
-        if out.lazy:
-            self.store.append(out.lazy)  # rides with the next commit (or the tick's)
-        if out.records:
-            self.store.append(out.records)
-            self.store.commit()  # durable before anything below is sent
+        if self.failed is not None:
+            out.clear()
+            raise FailStop(self.failed)
+        try:
+            if out.lazy:
+                self.store.append(out.lazy)  # rides with the next commit (or the tick's)
+            if out.records:
+                self.store.append(out.records)
+                self.store.commit()  # durable before anything below is sent
+        except Exception as e:  # MemoryError included: the turn's records are not durable
+            out.clear()
+            self.fail_stop("lease store commit failed: " + _why(e))
+            raise FailStop(self.failed)
+        lost = []
         for payload, dst, port, delay in out.dhcp:
             ip = ip_text(dst)
             if port == 67:
@@ -83,21 +139,33 @@ class NodeRunner:
                     order.append(conn)
                 batches[conn].append(payload)
             for conn in order:
-                if not conn.closed:
+                if conn.closed:
+                    continue
+                try:
+                    # MicroPython hands back a stream even for a refused
+                    # connect: the first write is where that shows
                     conn.writer.write(b"".join(batches[conn]))
-                    if not conn.draining:
-                        conn.draining = True
-                        asyncio.create_task(self._drain(conn))
+                except OSError:
+                    lost.append(conn)
+                    continue
+                if _backlog(conn.writer) > PEER_BACKLOG_MAX:
+                    lost.append(conn)  # the partner stopped reading
+                elif not conn.draining:
+                    conn.draining = True
+                    asyncio.create_task(self._drain(conn))
         for conn in out.closes:
             self._close(conn)
         for name, host, port in out.connects:
             asyncio.create_task(self._connect(host, port))
         out.clear()
         self.stats_turns += 1
+        for conn in lost:
+            self._lost(conn)
 
     async def _send_later(self, payload, ip, port, delay_ms):
         await asyncio.sleep(delay_ms / 1000)
-        self.udp.sendto(payload, ip, port)
+        if self.failed is None:
+            self.udp.sendto(payload, ip, port)
 
     async def _drain(self, conn):
         try:
@@ -119,20 +187,82 @@ class NodeRunner:
         if conn in self.conns:
             self.conns.remove(conn)
             self._close(conn)
-            self.node.peer_closed(conn, self.clock.now())
-            self.flush()
+            if self.failed is None:
+                self.node.peer_closed(conn, self.clock.now())
+                self.flush()
+        else:
+            self._close(conn)
+
+    # ------------------------------------------------------------------
+    # fail-stop
+
+    def fail_stop(self, reason):
+        """Stop serving for good: DHCP socket and listeners closed, failover
+        links closed (the partner sees COMMUNICATIONS-INTERRUPTED and takes
+        over), then on_fail_stop(reason). Only the first reason counts."""
+        if self.failed is not None:
+            return
+        self.failed = reason
+        self.running = False
+        self.node.out.clear()
+        try:
+            self.udp.close()
+        except Exception:
+            pass
+        for s in self.servers:
+            try:
+                s.close()
+            except Exception:
+                pass
+        for c in list(self.conns):
+            self._close(c)
+        self.conns = []
+        if hasattr(self, "_stop"):
+            self._stop.set()
+        if self.on_fail_stop is not None:
+            self.on_fail_stop(reason)
+
+    async def _guard(self, name, coro, forever=True):
+        """Run one task; its death (an exception) is a fail-stop, and so is
+        the end of a task meant to run `forever` while the node serves."""
+        try:
+            await coro
+        except FailStop:
+            pass
+        except asyncio.CancelledError:
+            raise
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # MemoryError too: the core may be half-updated
+            gc.collect()
+            self.fail_stop("task %s died: %s" % (name, _why(e)))
+            return
+        if forever and self.running:
+            self.fail_stop("task %s ended" % name)
 
     # ------------------------------------------------------------------
     # tasks
 
     async def dhcp_task(self):
         node = self.node
+        nomem = 0
         while self.running:
             await self.udp.wait_readable()
-            batch = self.udp.drain()
+            try:
+                batch = self.udp.drain()
+                nomem = 0
+            except MemoryError:  # nothing reached the core yet: drop what was read
+                batch = None
+                gc.collect()
+                node.events.count("drop.nomem")
+                nomem += 1
+                if nomem >= NOMEM_LIMIT:  # serving nothing while looking alive is a zombie
+                    self.fail_stop("out of memory: %d DHCP reads in a row failed" % nomem)
+                    return
+                continue
             if not batch:
                 continue
-            node.handle_dhcp_batch([b[0] for b in batch], self.local_addr, self.clock.now(),
+            node.handle_dhcp_batch(batch, self.local_addr, self.clock.now(),
                                    len(batch) >= DRAIN_MAX)
             self.flush()
 
@@ -145,26 +275,39 @@ class NodeRunner:
                 self.store.commit()
             if self.store.should_compact():
                 self.store.compact()
+            self.beat += 1
             await asyncio.sleep(1)
 
     async def _peer_loop(self, conn):
         self.conns.append(conn)
         self.node.peer_connected(conn, conn.peer_ip, conn.outgoing, self.clock.now())
         self.flush()
-        try:
-            while self.running and not conn.closed:
-                data = await conn.reader.read(4096)
-                if not data:
-                    break
-                self.node.peer_data(conn, data, self.clock.now())
-                self.flush()
-        except Exception:
-            pass
+        while self.running and not conn.closed:
+            try:
+                data = await conn.reader.read(PEER_READ_MAX)
+            except MemoryError:  # bytes lost from the stream: end the link, keep the node
+                gc.collect()
+                self.node.events.count("peer.nomem")
+                self.peer_nomem += 1
+                if self.peer_nomem >= NOMEM_LIMIT:
+                    raise  # never recovers: a fail-stop, not a link that flaps for ever
+                break
+            except OSError:  # refused, reset, unreachable: an ordinary lost link
+                break
+            if not data:
+                break
+            self.peer_nomem = 0
+            self.node.peer_data(conn, data, self.clock.now())
+            self.flush()
         self._lost(conn)
 
     async def _accept(self, reader, writer):
-        peer = writer.get_extra_info("peername")
-        await self._peer_loop(PeerConn(reader, writer, ip_bytes(peer[0]), False))
+        try:
+            ip = peer_ip(writer.get_extra_info("peername"))
+        except Exception:
+            writer.close()
+            return
+        await self._guard("peer", self._peer_loop(PeerConn(reader, writer, ip, False)), False)
 
     async def _connect(self, host, port, local=None):
         try:
@@ -173,9 +316,12 @@ class NodeRunner:
             else:
                 conn = asyncio.open_connection(host, port, local_addr=(local, 0))
             reader, writer = await asyncio.wait_for(conn, CONNECT_TIMEOUT)
-        except Exception:
+        except Exception:  # MemoryError included: nothing reached the core
             return False
-        asyncio.create_task(self._peer_loop(PeerConn(reader, writer, ip_bytes(host), True)))
+        if not self.running:
+            writer.close()
+            return False
+        asyncio.create_task(self._guard("peer", self._peer_loop(PeerConn(reader, writer, ip_bytes(host), True)), False))
         return True
 
     async def connector_task(self, rel, host, port, local):
@@ -190,11 +336,31 @@ class NodeRunner:
             await asyncio.sleep(1 if ok else delay)
             delay = delay * 2 if delay < 8 else 10
 
+    async def _read_line(self, reader, buf):
+        """One request line of at most MGMT_LINE_MAX bytes, or None (closed or too long)."""
+        while True:
+            i = buf.find(b"\n")
+            if i >= 0:
+                line = bytes(buf[:i])
+                buf[:] = buf[i + 1:]
+                return line
+            if len(buf) > MGMT_LINE_MAX:
+                self.node.events.count("mgmt.too-long")
+                return None
+            data = await reader.read(1024)
+            if not data:
+                return None
+            buf.extend(data)
+
     async def _mgmt_client(self, reader, writer):
+        buf = bytearray()
         try:
             while self.running:
-                line = await reader.readline()
-                if not line:
+                try:
+                    line = await self._read_line(reader, buf)
+                except OSError:
+                    break
+                if line is None:
                     break
                 try:
                     req = json_loads(line)
@@ -207,34 +373,48 @@ class NodeRunner:
                         resp = self.mgmt(req, self.clock.now())
                 except ValueError as e:
                     resp = {"ok": False, "error": "bad request: %s" % (e,)}
+                except MemoryError:
+                    gc.collect()
+                    if not self.node.out.empty():
+                        raise  # the command changed state half-way: fail-stop
+                    resp = {"ok": False, "error": "out of memory"}
                 self.flush()
-                writer.write((json_dumps(resp) + "\n").encode())
-                await writer.drain()
-        except Exception:
-            pass
-        try:
-            writer.close()
-        except Exception:
-            pass
+                try:
+                    writer.write((json_dumps(resp) + "\n").encode())
+                    await writer.drain()
+                except OSError:
+                    break
+        finally:
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+    async def _mgmt_accept(self, reader, writer):
+        await self._guard("mgmt", self._mgmt_client(reader, writer), False)
 
     async def serve(self, peer_listen=None, connectors=(), mgmt_listen=None):
         """Run until stop(): DHCP, ticks, failover links, management."""
         now = self.clock.now()
         self.node.start(now)
         self.flush()
-        servers = []
+        servers = self.servers
         seen = []
         for addr in peer_listen or ():
             if addr not in seen:  # relationships may share one listening endpoint
                 seen.append(addr)
                 servers.append(await asyncio.start_server(self._accept, addr[0], addr[1]))
         if mgmt_listen is not None and self.mgmt is not None:
-            servers.append(await asyncio.start_server(self._mgmt_client, mgmt_listen[0], mgmt_listen[1]))
-        tasks = [asyncio.create_task(self.dhcp_task()), asyncio.create_task(self.tick_task())]
-        for rel, host, port, local in connectors:
-            tasks.append(asyncio.create_task(self.connector_task(rel, host, port, local)))
+            servers.append(await asyncio.start_server(self._mgmt_accept, mgmt_listen[0], mgmt_listen[1]))
         self._stop = asyncio.Event()
-        await self._stop.wait()
+        tasks = [asyncio.create_task(self._guard("dhcp", self.dhcp_task())),
+                 asyncio.create_task(self._guard("tick", self.tick_task()))]
+        for rel, host, port, local in connectors:
+            tasks.append(asyncio.create_task(self._guard("connect", self.connector_task(rel, host, port, local))))
+        for name, coro in self.extra_tasks:
+            tasks.append(asyncio.create_task(self._guard(name, coro)))
+        if self.failed is None:
+            await self._stop.wait()
         self.running = False
         for t in tasks:
             t.cancel()
@@ -242,10 +422,14 @@ class NodeRunner:
             s.close()
         for c in list(self.conns):
             self._close(c)
-        self.flush()
-        if self.store.pending():
-            self.store.commit()
-        self.store.close()
+        if self.failed is None:  # a clean stop: what is pending is written
+            self.flush()
+            if self.store.pending():
+                self.store.commit()
+        try:
+            self.store.close()
+        except Exception:
+            pass
 
     def stop(self):
         self.running = False

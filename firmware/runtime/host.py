@@ -92,8 +92,12 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
                  "%s:%d" % mgmt_listen if mgmt_listen else "off"), flush=True)
         await runner.serve(peer_listen=peer_listen, connectors=connectors, mgmt_listen=mgmt_listen)
 
+    runner.on_fail_stop = lambda reason: print("dhcpfo node %s FAIL-STOP: %s" % (cfg.server.name, reason),
+                                               file=sys.stderr, flush=True)
     asyncio.run(main())
     udp.close()
+    if runner.failed is not None:
+        return 3
     print("dhcpfo node %s stopped" % cfg.server.name, flush=True)
     return 0
 

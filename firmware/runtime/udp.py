@@ -10,6 +10,14 @@ import socket
 from dhcpfo.compat import IS_MICROPYTHON, asyncio
 
 DRAIN_MAX = 128  # datagrams handled per wake-up before the turn's group commit
+RX_MAX = 2048  # receive buffer: a longer datagram is truncated (and fails to decode)
+ADDR_CACHE_MAX = 32  # resolved destinations kept (broadcast, relays, a few unicast clients)
+
+
+def sockaddr(ip, port):
+    """The address form every port's sendto/bind accepts: getaddrinfo's own
+    (the unix port wants a raw sockaddr, esp32/rp2/CPython a tuple)."""
+    return socket.getaddrinfo(ip, port)[0][-1]
 
 
 class UdpEndpoint:
@@ -19,9 +27,10 @@ class UdpEndpoint:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         if interface and hasattr(socket, "SO_BINDTODEVICE"):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode() + b"\0")
-        s.bind(socket.getaddrinfo(address, port)[0][-1])
+        s.bind(sockaddr(address, port))
         s.setblocking(False)
         self.sock = s
+        self._addrs = {}
         self.port = s.getsockname()[1] if hasattr(s, "getsockname") else port
         self.rx_dropped = 0
         if IS_MICROPYTHON:
@@ -32,6 +41,8 @@ class UdpEndpoint:
             self._wait = None
 
     async def wait_readable(self):
+        if self.sock is None:
+            raise OSError(9)  # closed by a fail-stop
         if self._wait is not None:
             await self._wait(self.sock)
             return
@@ -50,21 +61,35 @@ class UdpEndpoint:
             loop.remove_reader(fd)
 
     def drain(self, limit=DRAIN_MAX):
-        """Up to `limit` (payload, (ip, port)) pairs waiting on the socket."""
+        """Up to `limit` datagram payloads (bytes) waiting on the socket."""
+        # recv, not readinto: MicroPython's stream readinto keeps reading until
+        # the buffer is full, which on a datagram socket glues datagrams together
         got = []
-        while len(got) < limit:
+        while self.sock is not None and len(got) < limit:
             try:
-                got.append(self.sock.recvfrom(2048))
-            except OSError:
+                data = self.sock.recv(RX_MAX)
+            except OSError:  # EAGAIN: nothing more waiting
                 break
+            if data is None:  # a MicroPython non-blocking read with nothing waiting
+                break
+            got.append(data)
         return got
 
     def sendto(self, payload, ip, port):
+        key = (ip, port)
+        addrs = self._addrs
         try:
-            self.sock.sendto(payload, (ip, port))
+            addr = addrs.get(key)
+            if addr is None:
+                if len(addrs) >= ADDR_CACHE_MAX:
+                    addrs.clear()
+                addr = addrs[key] = sockaddr(ip, port)
+            self.sock.sendto(payload, addr)
             return True
         except OSError:
             return False
 
     def close(self):
-        self.sock.close()
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None

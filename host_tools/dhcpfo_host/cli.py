@@ -39,9 +39,18 @@ def main(argv=None):
     p.add_argument("command", help="command name, e.g. status, get-failover, get-leases")
     p.add_argument("args", nargs="*", help="key=value arguments (values parsed as JSON when possible)")
 
+    p = sub.add_parser("emuboard", add_help=False,
+                       help="an emulated board (MicroPython unix port, flash dir, console pty); "
+                            "`dhcpfo emuboard --help` for its options")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+
     p = sub.add_parser("check-firmware", help="MicroPython compatibility check of firmware modules")
     p.add_argument("paths", nargs="*", default=["firmware"])
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["emuboard"]:  # its own parser, options passed through untouched
+        from dhcpfo_host import emuboard
+        return emuboard.main(argv[1:])
     args = ap.parse_args(argv)
     if args.cmd == "node":
         from runtime import host
