@@ -42,6 +42,11 @@ def main(argv=None):
     p = sub.add_parser("check-firmware", help="MicroPython compatibility check of firmware modules")
     p.add_argument("paths", nargs="*", default=["firmware"])
 
+    p = sub.add_parser("build", help="compile firmware + config into a bundle for one board")
+    p.add_argument("--board", required=True, help="board name under boards/ or a board.json path")
+    p.add_argument("--config", required=True)
+    p.add_argument("--out", help="bundle directory (default: build/<board>)")
+
     args = ap.parse_args(argv)
     if args.cmd == "node":
         from runtime import host
@@ -82,6 +87,9 @@ def main(argv=None):
             return 1
         print(json.dumps(resp, indent=2, sort_keys=True))
         return 0
+    if args.cmd == "build":
+        from dhcpfo_host import build
+        return build.main(args.board, args.config, args.out)
     if args.cmd == "check-firmware":
         from dhcpfo_host import fwcheck
         return fwcheck.main(args.paths)
