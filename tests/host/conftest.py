@@ -6,10 +6,12 @@ bytes between the two masters. The board's filesystem root is `root` (its
 working directory). The emulated board (dhcpfo_host.emuboard) will replace
 this fixture; keep it small and in this one place.
 """
+import fcntl
 import os
 import pty
 import select
 import subprocess
+import termios
 import threading
 import tty
 
@@ -18,17 +20,37 @@ import pytest
 MICROPYTHON = os.path.join(os.path.dirname(__file__), "..", "..", ".venv", "bin", "micropython")
 
 
+def _board_tty(fd):
+    """Raw (MicroPython sends \\r\\n itself), but Ctrl-C still interrupts running
+    code: the unix port learns of it from SIGINT, as a board's UART driver
+    spots the byte. Ctrl-\\ and Ctrl-Z stay plain bytes."""
+    tty.setraw(fd)
+    attrs = termios.tcgetattr(fd)
+    attrs[3] |= termios.ISIG
+    attrs[6][termios.VINTR] = b"\x03"
+    attrs[6][termios.VQUIT] = b"\x00"
+    attrs[6][termios.VSUSP] = b"\x00"
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+def _own_session_on_stdin():
+    """In the child: a new session whose controlling terminal is the board pty,
+    so the line discipline's SIGINT reaches MicroPython and nothing else."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class PtyBoard:
     def __init__(self, root):
         self.root = str(root)
         board_m, board_s = pty.openpty()
         host_m, host_s = pty.openpty()
-        tty.setraw(board_s)  # MicroPython sends \r\n itself; no tty translation
+        _board_tty(board_s)
         tty.setraw(host_s)
         self.port = os.ttyname(host_s)
         self._fds = [board_m, host_m, host_s]
         self.proc = subprocess.Popen([MICROPYTHON], stdin=board_s, stdout=board_s, stderr=board_s,
-                                     cwd=self.root, close_fds=True, start_new_session=True)
+                                     cwd=self.root, close_fds=True, preexec_fn=_own_session_on_stdin)
         os.close(board_s)
         self._stop = threading.Event()
         self._relay = threading.Thread(target=self._pump, args=(board_m, host_m), daemon=True)
