@@ -143,12 +143,15 @@ def read_bundle(bundle):
     return m
 
 
+READ_TIMEOUT = 10  # s without a byte from the board before a read gives up (a dead board never hangs us)
+
+
 def connect(port, baudrate=115200):
     from mpremote.transport import TransportError
     from mpremote.transport_serial import SerialTransport
 
     try:
-        t = SerialTransport(port, baudrate=baudrate)
+        t = SerialTransport(port, baudrate=baudrate, timeout=READ_TIMEOUT)
     except TransportError as e:
         raise FlashError("cannot open %s: %s" % (port, e))
     try:

@@ -13,6 +13,7 @@ import select
 import subprocess
 import termios
 import threading
+import time
 import tty
 
 import pytest
@@ -49,12 +50,26 @@ class PtyBoard:
         tty.setraw(host_s)
         self.port = os.ttyname(host_s)
         self._fds = [board_m, host_m, host_s]
+        self._relay = None
         self.proc = subprocess.Popen([MICROPYTHON], stdin=board_s, stdout=board_s, stderr=board_s,
                                      cwd=self.root, close_fds=True, preexec_fn=_own_session_on_stdin)
         os.close(board_s)
+        self._wait_for_prompt(board_m)
         self._stop = threading.Event()
         self._relay = threading.Thread(target=self._pump, args=(board_m, host_m), daemon=True)
         self._relay.start()
+
+    def _wait_for_prompt(self, fd, timeout=60):
+        """A board is ready once its REPL prompt shows; a Ctrl-C sent earlier
+        would reach the process before MicroPython handles SIGINT."""
+        seen = b""
+        deadline = time.monotonic() + timeout
+        while not seen.endswith(b">>> "):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.close()
+                raise RuntimeError("MicroPython did not show its prompt: %r" % seen[-200:])
+            if select.select([fd], [], [], 0.2)[0]:
+                seen += os.read(fd, 4096)
 
     def _pump(self, a, b):
         peer = {a: b, b: a}
@@ -73,7 +88,8 @@ class PtyBoard:
 
     def close(self):
         self._stop.set()
-        self._relay.join(5)
+        if getattr(self, "_relay", None) is not None:
+            self._relay.join(5)
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(10)

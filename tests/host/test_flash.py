@@ -170,3 +170,19 @@ def test_uf2_is_copied_to_the_bootloader_drive(tmp_path):
 
     msg = flash.install_firmware(profiles.load("pico-w"), str(uf2), None, drive=str(drive))
     assert (drive / "fw.uf2").read_bytes() == block * 4 and "copied" in msg
+
+
+def test_a_port_with_no_repl_behind_it_is_a_clear_error_not_a_hang(tmp_path, bundles):
+    import pty
+    import time
+
+    m, s = pty.openpty()  # a serial line with nothing answering
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(flash.FlashError) as e:
+            flash.deploy(bundles[0], os.ttyname(s), root=str(tmp_path), any_platform=True, reset=False)
+        assert "no MicroPython REPL on %s" % os.ttyname(s) in str(e.value)
+        assert time.monotonic() - t0 < 120
+    finally:
+        os.close(m)
+        os.close(s)
