@@ -282,9 +282,11 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--table"]:
         print(capacity_table())
     elif sys.argv[1:] == ["--mip-package"]:
+        pkg = mip_package()
+        rows = ",\n".join("    " + json.dumps(u) for u in pkg["urls"])
         with open(os.path.join(FW, "package.json"), "w") as f:
-            json.dump(mip_package(), f, indent=1)
-            f.write("\n")
+            f.write('{\n  "version": %s,\n  "deps": [],\n  "urls": [\n%s\n  ]\n}\n'
+                    % (json.dumps(pkg["version"]), rows))
     else:
         print("usage: python -m dhcpfo_host.build --table | --mip-package", file=sys.stderr)
         sys.exit(2)

@@ -182,3 +182,16 @@ def test_fixed_heap_constant_matches_a_fresh_measurement(bundle):
         "firmware grew to %d B: re-measure and update build.FIRMWARE_FIXED_BYTES" % fixed)
     assert fixed >= B.FIRMWARE_FIXED_BYTES * 0.9, (
         "firmware shrank to %d B: re-measure and update build.FIRMWARE_FIXED_BYTES" % fixed)
+
+
+def test_docs_capacity_table_is_generated_from_the_profiles():
+    with open(os.path.join(ROOT, "docs", "boards.md")) as f:
+        doc = f.read()
+    assert B.capacity_table() in doc, "regenerate: python -m dhcpfo_host.build --table"
+
+
+def test_mip_package_lists_every_firmware_source():
+    with open(os.path.join(ROOT, "firmware", "package.json")) as f:
+        assert json.load(f) == B.mip_package(), "regenerate: python -m dhcpfo_host.build --mip-package"
+    for rel, src in B.sources():
+        assert os.path.isfile(os.path.join(ROOT, "firmware", rel)), rel
