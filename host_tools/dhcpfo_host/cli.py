@@ -47,6 +47,25 @@ def main(argv=None):
     p = sub.add_parser("check-firmware", help="MicroPython compatibility check of firmware modules")
     p.add_argument("paths", nargs="*", default=["firmware"])
 
+    p = sub.add_parser("build", help="compile firmware + config into a bundle for one board")
+    p.add_argument("--board", required=True, help="board name under boards/ or a board.json path")
+    p.add_argument("--config", required=True)
+    p.add_argument("--out", help="bundle directory (default: build/<board>)")
+
+    p = sub.add_parser("flash", help="deploy a bundle (or --firmware: MicroPython) to a board")
+    p.add_argument("--board", required=True)
+    p.add_argument("--port", required=True, help="serial device or any pyserial URL")
+    p.add_argument("--bundle", help="bundle directory (default: build/<board>)")
+    p.add_argument("--firmware", metavar="FILE", help="install MicroPython from a .bin (ESP32) or .uf2 (RP2040)")
+    p.add_argument("--drive", help="mounted RP2 bootloader drive (default: searched under /media)")
+    p.add_argument("--erase", action="store_true", help="with --firmware on ESP32: erase the whole flash")
+    p.add_argument("--root", default="/", help="board folder to deploy into (default: /)")
+    p.add_argument("--any-platform", action="store_true", help="accept any sys.platform (emulated boards)")
+
+    p = sub.add_parser("console", help="a serial terminal to a board's REPL (exit: Ctrl-])")
+    p.add_argument("--port", required=True, help="serial device or any pyserial URL")
+    p.add_argument("--baud", type=int, default=115200)
+
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["emuboard"]:  # its own parser, options passed through untouched
         from dhcpfo_host import emuboard
@@ -91,6 +110,16 @@ def main(argv=None):
             return 1
         print(json.dumps(resp, indent=2, sort_keys=True))
         return 0
+    if args.cmd == "build":
+        from dhcpfo_host import build
+        return build.main(args.board, args.config, args.out)
+    if args.cmd == "flash":
+        from dhcpfo_host import flash
+        return flash.main(args.board, args.port, args.bundle, args.firmware, args.drive, args.erase,
+                          args.root, args.any_platform)
+    if args.cmd == "console":
+        from dhcpfo_host import console
+        return console.main(args.port, args.baud)
     if args.cmd == "check-firmware":
         from dhcpfo_host import fwcheck
         return fwcheck.main(args.paths)

@@ -1,0 +1,62 @@
+// Measures the fixed heap cost of the firmware under real MicroPython
+// (the official WebAssembly build, 32-bit like the boards).
+//
+// usage: node boards/measure_heap.mjs [firmware_dir] [config.json]
+// Prints JSON: bytes retained after importing the board's module set
+// (`imports`) and after building the Node, its management commands and the
+// lease store object from the config with every pool cut to one address
+// (`fixed`, the number build.py's FIRMWARE_FIXED_BYTES holds). Point it at
+// a bundle from `dhcpfo build` to measure the .mpy files a board loads.
+// `socket` is stubbed (the wasm port has none); runtime/board.py itself is
+// not imported, since it needs `network` and `machine`.
+import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
+import fs from "node:fs";
+import path from "node:path";
+
+const [fwDir = "firmware", cfgPath = "examples/pair-primary.json"] = process.argv.slice(2);
+const mp = await loadMicroPython({ heapsize: 8 * 1024 * 1024, stdout: (l) => console.log(l) });
+
+function copyTree(hostDir, mpDir) {
+  mp.FS.mkdirTree(mpDir);
+  for (const e of fs.readdirSync(hostDir, { withFileTypes: true })) {
+    if (e.name === "__pycache__") continue;
+    const h = path.join(hostDir, e.name);
+    if (e.isDirectory()) copyTree(h, mpDir + "/" + e.name);
+    else if ((e.name.endsWith(".py") || e.name.endsWith(".mpy"))) mp.FS.writeFile(mpDir + "/" + e.name, fs.readFileSync(h));
+  }
+}
+copyTree(fwDir, "/fw");
+mp.FS.writeFile("/cfg.json", fs.readFileSync(cfgPath));
+
+mp.runPython(`
+import sys, gc
+sys.path[:0] = ['/fw']
+class _Socket:  # stub module: runtime/udp.py imports socket at the top
+    pass
+sys.modules['socket'] = _Socket
+_r = {}
+gc.collect()
+_a0 = gc.mem_alloc()
+`);
+mp.runPython(`
+import dhcpfo.config, dhcpfo.node, dhcpfo.mgmt.commands, runtime.store, runtime.aio, runtime.udp
+`);
+mp.runPython("gc.collect()");
+mp.runPython(`
+_r['imports'] = gc.mem_alloc() - _a0
+from dhcpfo.compat import json_loads
+_doc = json_loads(open('/cfg.json').read())
+for _s in _doc['scopes']:  # one address per pool: what is left is the fixed cost
+    _s['ranges'] = [{'start': _s['ranges'][0]['start'], 'end': _s['ranges'][0]['start']}]
+    _s['reservations'] = []
+_cfg = dhcpfo.config.load(_doc)
+_node = dhcpfo.node.Node(_cfg)
+_cmds = dhcpfo.mgmt.commands.Commands(_node)
+_store = runtime.store.LeaseStore('/')
+_doc = None
+`);
+mp.runPython("gc.collect()");
+mp.runPython(`
+_r['fixed'] = gc.mem_alloc() - _a0
+`);
+mp.runPython("import json; print(json.dumps(_r))");
