@@ -1,0 +1,284 @@
+"""Lexer and statement parser for ISC dhcpd.conf and dhcpd.leases.
+
+Both files share one grammar: statements end in `;` or carry a `{ ... }`
+block, `#` starts a comment, strings are double-quoted with C escapes
+(`\\n`, `\\t`, `\\"`, octal `\\001`, hex `\\x01`). The parser does not know
+what a statement means; it gives a tree of `Stmt` (head tokens, optional
+block, file and line) that the importer interprets. `include "file";` is
+followed here, so every statement keeps the file and line it came from.
+
+Bad input raises `IscSyntaxError` whose message starts with `file:line:`.
+"""
+
+import os
+
+PUNCT = "{};,=()!&|+~"
+# characters a bare word may hold: names, numbers, addresses, colon hex,
+# dates (2026/12/03) and times (08:00:00)
+_WORD = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:/*@$%")
+MAX_INCLUDE_DEPTH = 8
+
+
+class IscSyntaxError(ValueError):
+    """A file that is not valid dhcpd syntax; str() is "file:line: message"."""
+
+    def __init__(self, path, line, msg):
+        super().__init__("%s:%d: %s" % (path, line, msg))
+        self.path = path
+        self.line = line
+        self.msg = msg
+
+
+class Token:
+    """One token: kind is "word", "string" or "punct"; value is text (a
+    string's value is the decoded text, latin-1: one char per octet)."""
+
+    __slots__ = ("kind", "value", "line")
+
+    def __init__(self, kind, value, line):
+        self.kind = kind
+        self.value = value
+        self.line = line
+
+    def __repr__(self):
+        return "Token(%s %r @%d)" % (self.kind, self.value, self.line)
+
+    def text(self):
+        """As written in a file (strings quoted again)."""
+        if self.kind == "string":
+            return quote(self.value)
+        return self.value
+
+
+def quote(s):
+    """A dhcpd string literal for text s (latin-1 octets)."""
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif 32 <= o < 127:
+            out.append(ch)
+        else:
+            out.append("\\%03o" % o)
+    out.append('"')
+    return "".join(out)
+
+
+def tokenize(text, path="<text>"):
+    """All tokens of `text`; raises IscSyntaxError on an unterminated string
+    or a character dhcpd does not accept."""
+    toks = []
+    i = 0
+    n = len(text)
+    line = 1
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+            i += 1
+        elif ch in " \t\r\f\v":
+            i += 1
+        elif ch == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif ch == '"':
+            start_line = line
+            i += 1
+            buf = []
+            while True:
+                if i >= n:
+                    raise IscSyntaxError(path, start_line, "string not terminated")
+                c = text[i]
+                if c == '"':
+                    i += 1
+                    break
+                if c == "\n":
+                    line += 1
+                if c == "\\":
+                    if i + 1 >= n:
+                        raise IscSyntaxError(path, line, "string not terminated")
+                    e = text[i + 1]
+                    if e in "01234567":
+                        j = i + 1
+                        while j < n and j < i + 4 and text[j] in "01234567":
+                            j += 1
+                        buf.append(chr(int(text[i + 1:j], 8) & 255))
+                        i = j
+                        continue
+                    if e == "x":
+                        j = i + 2
+                        while j < n and j < i + 4 and text[j] in "0123456789abcdefABCDEF":
+                            j += 1
+                        if j == i + 2:
+                            raise IscSyntaxError(path, line, "\\x without hex digits in string")
+                        buf.append(chr(int(text[i + 2:j], 16)))
+                        i = j
+                        continue
+                    buf.append({"n": "\n", "t": "\t", "r": "\r"}.get(e, e))
+                    i += 2
+                    continue
+                buf.append(c)
+                i += 1
+            toks.append(Token("string", "".join(buf), start_line))
+        elif ch in _WORD:
+            j = i
+            while j < n and text[j] in _WORD:
+                j += 1
+            toks.append(Token("word", text[i:j], line))
+            i = j
+        elif ch in PUNCT:
+            if ch in "~!" and i + 1 < n and text[i + 1] in "=~":
+                toks.append(Token("punct", text[i:i + 2], line))
+                i += 2
+            else:
+                toks.append(Token("punct", ch, line))
+                i += 1
+        else:
+            raise IscSyntaxError(path, line, "unexpected character %r" % ch)
+    return toks
+
+
+class Stmt:
+    """One statement: head tokens, block (list of Stmt) or None, origin."""
+
+    __slots__ = ("head", "block", "path", "line")
+
+    def __init__(self, head, block, path, line):
+        self.head = head
+        self.block = block
+        self.path = path
+        self.line = line
+
+    @property
+    def words(self):
+        """Head token values (strings unquoted)."""
+        return [t.value for t in self.head]
+
+    @property
+    def key(self):
+        """The first word, lower-case ("" for an empty head)."""
+        return self.head[0].value.lower() if self.head and self.head[0].kind == "word" else ""
+
+    def text(self, limit=80):
+        """The head as written, shortened to `limit` characters."""
+        s = " ".join(t.text() for t in self.head)
+        s = s.replace(" ;", ";").replace(" ,", ",")
+        if self.block is not None:
+            s += " { ... }"
+        if len(s) > limit:
+            s = s[:limit - 3] + "..."
+        return s
+
+    def where(self):
+        return "%s:%d" % (self.path, self.line)
+
+    def __repr__(self):
+        return "Stmt(%s @%s)" % (self.text(), self.where())
+
+
+def parse(text, path="<text>", include_depth=0, base_dir=None):
+    """The statement tree of a file's text. `include "x";` is replaced by the
+    statements of x (relative to base_dir, default the file's directory)."""
+    toks = tokenize(text, path)
+    if base_dir is None:
+        base_dir = os.path.dirname(os.path.abspath(path)) if path[:1] != "<" else "."
+    pos = [0]
+
+    def block(depth, open_line):
+        out = []
+        head = []
+        while True:
+            if pos[0] >= len(toks):
+                if depth:
+                    raise IscSyntaxError(path, open_line, "'{' is never closed")
+                if head:
+                    raise IscSyntaxError(path, head[0].line, "statement '%s' has no ';'"
+                                         % " ".join(t.text() for t in head[:6]))
+                return out
+            t = toks[pos[0]]
+            pos[0] += 1
+            if t.kind == "punct" and t.value == ";":
+                if head:
+                    out.extend(_stmt_or_include(head, None, path, include_depth, base_dir))
+                head = []
+            elif t.kind == "punct" and t.value == "{" and head and head[-1].value == "=":
+                # a record type in `option x code N = { ip-address, text };`
+                head.append(t)
+                while pos[0] < len(toks) and toks[pos[0]].value != "}":
+                    head.append(toks[pos[0]])
+                    pos[0] += 1
+                if pos[0] >= len(toks):
+                    raise IscSyntaxError(path, t.line, "'{' is never closed")
+                head.append(toks[pos[0]])
+                pos[0] += 1
+            elif t.kind == "punct" and t.value == "{":
+                sub = block(depth + 1, t.line)
+                line = head[0].line if head else t.line
+                out.append(Stmt(head, sub, path, line))
+                head = []
+            elif t.kind == "punct" and t.value == "}":
+                if not depth:
+                    raise IscSyntaxError(path, t.line, "'}' without a matching '{'")
+                if head:
+                    raise IscSyntaxError(path, head[0].line, "statement '%s' has no ';' before '}'"
+                                         % " ".join(x.text() for x in head[:6]))
+                # `};` is accepted (dhcpd tolerates it after some blocks)
+                if pos[0] < len(toks) and toks[pos[0]].kind == "punct" and toks[pos[0]].value == ";":
+                    pos[0] += 1
+                return out
+            else:
+                head.append(t)
+
+    return block(0, 1)
+
+
+def _stmt_or_include(head, blk, path, depth, base_dir):
+    if head[0].kind == "word" and head[0].value.lower() == "include":
+        if len(head) != 2 or head[1].kind != "string":
+            raise IscSyntaxError(path, head[0].line, 'include needs one quoted file name')
+        if depth >= MAX_INCLUDE_DEPTH:
+            raise IscSyntaxError(path, head[0].line, "includes nested more than %d deep" % MAX_INCLUDE_DEPTH)
+        inc = head[1].value
+        full = inc if os.path.isabs(inc) else os.path.join(base_dir, inc)
+        try:
+            with open(full, encoding="latin-1") as f:
+                text = f.read()
+        except OSError as e:
+            raise IscSyntaxError(path, head[0].line, "cannot read include %s: %s" % (inc, e.strerror))
+        return parse(text, full, depth + 1, os.path.dirname(os.path.abspath(full)))
+    return [Stmt(head, blk, path, head[0].line)]
+
+
+def parse_file(path):
+    """parse() of a file; a missing or unreadable file is an IscSyntaxError at line 0."""
+    try:
+        with open(path, encoding="latin-1") as f:
+            text = f.read()
+    except OSError as e:
+        raise IscSyntaxError(path, 0, "cannot read: %s" % e.strerror)
+    return parse(text, path)
+
+
+# -- value helpers shared by importer and exporter -----------------------------------
+
+
+def colon_hex(s):
+    """dhcpd colon hex ("1:0:5e:a" - one or two digits per octet) -> bytes, or None."""
+    parts = s.split(":")
+    if len(parts) < 1:
+        return None
+    out = bytearray()
+    for p in parts:
+        if not p or len(p) > 2:
+            return None
+        try:
+            out.append(int(p, 16))
+        except ValueError:
+            return None
+    return bytes(out)
+
+
+def hex_colon(b):
+    """bytes -> "01:02:0a" (how dhcpd writes hardware addresses and uids)."""
+    return ":".join("%02x" % x for x in b)
