@@ -42,7 +42,12 @@ def main(argv=None):
     p = sub.add_parser("check-firmware", help="MicroPython compatibility check of firmware modules")
     p.add_argument("paths", nargs="*", default=["firmware"])
 
+    from dhcpfo_host.migrate import commands as migrate
+    migrate.add_parsers(sub)
+
     args = ap.parse_args(argv)
+    if args.cmd in ("import", "export"):
+        return migrate.run(args)
     if args.cmd == "node":
         from runtime import host
         if args.check:
