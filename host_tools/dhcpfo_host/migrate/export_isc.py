@@ -133,7 +133,8 @@ class IscWriter:
                "# (ISC dhcpd 4.4; every dhcpfo setting without a dhcpd equivalent is listed in the",
                "# export report)", "",
                "authoritative;", "ddns-update-style none;", "ping-check false;", ""]
-        body = []
+        body = ["# the address clients see as the server (dhcpfo server.server_id)",
+                "server-identifier %s;" % _ip(cfg.server.server_id), ""]
         body += self._opt_lines(cfg.server.options, "")
         if cfg.server.options:
             body.append("")
