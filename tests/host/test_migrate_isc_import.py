@@ -249,3 +249,63 @@ def test_any_input_gives_a_result_or_a_clear_error(tmp_path_factory, parts):
         assert str(e).startswith(str(p) + ":")
     except config.ConfigError as e:
         assert e.errors
+
+
+SECONDARY = """
+failover peer "fo" {
+  secondary;
+  address 198.18.4.3;
+  peer address 198.18.4.2;
+  max-response-delay 2;
+  max-unacked-updates 5000;
+  max-lease-misbalance 15;
+  auto-partner-down 600;
+}
+class "odd" { match if option vendor-class-identifier = "a" and option user-class = "b" or hardware = 1:2:3:4:5:6:7; }
+class "hw" { match hardware; }
+subclass "hw" 1:2:0:5e:0:0:1;
+subclass "hw" 1:2:0:5e:0:0:2;
+shared-network "site" {
+  option domain-name "site";
+  default-lease-time 30;
+  subnet 198.18.4.0 netmask 255.255.255.0 {
+    pool { failover peer "fo"; range 198.18.4.50 198.18.4.60; allow members of "hw"; }
+  }
+  subnet 198.18.5.0 netmask 255.255.255.0 {
+    option domain-name "five";
+    range 198.18.5.10 198.18.5.20;
+    host in5 { hardware ethernet 02:00:5e:00:05:01; fixed-address 198.18.5.200, 198.18.5.15; }
+  }
+  pool { range 198.18.5.30 198.18.5.40; }
+}
+"""
+
+
+def test_secondary_peer_shared_network_subclasses(tmp_path):
+    p = tmp_path / "s.conf"
+    p.write_text(SECONDARY)
+    doc, report, _ = ii.run_import(str(p), None, str(tmp_path / "o"))
+    cfg = config.load(doc)
+    assert cfg.server.server_id == ip("198.18.4.3")
+    (rel,) = cfg.failover
+    assert (rel.role, rel.local_address, rel.partner_address) == ("secondary", ip("198.18.4.3"),
+                                                                  ip("198.18.4.2"))
+    # clamped into our limits, each with a note; unknown tuning reported
+    assert (rel.max_response_delay, rel.max_unacked, rel.auto_state_switchover) == (3, 1000, 600)
+    reasons = [i["reason"] for i in report.items]
+    assert any("clamped" in r for r in reasons)
+    assert any(i["construct"].startswith("max-lease-misbalance") for i in report.of_kind("unmapped"))
+    assert any("100 minus" in r for r in reasons)
+    four, five = cfg.scopes
+    assert four.lease_time == 60 and four.options == {15: b"site"}  # 30 s raised to our minimum
+    assert five.options == {15: b"five"}  # the subnet's own value beats the shared-network's
+    (pol,) = four.policies
+    assert [(m.op, m.value) for m in pol.mac] == [("eq", mac("02:00:5e:00:00:01")),
+                                                   ("eq", mac("02:00:5e:00:00:02"))]
+    # the pool at shared-network level went to the subnet holding its range;
+    # the host's second fixed address is the one in this subnet
+    assert five.ranges == [(ip("198.18.5.10"), ip("198.18.5.20")), (ip("198.18.5.30"), ip("198.18.5.40")),
+                           (ip("198.18.5.200"), ip("198.18.5.200"))]
+    assert [r.address for r in five.reservations] == [ip("198.18.5.200")]
+    odd = [i for i in report.of_kind("unmapped") if "class odd" in i["reason"]]
+    assert odd and "mixed" in odd[0]["reason"] and odd[0]["line"] == 11

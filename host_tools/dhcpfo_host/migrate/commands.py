@@ -2,7 +2,8 @@
 
 Exit status: 0 done (unmapped constructs are listed, not fatal), 1 the
 result would not be a valid dhcpfo configuration, 2 unreadable or
-syntactically bad input. Errors never end in a traceback.
+syntactically bad input, 3 an internal error. Errors never end in a
+traceback.
 """
 
 import json
@@ -60,6 +61,10 @@ def run(args):
     except OSError as e:
         _err("%s: %s" % (getattr(e, "filename", "") or "I/O", e.strerror or e))
         return 2
+    except Exception as e:  # a bug here must still end in a message, not a traceback
+        _err("internal error while migrating (%s: %s); please report it with the input file"
+             % (type(e).__name__, e))
+        return 3
 
 
 def _import(args):

@@ -726,9 +726,15 @@ class IscImporter:
         # reservations: hosts whose fixed-address lies in this subnet
         res = []
         seen = set()
+        clients = set()
         for h in self.hosts:
+            placed = False
             for addr, ast in h.addresses:
                 if not (net < addr < bcast):
+                    continue
+                if placed:
+                    r.unmapped(ast, "host %s: a second fixed address in subnet %s (%s; dhcpd, too, "
+                                    "uses the first)" % (h.name, sc["id"], _ip_text(addr)))
                     continue
                 if addr in seen:
                     r.unmapped(ast, "a second host for %s" % _ip_text(addr))
@@ -737,6 +743,13 @@ class IscImporter:
                     r.unmapped(h.stmt, "host %s has neither hardware ethernet nor client identifier"
                                % h.name)
                     continue
+                who = ("mac", h.mac) if h.mac is not None else ("cid", h.client_id)
+                if who in clients:
+                    r.unmapped(h.stmt, "host %s: the same client already has a reservation in "
+                                       "subnet %s" % (h.name, sc["id"]))
+                    continue
+                clients.add(who)
+                placed = True
                 seen.add(addr)
                 item = {"address": _ip_text(addr)}
                 if h.mac is not None:
