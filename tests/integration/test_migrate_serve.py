@@ -159,3 +159,43 @@ def test_kea_export_is_served_by_kea(lab):
     mine = [r for r in rows[1:] if r[0] == KNOWN_ADDR]
     assert mine and mine[-1][1] == KNOWN_MAC and mine[-1][9] == "0"
     srv.stop(proc)
+
+
+def test_isc_export_of_a_pair_is_served_by_a_dhcpd_pair(lab):
+    """Both ends of a relationship exported: two dhcpd reach NORMAL with the
+    exported failover peers, and the client keeps its existing lease."""
+    require("ip", "dhclient", "dhcpd")
+    paths = {}
+    for role, me, peer in (("primary", "198.18.0.2", "198.18.0.3"),
+                           ("secondary", "198.18.0.3", "198.18.0.2")):
+        cfg = {"server": {"name": role, "server_id": me, "data_dir": lab.path("data-" + role)},
+               "scopes": [{"id": "198.18.0.0", "mask": 24, "lease_time": LEASE,
+                           "ranges": [{"start": "198.18.0.100", "end": "198.18.0.199"}],
+                           "options": {"routers": [SERVER]}}],
+               "failover": [{"name": "a-b", "role": role, "local": {"address": me},
+                             "partner": {"address": peer}, "scopes": ["198.18.0.0"],
+                             "mclt": 10, "max_response_delay": 10}]}
+        path = lab.path("%s.json" % role)
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        now = int(time.time())
+        # both stores hold the binding, as a synchronised pair's would
+        write_store(config.load(cfg), [
+            Binding(bytes([198, 18, 0, 177]), lt.ACTIVE, bytes.fromhex(KNOWN_MAC.replace(":", "")),
+                    None, now + LEASE, now + LEASE, now - 60)], cfg["server"]["data_dir"])
+        out = lab.path("isc-" + role)
+        cli("export", "isc", "--config", path, "--out", out)
+        paths[role] = out
+    hosts = {"primary": lab.add_host("srva", "198.18.0.2/24"),
+             "secondary": lab.add_host("srvb", "198.18.0.3/24")}
+    servers = {}
+    for role, out in paths.items():
+        conf = open(os.path.join(out, "dhcpd.conf")).read()
+        leases = open(os.path.join(out, "dhcpd.leases")).read()
+        assert 'failover peer "a-b" {' in conf and ("split 128;" in conf) == (role == "primary")
+        servers[role] = Dhcpd(hosts[role], conf, leases=leases, name="dhcpd-" + role).start(timeout=60)
+    for d in servers.values():
+        d.wait_log(r"I move from \S+ to normal", 120)
+    host = client_with_mac(lab, "cli", KNOWN_MAC)
+    lease = Dhclient(host).acquire(timeout=30)
+    assert lease.ip == KNOWN_ADDR and lease.server_id in ("198.18.0.2", "198.18.0.3")
