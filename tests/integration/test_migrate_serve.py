@@ -4,10 +4,14 @@
   with `dhcpfo import isc`, a `dhcpfo node` started on the result, and
   ISC dhclient on a host whose MAC holds an imported active lease: it
   gets that lease's address, not the first free one.
+* Half-way: the imported primary (a dhcpfo node) with the secondary still
+  ISC dhcpd on files `export isc` wrote from the same import: the pair
+  reaches NORMAL and the imported lease is kept.
 * Out: a dhcpfo config and store with an active lease for a known MAC,
   exported with `dhcpfo export isc` / `dhcpfo export kea`, Debian's
   dhcpd (after `dhcpd -t`) and kea-dhcp4 started on the exported files:
-  the client with that MAC gets its existing lease back.
+  the client with that MAC gets its existing lease back; both ends of an
+  exported relationship run as a dhcpd failover pair.
 
 Leases are hours long (the sample's run to 2035), so none can expire on a
 loaded machine; every wait is a bounded poll.
@@ -25,7 +29,7 @@ from dhcpfo import config
 from dhcpfo.lease import table as lt
 from dhcpfo_host.migrate.leasestore import Binding, write_store
 from integration.conftest import require
-from integration.netns import Dhclient, Dhcpd, tool, wait_for_text
+from integration.netns import Dhclient, Dhcpd, tool, wait_for_text, wait_until
 from integration.nodes import FIRMWARE, PYTHON, REPO, Node
 
 pytestmark = pytest.mark.netns
@@ -199,3 +203,48 @@ def test_isc_export_of_a_pair_is_served_by_a_dhcpd_pair(lab):
     host = client_with_mac(lab, "cli", KNOWN_MAC)
     lease = Dhclient(host).acquire(timeout=30)
     assert lease.ip == KNOWN_ADDR and lease.server_id in ("198.18.0.2", "198.18.0.3")
+
+
+def test_imported_primary_runs_with_an_isc_secondary(lab):
+    """The router pair migrated half-way: the pfSense primary replaced by a
+    dhcpfo node imported from its files, the secondary still ISC dhcpd (its
+    files written by `export isc` from the same import, with the roles
+    turned round). The pair reaches NORMAL over the imported failover peer
+    settings and the client with an imported lease keeps its address."""
+    require("ip", "dhclient", "dhcpd")
+    out = lab.path("imported")
+    cli("import", "isc", SAMPLE_CONF, SAMPLE_LEASES, "--out", out, "--name", "migrated")
+    with open(os.path.join(out, "dhcpfo.json")) as f:
+        cfg = json.load(f)
+    (rel,) = cfg["failover"]
+    assert (rel["local"], rel["partner"]) == ({"address": "198.18.0.2", "port": 519},
+                                              {"address": "198.18.0.3", "port": 520})
+    rel["mclt"] = 10  # the sample's 600 s would make a fresh pair wait that long in RECOVER-WAIT
+    cfg["server"]["listen"] = {"address": "0.0.0.0", "port": 67, "interface": "eth0"}
+    cfg["server"]["mgmt"] = {"address": "127.0.0.1", "port": 6470}
+    # the secondary: same scopes and leases, roles and ends swapped
+    sec = json.loads(json.dumps(cfg))
+    sec["server"]["server_id"] = "198.18.0.3"
+    sec["failover"][0].update({"role": "secondary", "local": rel["partner"], "partner": rel["local"]})
+    sec_path = lab.path("secondary.json")
+    with open(sec_path, "w") as f:
+        json.dump(sec, f)
+    sec_out = lab.path("isc-secondary")
+    cli("export", "isc", "--config", sec_path, "--leases", os.path.join(out, "data"), "--out", sec_out)
+    conf = open(os.path.join(sec_out, "dhcpd.conf")).read()
+    assert "secondary;" in conf and "port 520;" in conf and "peer port 519;" in conf
+    srv_a = lab.add_host("srva", "198.18.0.2/24")
+    srv_b = lab.add_host("srvb", "198.18.0.3/24")
+    node = Node(srv_a, cfg).start()
+    Dhcpd(srv_b, conf, leases=open(os.path.join(sec_out, "dhcpd.leases")).read(),
+          name="dhcpd-secondary").start(timeout=60)
+
+    def normal():
+        (r,) = node.call("get-failover")["relationships"]
+        return r if r["state"] == "normal" and r["partner_state"] == "normal" else None
+
+    wait_until(normal, 120, 0.5, "dhcpfo primary and dhcpd secondary in NORMAL")
+    assert node.leases("198.18.0.0")[IMPORTED_ADDR]["mac"] == IMPORTED_MAC
+    host = client_with_mac(lab, "cli", IMPORTED_MAC)
+    lease = Dhclient(host).acquire(timeout=30)
+    assert lease.ip == IMPORTED_ADDR and lease.server_id in ("198.18.0.2", "198.18.0.3")
