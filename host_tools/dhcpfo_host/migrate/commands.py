@@ -80,7 +80,7 @@ def _import(args):
     try:
         doc, report, summary = ii.run_import(args.conf, args.leases, args.out, sid, args.name,
                                              not args.no_failover)
-    except ii.ImportError_ as e:
+    except ii.IscImportError as e:
         _err(str(e))
         return 1
     if args.json:

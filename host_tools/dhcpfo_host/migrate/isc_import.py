@@ -24,12 +24,13 @@ import json
 import os
 
 from dhcpfo import config as cfgmod
-from dhcpfo.lease import table as lt
 from dhcpfo.wire import options as wo
 
 from dhcpfo_host.migrate import iscoptions as io
-from dhcpfo_host.migrate.iscsyntax import IscSyntaxError, colon_hex, parse_file
-from dhcpfo_host.migrate.leasestore import STATE_CODES, Binding, write_store
+from dhcpfo_host.migrate.iscexpr import Condition, NotExpressible
+from dhcpfo_host.migrate.isc_leases import import_leases, lease_time
+from dhcpfo_host.migrate.iscsyntax import IscSyntaxError, colon_hex, hex_colon, parse_file
+from dhcpfo_host.migrate.leasestore import write_store
 from dhcpfo_host.migrate.report import Report
 
 ISC_DEFAULT_LEASE_TIME = 43200
@@ -108,7 +109,7 @@ _PEER_UNMAPPED = {
 }
 
 
-class ImportError_(ValueError):
+class IscImportError(ValueError):
     """Input that cannot be imported at all (no scope can be built, no
     server id); str() says what to do."""
 
@@ -442,10 +443,8 @@ class IscImporter:
                     h.client_id = cid
             elif k == "host-identifier":
                 r.unmapped(s, "host-identifier (DHCPv6) is not supported")
-            elif k == "option" or k == "default-lease-time":
-                self._stmt(s, h.ctx, None, None, None)
-                if k == "default-lease-time":
-                    r.unmapped(s, "per-reservation lease times are not supported")
+            elif k == "default-lease-time":
+                r.unmapped(s, "per-reservation lease times are not supported")
             else:
                 self._stmt(s, h.ctx, None, None, None)
         self.hosts.append(h)
@@ -464,7 +463,7 @@ class IscImporter:
             if k == "match" and len(w) >= 2 and w[1].lower() == "if":
                 try:
                     self._match_if(c, s.head[2:])
-                except _NoMatch as e:
+                except NotExpressible as e:
                     c.ok = False
                     c.why = str(e)
                     r.unmapped(s, "class %s: %s" % (name, e))
@@ -478,8 +477,6 @@ class IscImporter:
                     c.ok = False
                     c.why = "match on '%s' is not supported" % key
                     r.unmapped(s, "class %s: %s" % (name, c.why))
-            elif k in ("option", "default-lease-time"):
-                self._stmt(s, c.ctx, None, None, None)
             else:
                 self._stmt(s, c.ctx, None, None, None)
 
@@ -502,26 +499,26 @@ class IscImporter:
             return
         key = c.match_key
         if key == "option vendor-class-identifier":
-            c.add("vendor_class", "eq", _text(raw, st), False)
+            c.add("vendor_class", "eq", raw.decode("latin-1"), False)
         elif key == "option user-class":
-            c.add("user_class", "eq", _text(raw, st), False)
+            c.add("user_class", "eq", raw.decode("latin-1"), False)
         elif key == "option dhcp-client-identifier":
-            c.add("client_id", "eq", _hex(raw), False)
+            c.add("client_id", "eq", hex_colon(raw), False)
         elif key == "hardware":
             if len(raw) == 7 and raw[0] == 1:
-                c.add("mac", "eq", _hex(raw[1:]), False)
+                c.add("mac", "eq", hex_colon(raw[1:]), False)
             else:
                 r.unmapped(st, "only Ethernet (1:mac) hardware subclasses are mapped")
         elif key and key.startswith("pick-first-value"):
-            c.add("client_id", "eq", _hex(raw), False)
+            c.add("client_id", "eq", hex_colon(raw), False)
             if len(raw) == 7 and raw[0] == 1:
-                c.add("mac", "eq", _hex(raw[1:]), False)
-            r.note(st, "class %s: matched as client_id %s or mac (pick-first-value)" % (w[1], _hex(raw)))
+                c.add("mac", "eq", hex_colon(raw[1:]), False)
+            r.note(st, "class %s: matched as client_id %s or mac (pick-first-value)" % (w[1], hex_colon(raw)))
         else:
             r.unmapped(st, "class %s has no `match` statement to give the subclass meaning" % w[1])
 
     def _match_if(self, c, toks):
-        atoms, op = _Expr(toks).parse()
+        atoms, op = Condition(toks).parse()
         c.operator = op
         for crit, cop, value, prefix in atoms:
             c.add(crit, cop, value, prefix)
@@ -603,7 +600,7 @@ class IscImporter:
                            "server.server_id")
                     break
         if sid is None:
-            raise ImportError_("cannot tell this server's address: give --server-id")
+            raise IscImportError("cannot tell this server's address: give --server-id")
         server["server_id"] = _ip_text(sid)
         server["data_dir"] = data_dir
         if self.top.options:
@@ -858,153 +855,7 @@ class IscImporter:
             rel["load_balance_percent"] = 50
             r.note(st, "secondary: load_balance_percent set to 50; make it 100 minus the "
                        "primary's share")
-        if (p.get("port") or 647) != 647 or (p.get("peer_port") or 647) != 647:
-            pass
         return rel
-
-
-class _NoMatch(ValueError):
-    pass
-
-
-class _Expr:
-    """The part of dhcpd's expression language our policy conditions can
-    express: comparisons of option 60/77/61 or the hardware address (whole
-    or a leading substring) with a constant, joined by one of and/or,
-    optionally negated."""
-
-    def __init__(self, toks):
-        self.t = toks
-        self.i = 0
-
-    def peek(self):
-        return self.t[self.i] if self.i < len(self.t) else None
-
-    def take(self, want=None):
-        tok = self.peek()
-        if tok is None:
-            raise _NoMatch("expression ends early")
-        if want is not None and tok.value.lower() != want:
-            raise _NoMatch("expected '%s' at '%s'" % (want, tok.text()))
-        self.i += 1
-        return tok
-
-    def parse(self):
-        atoms, op = self.expr()
-        if self.peek() is not None:
-            raise _NoMatch("unsupported expression at '%s'" % self.peek().text())
-        return atoms, op or "or"
-
-    def expr(self):
-        atoms = self.term()
-        op = None
-        while self.peek() is not None and self.peek().value.lower() in ("and", "or"):
-            o = self.take().value.lower()
-            if op is not None and o != op:
-                raise _NoMatch("'and' and 'or' mixed in one expression")
-            op = o
-            atoms = atoms + self.term()
-        return atoms, op
-
-    def term(self):
-        tok = self.peek()
-        if tok is None:
-            raise _NoMatch("expression ends early")
-        v = tok.value.lower()
-        if v in ("not", "!"):
-            self.take()
-            inner = self.term()
-            if len(inner) != 1:
-                raise _NoMatch("'not' of a compound expression")
-            c, op, val, pre = inner[0]
-            return [(c, "ne" if op == "eq" else "eq", val, pre)]
-        if v == "(":
-            self.take()
-            atoms, op = self.expr()
-            self.take(")")
-            if len(atoms) > 1 and op is not None:
-                raise _NoMatch("nested and/or groups")
-            return atoms
-        return [self.compare()]
-
-    def data(self):
-        """-> (criterion, offset, length or None)."""
-        tok = self.take()
-        v = tok.value.lower()
-        if v == "substring":
-            self.take("(")
-            crit, off, ln = self.data()
-            if ln is not None:
-                raise _NoMatch("nested substring")
-            self.take(",")
-            o = self.num()
-            self.take(",")
-            n = self.num()
-            self.take(")")
-            return crit, o, n
-        if v == "option":
-            name = self.take().value.lower()
-            crit = {"vendor-class-identifier": "vendor_class", "user-class": "user_class",
-                    "dhcp-client-identifier": "client_id"}.get(name)
-            if crit is None:
-                raise _NoMatch("conditions on option %s are not supported" % name)
-            return crit, 0, None
-        if v == "hardware":
-            return "hardware", 0, None
-        raise _NoMatch("'%s' is not supported in a condition" % tok.text())
-
-    def num(self):
-        tok = self.take()
-        try:
-            return int(tok.value)
-        except ValueError:
-            raise _NoMatch("'%s' is not a number" % tok.text())
-
-    def compare(self):
-        crit, off, ln = self.data()
-        optok = self.take()
-        if optok.value not in ("=", "!="):
-            raise _NoMatch("operator '%s' is not supported" % optok.value)
-        op = "eq" if optok.value == "=" else "ne"
-        ctok = self.take()
-        raw = ctok.value.encode("latin-1") if ctok.kind == "string" else colon_hex(ctok.value)
-        if raw is None:
-            raise _NoMatch("'%s' is not a constant" % ctok.text())
-        prefix = False
-        if ln is not None:
-            if ln != len(raw):
-                raise _NoMatch("substring length %d differs from the constant's %d" % (ln, len(raw)))
-            prefix = True
-        if crit == "hardware":
-            # dhcpd's hardware is htype + chaddr
-            if off == 1:
-                value = raw
-            elif off == 0 and raw[:1] == b"\x01":
-                value = raw[1:]
-            else:
-                raise _NoMatch("hardware conditions must skip the type byte (offset 1) or start with 1")
-            if len(value) == 6 and (ln is None or ln - (1 - off) >= 6):
-                prefix = False
-            elif not prefix:
-                raise _NoMatch("a hardware address must be 6 bytes")
-            return ("mac", op, _hex(value), prefix)
-        if off != 0:
-            raise _NoMatch("substrings must start at offset 0")
-        if crit in ("vendor_class", "user_class"):
-            try:
-                text = raw.decode("ascii")
-            except UnicodeError:
-                raise _NoMatch("non-ASCII class text")
-            return (crit, op, text, prefix)
-        return (crit, op, _hex(raw), prefix)
-
-
-def _text(raw, st):
-    return raw.decode("latin-1")
-
-
-def _hex(b):
-    return ":".join("%02x" % x for x in b)
 
 
 def _merge(spans):
@@ -1044,146 +895,13 @@ def _json_opts(opts):
     return out
 
 
-# ----------------------------------------------------------------------- leases
-
-_WEEKDAYS = set("0123456")
-
-
-def lease_time(st):
-    """Unix seconds of `starts 4 2026/12/03 08:00:00;` (UTC), `epoch N`, or
-    None for `never`. Raises ValueError on anything else."""
-    import calendar
-    w = st.words[1:]
-    if w == ["never"]:
-        return None
-    if len(w) >= 2 and w[0] == "epoch":
-        return int(w[1])
-    if len(w) == 3 and w[0] in _WEEKDAYS:
-        d = w[1].split("/")
-        t = w[2].split(":")
-        if len(d) == 3 and len(t) == 3:
-            y, mo, da = (int(x) for x in d)
-            h, mi, s = (int(x) for x in t)
-            if y < 100:
-                y += 1900
-            return calendar.timegm((y, mo, da, h, mi, s, 0, 0, 0))
-    raise ValueError("not a dhcpd lease time: %s" % " ".join(w))
-
-
-def import_leases(stmts, report, keep_failover=True):
-    """Bindings (list of Binding) from a parsed dhcpd.leases: the last entry
-    of an address wins, as when dhcpd reads the file."""
-    by_addr = {}
-    for st in stmts:
-        k = st.key
-        if k == "lease" and st.block is not None and len(st.head) == 2:
-            addr = _ip(st.head[1])
-            if addr is None:
-                report.unmapped(st, "lease for a non-IPv4 address")
-                continue
-            b = _lease(st, addr, report, keep_failover)
-            if b is not None:
-                by_addr[addr] = (b, st)
-        elif k == "failover" and st.block is not None:
-            report.dropped(st, "failover state is not carried over: a dhcpfo node without saved "
-                               "state starts in RECOVER and learns every binding from its partner")
-        elif k in ("server-duid", "authoring-byte-order", "db-time-format"):
-            continue
-        elif k in ("host", "class", "subclass"):
-            report.dropped(st, "objects created through OMAPI / dynamically are not imported")
-        else:
-            report.unmapped(st, "unknown statement in a lease file")
-    return [by_addr[a] for a in sorted(by_addr)]
-
-
-def _lease(st, addr, report, keep_failover):
-    times = {}
-    state = None
-    mac = None
-    cid = None
-    host = None
-    for s in st.block:
-        k = s.key
-        w = s.words
-        lw = [x.lower() for x in w]
-        if k in ("starts", "ends", "tstp", "tsfp", "atsfp", "cltt"):
-            try:
-                times[k] = lease_time(s)
-            except ValueError as e:
-                report.dropped(s, str(e))
-        elif lw[:2] == ["binding", "state"] and len(w) == 3:
-            state = lw[2]
-        elif lw[:3] in (["next", "binding", "state"], ["rewind", "binding", "state"]):
-            continue  # derived again by dhcpfo from its own state machine
-        elif k == "hardware" and len(w) == 3:
-            m = colon_hex(w[2])
-            if lw[1] == "ethernet" and m is not None and len(m) == 6:
-                mac = m
-            else:
-                report.dropped(s, "only Ethernet hardware addresses are imported")
-        elif k == "uid" and len(s.head) == 2:
-            t = s.head[1]
-            cid = t.value.encode("latin-1") if t.kind == "string" else colon_hex(t.value)
-            if cid is None or len(cid) > 255:
-                report.dropped(s, "uid is neither a string nor colon hex")
-                cid = None
-        elif k == "client-hostname":
-            host = w[1] if len(w) > 1 else None
-            report.count("client-hostname dropped")
-        elif k == "abandoned":
-            state = "abandoned"
-        elif k in ("set", "on", "vendor-class-identifier", "bootp", "reserved", "ddns-text",
-                   "ddns-fwd-name", "ddns-rev-name", "ddns-client-fqdn"):
-            report.count("lease statement dropped: %s" % k)
-        else:
-            report.dropped(s, "unknown lease statement")
-    if state is None:
-        state = "active" if times.get("ends", 0) is None or times.get("ends", 0) else "free"
-    code = STATE_CODES.get(state)
-    if state == "bootp":
-        report.dropped(st, "BOOTP lease: not imported (BOOTP scopes are not mapped)")
-        return None
-    if code is None:
-        report.dropped(st, "binding state %s is not known" % state)
-        return None
-    if code == lt.BACKUP and not keep_failover:
-        code = lt.FREE
-    b = Binding(addr, code, mac, cid)
-    b.hostname = host
-    ends = times.get("ends", 0)
-    starts = times.get("starts", 0) or 0
-    cltt = times.get("cltt") or starts
-    if code in (lt.ACTIVE, lt.EXPIRED, lt.RELEASED):
-        b.expiry = ends
-        b.stamp = cltt
-        if mac is None and cid is None:
-            report.dropped(st, "a %s lease without hardware address or uid: imported as free" % state)
-            b.state = lt.FREE
-            b.expiry = 0
-    elif code == lt.ABANDONED:
-        b.expiry = ends
-        b.stamp = starts
-    else:
-        b.expiry = 0
-        b.stamp = ends if ends else starts
-        if mac is not None or cid is not None:
-            report.count("client of a free/backup lease not kept (no lease affinity)")
-    if keep_failover and times.get("tsfp"):
-        b.ack_pexp = times["tsfp"]
-    if times.get("tstp"):
-        report.count("tstp dropped (dhcpfo derives the sent potential expiration)")
-    if times.get("atsfp"):
-        report.count("atsfp dropped")
-    return b
-
-
 # ----------------------------------------------------------------------- driver
 
 
 def run_import(conf_path, leases_path, out_dir, server_id=None, name=None, failover=True):
     """Import into out_dir: dhcpfo.json, data/ (the lease store), report.json.
     Returns (config dict, Report, store summary). Raises IscSyntaxError,
-    ImportError_ or cfgmod.ConfigError."""
+    IscImportError or cfgmod.ConfigError."""
     report = Report()
     imp = IscImporter(report, server_id, name, failover)
     imp.load_conf(parse_file(conf_path))
@@ -1217,4 +935,4 @@ def run_import(conf_path, leases_path, out_dir, server_id=None, name=None, failo
     return doc, report, summary
 
 
-__all__ = ["run_import", "IscImporter", "import_leases", "lease_time", "IscSyntaxError", "ImportError_"]
+__all__ = ["run_import", "IscImporter", "import_leases", "lease_time", "IscSyntaxError", "IscImportError"]
