@@ -104,3 +104,24 @@ def test_kea_export_config_and_lease_csv(tmp_path):
     r = subprocess.run([kea, "-t", str(tmp_path / "kea" / "kea-dhcp4.json")], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_export_reports_store_trouble_and_a_missing_store(tmp_path):
+    cfg_path, data = _store(tmp_path)
+    # a torn tail: half a record appended to the log
+    with open(os.path.join(data, "log"), "ab") as f:
+        f.write(b"\x01" * 13)
+    # a config that no longer has the third scope: its binding is skipped
+    doc = json.loads(json.dumps(FULL))
+    del doc["scopes"][2]
+    smaller = tmp_path / "smaller.json"
+    smaller.write_text(json.dumps(doc))
+    report, summary = export_kea.run_export(str(smaller), data, str(tmp_path / "k"))
+    reasons = [i["reason"] for i in report.of_kind("dropped")]
+    assert "13 bytes of a torn log tail ignored" in reasons
+    assert "1 bindings for scopes or addresses the configuration does not have" in reasons
+    assert summary["bindings_read"] == 6
+    with open(os.path.join(data, "log"), "rb") as f:
+        assert f.read().endswith(b"\x01" * 13)  # the store itself is not touched
+    with pytest.raises(FileNotFoundError):
+        export_isc.run_export(cfg_path, str(tmp_path / "nope"), str(tmp_path / "i"))

@@ -17,7 +17,7 @@ from dhcpfo.wire import options as wo
 
 from dhcpfo_host.migrate import iscoptions as io
 from dhcpfo_host.migrate.iscsyntax import hex_colon, quote
-from dhcpfo_host.migrate.leasestore import STATE_NAMES, read_store
+from dhcpfo_host.migrate.leasestore import STATE_NAMES, read_store, store_warnings
 from dhcpfo_host.migrate.report import Report
 from dhcpfo_host.migrate.scopeview import class_names, scope_pools
 
@@ -310,6 +310,7 @@ def run_export(config_path, leases_dir, out_dir):
     stats = None
     if leases_dir:
         rows, stats = read_store(cfg, leases_dir)
+        store_warnings(stats, report)
     leases = w.leases(rows)
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "dhcpd.conf"), "w") as f:

@@ -24,7 +24,7 @@ from dhcpfo.lease import table as lt
 from dhcpfo.wire import options as wo
 
 from dhcpfo_host.migrate.iscsyntax import hex_colon
-from dhcpfo_host.migrate.leasestore import read_store
+from dhcpfo_host.migrate.leasestore import read_store, store_warnings
 from dhcpfo_host.migrate.report import Report
 from dhcpfo_host.migrate.scopeview import class_names, scope_pools
 
@@ -240,6 +240,7 @@ def run_export(config_path, leases_dir, out_dir, interfaces=("*",)):
     w = KeaWriter(cfg, report, lease_path, interfaces)
     doc = w.config()
     rows, stats = read_store(cfg, leases_dir) if leases_dir else ([], None)
+    store_warnings(stats, report)
     csv = w.leases(rows)
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "kea-dhcp4.json"), "w") as f:

@@ -102,6 +102,8 @@ def write_store(cfg, bindings, data_dir):
 def read_store(cfg, data_dir):
     """Every non-default binding of the store in `data_dir` as a list of
     (ScopeConfig, Binding), plus the store's load statistics."""
+    if not os.path.isdir(data_dir):
+        raise FileNotFoundError(2, "no lease store directory", data_dir)
     scopes = Scopes(cfg)
     tables = dict((sc.index, lt.LeaseTable(sc.size)) for sc in scopes)
     tmp = tempfile.mkdtemp(prefix="dhcpfo-export.")
@@ -128,3 +130,17 @@ def read_store(cfg, data_dir):
             rows.append((cfg.scopes[sc.index], b))
             i = t.next_live(i + 1)
     return rows, stats
+
+
+def store_warnings(stats, report):
+    """Report a damaged or partly unreadable store (read_store's statistics)."""
+    if not stats:
+        return
+    if stats["lost"]:
+        report.add("dropped", None, "lease store", "the store was found damaged: what could be "
+                   "read is exported, a failover partner may know more")
+    if stats["ignored"]:
+        report.add("dropped", None, "lease store", "%d bytes of a torn log tail ignored" % stats["ignored"])
+    if stats["skipped"]:
+        report.add("dropped", None, "lease store", "%d bindings for scopes or addresses the "
+                   "configuration does not have" % stats["skipped"])
