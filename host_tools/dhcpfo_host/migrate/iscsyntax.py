@@ -11,11 +11,10 @@ Bad input raises `IscSyntaxError` whose message starts with `file:line:`.
 """
 
 import os
+import re
 
-PUNCT = "{};,=()!&|+~"
-# characters a bare word may hold: names, numbers, addresses, colon hex,
-# dates (2026/12/03) and times (08:00:00)
-_WORD = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:/*@$%")
+# A bare word holds names, numbers, addresses, colon hex, dates (2026/12/03)
+# and times (08:00:00); punctuation is one of {};,=()!&|+~ or ~= ~~ != !~.
 MAX_INCLUDE_DEPTH = 8
 
 
@@ -65,77 +64,56 @@ def quote(s):
     return "".join(out)
 
 
+_TOKEN = re.compile(r"""
+    (?P<nl>\n)
+  | (?P<space>[ \t\r\f\v]+)
+  | (?P<comment>\#[^\n]*)
+  | (?P<string>"(?:[^"\\]|\\.)*")
+  | (?P<word>[A-Za-z0-9_\-.:/*@$%]+)
+  | (?P<punct>[~!][=~]|[{};,=()!&|+~])
+""", re.X | re.S)
+_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))", re.S)
+_SIMPLE = {"n": "\n", "t": "\t", "r": "\r"}
+
+
+def _unescape(body, path, line):
+    def one(m):
+        if m.group(1):
+            return chr(int(m.group(1), 8) & 255)
+        if m.group(2):
+            return chr(int(m.group(2), 16))
+        c = m.group(3)
+        if c == "x":
+            raise IscSyntaxError(path, line, "\\x without hex digits in string")
+        return _SIMPLE.get(c, c)
+
+    return _ESCAPE.sub(one, body) if "\\" in body else body
+
+
 def tokenize(text, path="<text>"):
     """All tokens of `text`; raises IscSyntaxError on an unterminated string
     or a character dhcpd does not accept."""
     toks = []
-    i = 0
-    n = len(text)
     line = 1
-    while i < n:
-        ch = text[i]
-        if ch == "\n":
+    pos = 0
+    n = len(text)
+    match = _TOKEN.match
+    while pos < n:
+        m = match(text, pos)
+        if m is None:
+            if text[pos] == '"':
+                raise IscSyntaxError(path, line, "string not terminated")
+            raise IscSyntaxError(path, line, "unexpected character %r" % text[pos])
+        kind = m.lastgroup
+        v = m.group(kind)
+        if kind == "nl":
             line += 1
-            i += 1
-        elif ch in " \t\r\f\v":
-            i += 1
-        elif ch == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-        elif ch == '"':
-            start_line = line
-            i += 1
-            buf = []
-            while True:
-                if i >= n:
-                    raise IscSyntaxError(path, start_line, "string not terminated")
-                c = text[i]
-                if c == '"':
-                    i += 1
-                    break
-                if c == "\n":
-                    line += 1
-                if c == "\\":
-                    if i + 1 >= n:
-                        raise IscSyntaxError(path, line, "string not terminated")
-                    e = text[i + 1]
-                    if e in "01234567":
-                        j = i + 1
-                        while j < n and j < i + 4 and text[j] in "01234567":
-                            j += 1
-                        buf.append(chr(int(text[i + 1:j], 8) & 255))
-                        i = j
-                        continue
-                    if e == "x":
-                        j = i + 2
-                        while j < n and j < i + 4 and text[j] in "0123456789abcdefABCDEF":
-                            j += 1
-                        if j == i + 2:
-                            raise IscSyntaxError(path, line, "\\x without hex digits in string")
-                        buf.append(chr(int(text[i + 2:j], 16)))
-                        i = j
-                        continue
-                    buf.append({"n": "\n", "t": "\t", "r": "\r"}.get(e, e))
-                    i += 2
-                    continue
-                buf.append(c)
-                i += 1
-            toks.append(Token("string", "".join(buf), start_line))
-        elif ch in _WORD:
-            j = i
-            while j < n and text[j] in _WORD:
-                j += 1
-            toks.append(Token("word", text[i:j], line))
-            i = j
-        elif ch in PUNCT:
-            if ch in "~!" and i + 1 < n and text[i + 1] in "=~":
-                toks.append(Token("punct", text[i:i + 2], line))
-                i += 2
-            else:
-                toks.append(Token("punct", ch, line))
-                i += 1
-        else:
-            raise IscSyntaxError(path, line, "unexpected character %r" % ch)
+        elif kind == "word" or kind == "punct":
+            toks.append(Token(kind, v, line))
+        elif kind == "string":
+            toks.append(Token("string", _unescape(v[1:-1], path, line), line))
+            line += v.count("\n")
+        pos = m.end()
     return toks
 
 
