@@ -498,10 +498,13 @@ class IscImporter:
             r.unmapped(st, "subclass value must be a string or colon hex")
             return
         key = c.match_key
-        if key == "option vendor-class-identifier":
-            c.add("vendor_class", "eq", raw.decode("latin-1"), False)
+        if key in ("option vendor-class-identifier", "option user-class") and \
+                not all(32 <= x < 127 for x in raw):
+            r.unmapped(st, "class text with non-printable or non-ASCII octets")
+        elif key == "option vendor-class-identifier":
+            c.add("vendor_class", "eq", raw.decode("ascii"), False)
         elif key == "option user-class":
-            c.add("user_class", "eq", raw.decode("latin-1"), False)
+            c.add("user_class", "eq", raw.decode("ascii"), False)
         elif key == "option dhcp-client-identifier":
             c.add("client_id", "eq", hex_colon(raw), False)
         elif key == "hardware":
