@@ -309,3 +309,14 @@ def test_secondary_peer_shared_network_subclasses(tmp_path):
     assert [r.address for r in five.reservations] == [ip("198.18.5.200")]
     odd = [i for i in report.of_kind("unmapped") if "class odd" in i["reason"]]
     assert odd and "mixed" in odd[0]["reason"] and odd[0]["line"] == 11
+
+
+def test_hosts_that_cannot_be_reservations_are_reported(tmp_path):
+    p = tmp_path / "h.conf"
+    p.write_text("subnet 198.18.0.0 netmask 255.255.255.0 { range 198.18.0.10 198.18.0.20; }\n"
+                 "host nofix { hardware ethernet 02:00:5e:00:00:01; option host-name \"x\"; }\n"
+                 "host far { hardware ethernet 02:00:5e:00:00:02; fixed-address 10.9.9.9; }\n")
+    doc, report, _ = ii.run_import(str(p), None, str(tmp_path / "o"), server_id=ip("198.18.0.1"))
+    assert "reservations" not in doc["scopes"][0]
+    got = dict((i["line"], i["reason"]) for i in report.of_kind("unmapped"))
+    assert "no fixed-address" in got[2] and "lies in no declared subnet" in got[3]

@@ -633,6 +633,13 @@ class IscImporter:
                 server_policies.append(pol)
             else:
                 r.note(c.stmt, "class %s is used by no pool and sets nothing: no policy made" % c.name)
+        for h in self.hosts:
+            if not h.addresses:
+                r.unmapped(h.stmt, "host %s has no fixed-address: per-client options and access "
+                                   "control without a reservation are not supported" % h.name)
+            for addr, ast in h.addresses:
+                if not any(cfgmod.and4(addr, sn.mask) == sn.net for sn in self.subnets):
+                    r.unmapped(ast, "host %s: %s lies in no declared subnet" % (h.name, _ip_text(addr)))
         if server_policies:
             server["policies"] = server_policies
         rels = []
