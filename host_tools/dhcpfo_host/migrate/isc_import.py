@@ -924,7 +924,7 @@ def run_import(conf_path, leases_path, out_dir, server_id=None, name=None, failo
                "leases": 0, "leases_outside_scopes": 0}
     bindings = []
     if leases_path:
-        pairs = import_leases(parse_file(leases_path), report, failover)
+        pairs = import_leases(parse_file(leases_path, lazy=True), report, failover)
         bindings = [b for b, _ in pairs]
         where = dict((id(b), st) for b, st in pairs)
     os.makedirs(out_dir, exist_ok=True)

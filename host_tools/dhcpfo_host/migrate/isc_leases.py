@@ -14,6 +14,20 @@ from dhcpfo_host.migrate.iscsyntax import colon_hex
 from dhcpfo_host.migrate.leasestore import STATE_CODES, Binding
 
 
+class Origin:
+    """Where a lease came from, without keeping its tokens (report items)."""
+
+    __slots__ = ("path", "line", "_text")
+
+    def __init__(self, st):
+        self.path = st.path
+        self.line = st.line
+        self._text = st.text()
+
+    def text(self):
+        return self._text
+
+
 def _ip(tok):
     return ip_or_none(tok.value) if tok is not None and tok.kind == "word" else None
 
@@ -42,7 +56,8 @@ def lease_time(st):
 
 
 def import_leases(stmts, report, keep_failover=True):
-    """Bindings (list of Binding) from a parsed dhcpd.leases: the last entry
+    """[(Binding, Origin)] from dhcpd.leases statements (an iterable: a lazy
+    parse keeps memory flat on large files); the last entry
     of an address wins, as when dhcpd reads the file."""
     by_addr = {}
     for st in stmts:
@@ -54,7 +69,7 @@ def import_leases(stmts, report, keep_failover=True):
                 continue
             b = _lease(st, addr, report, keep_failover)
             if b is not None:
-                by_addr[addr] = (b, st)
+                by_addr[addr] = (b, Origin(st))
         elif k == "failover" and st.block is not None:
             report.dropped(st, "failover state is not carried over: a dhcpfo node without saved "
                                "state starts in RECOVER and learns every binding from its partner")

@@ -90,10 +90,9 @@ def _unescape(body, path, line):
     return _ESCAPE.sub(one, body) if "\\" in body else body
 
 
-def tokenize(text, path="<text>"):
-    """All tokens of `text`; raises IscSyntaxError on an unterminated string
-    or a character dhcpd does not accept."""
-    toks = []
+def iter_tokens(text, path="<text>"):
+    """Tokens of `text` one by one; raises IscSyntaxError on an unterminated
+    string or a character dhcpd does not accept."""
     line = 1
     pos = 0
     n = len(text)
@@ -109,12 +108,16 @@ def tokenize(text, path="<text>"):
         if kind == "nl":
             line += 1
         elif kind == "word" or kind == "punct":
-            toks.append(Token(kind, v, line))
+            yield Token(kind, v, line)
         elif kind == "string":
-            toks.append(Token("string", _unescape(v[1:-1], path, line), line))
+            yield Token("string", _unescape(v[1:-1], path, line), line)
             line += v.count("\n")
         pos = m.end()
-    return toks
+
+
+def tokenize(text, path="<text>"):
+    """All tokens of `text` as a list."""
+    return list(iter_tokens(text, path))
 
 
 class Stmt:
@@ -155,60 +158,87 @@ class Stmt:
         return "Stmt(%s @%s)" % (self.text(), self.where())
 
 
-def parse(text, path="<text>", include_depth=0, base_dir=None):
-    """The statement tree of a file's text. `include "x";` is replaced by the
-    statements of x (relative to base_dir, default the file's directory)."""
-    toks = tokenize(text, path)
+class _Stream:
+    """Tokens with one token of look-ahead."""
+
+    def __init__(self, it):
+        self.it = it
+        self.ahead = None
+
+    def next(self):
+        if self.ahead is not None:
+            t = self.ahead
+            self.ahead = None
+            return t
+        return next(self.it, None)
+
+    def peek(self):
+        if self.ahead is None:
+            self.ahead = next(self.it, None)
+        return self.ahead
+
+
+def _is(t, value):
+    return t is not None and t.kind == "punct" and t.value == value
+
+
+def iter_parse(text, path="<text>", include_depth=0, base_dir=None):
+    """Top-level statements of a file's text, one at a time (a large lease
+    file is never held as one tree). `include "x";` yields the statements
+    of x (relative to base_dir, default the file's directory)."""
+    toks = _Stream(iter_tokens(text, path))
     if base_dir is None:
         base_dir = os.path.dirname(os.path.abspath(path)) if path[:1] != "<" else "."
-    pos = [0]
 
-    def block(depth, open_line):
-        out = []
+    def statements(depth, open_line):
         head = []
         while True:
-            if pos[0] >= len(toks):
+            t = toks.next()
+            if t is None:
                 if depth:
                     raise IscSyntaxError(path, open_line, "'{' is never closed")
                 if head:
                     raise IscSyntaxError(path, head[0].line, "statement '%s' has no ';'"
-                                         % " ".join(t.text() for t in head[:6]))
-                return out
-            t = toks[pos[0]]
-            pos[0] += 1
-            if t.kind == "punct" and t.value == ";":
+                                         % " ".join(x.text() for x in head[:6]))
+                return
+            if _is(t, ";"):
                 if head:
-                    out.extend(_stmt_or_include(head, None, path, include_depth, base_dir))
+                    for st in _stmt_or_include(head, None, path, include_depth, base_dir):
+                        yield st
                 head = []
-            elif t.kind == "punct" and t.value == "{" and head and head[-1].value == "=":
+            elif _is(t, "{") and head and head[-1].value == "=":
                 # a record type in `option x code N = { ip-address, text };`
                 head.append(t)
-                while pos[0] < len(toks) and toks[pos[0]].value != "}":
-                    head.append(toks[pos[0]])
-                    pos[0] += 1
-                if pos[0] >= len(toks):
-                    raise IscSyntaxError(path, t.line, "'{' is never closed")
-                head.append(toks[pos[0]])
-                pos[0] += 1
-            elif t.kind == "punct" and t.value == "{":
-                sub = block(depth + 1, t.line)
+                while True:
+                    u = toks.next()
+                    if u is None:
+                        raise IscSyntaxError(path, t.line, "'{' is never closed")
+                    head.append(u)
+                    if _is(u, "}"):
+                        break
+            elif _is(t, "{"):
+                sub = list(statements(depth + 1, t.line))
                 line = head[0].line if head else t.line
-                out.append(Stmt(head, sub, path, line))
+                yield Stmt(head, sub, path, line)
                 head = []
-            elif t.kind == "punct" and t.value == "}":
+            elif _is(t, "}"):
                 if not depth:
                     raise IscSyntaxError(path, t.line, "'}' without a matching '{'")
                 if head:
                     raise IscSyntaxError(path, head[0].line, "statement '%s' has no ';' before '}'"
                                          % " ".join(x.text() for x in head[:6]))
-                # `};` is accepted (dhcpd tolerates it after some blocks)
-                if pos[0] < len(toks) and toks[pos[0]].kind == "punct" and toks[pos[0]].value == ";":
-                    pos[0] += 1
-                return out
+                if _is(toks.peek(), ";"):  # `};` is accepted (dhcpd tolerates it)
+                    toks.next()
+                return
             else:
                 head.append(t)
 
-    return block(0, 1)
+    return statements(0, 1)
+
+
+def parse(text, path="<text>", include_depth=0, base_dir=None):
+    """The whole statement tree of a file's text (see iter_parse)."""
+    return list(iter_parse(text, path, include_depth, base_dir))
 
 
 def _stmt_or_include(head, blk, path, depth, base_dir):
@@ -224,18 +254,19 @@ def _stmt_or_include(head, blk, path, depth, base_dir):
                 text = f.read()
         except OSError as e:
             raise IscSyntaxError(path, head[0].line, "cannot read include %s: %s" % (inc, e.strerror))
-        return parse(text, full, depth + 1, os.path.dirname(os.path.abspath(full)))
+        return iter_parse(text, full, depth + 1, os.path.dirname(os.path.abspath(full)))
     return [Stmt(head, blk, path, head[0].line)]
 
 
-def parse_file(path):
-    """parse() of a file; a missing or unreadable file is an IscSyntaxError at line 0."""
+def parse_file(path, lazy=False):
+    """parse() of a file (iter_parse() when lazy); a missing or unreadable
+    file is an IscSyntaxError at line 0."""
     try:
         with open(path, encoding="latin-1") as f:
             text = f.read()
     except OSError as e:
         raise IscSyntaxError(path, 0, "cannot read: %s" % e.strerror)
-    return parse(text, path)
+    return iter_parse(text, path) if lazy else parse(text, path)
 
 
 # -- value helpers shared by importer and exporter -----------------------------------
