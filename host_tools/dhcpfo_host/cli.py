@@ -66,11 +66,16 @@ def main(argv=None):
     p.add_argument("--port", required=True, help="serial device or any pyserial URL")
     p.add_argument("--baud", type=int, default=115200)
 
+    from dhcpfo_host.migrate import commands as migrate
+    migrate.add_parsers(sub)
+
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["emuboard"]:  # its own parser, options passed through untouched
         from dhcpfo_host import emuboard
         return emuboard.main(argv[1:])
     args = ap.parse_args(argv)
+    if args.cmd in ("import", "export"):
+        return migrate.run(args)
     if args.cmd == "node":
         from runtime import host
         if args.check:
