@@ -25,9 +25,9 @@ import subprocess
 import time
 
 from dhcpfo.failover import hashing
-from integration.netns import Dhclient, Dhcpd, LabError, Udhcpc, dhcpd_subnet, tool, wait_until
+from integration.netns import Dhclient, Dhcpcd, Dhcpd, LabError, Udhcpc, dhcpd_subnet, tool, wait_until
 from integration.nodes import Node, node_config, relationship, scope
-from integration.pair import _DROP, _HOLD, client_key
+from integration.pair import _DROP, _HOLD
 
 REL = "interop"
 SCOPE = "198.18.0.0"
@@ -45,6 +45,10 @@ ISC_STATES = {"normal": 2, "communications-interrupted": 3, "partner-down": 4,
               "potential-conflict": 5, "recover": 6, "paused": 7, "shutdown": 8,
               "recover-done": 9, "resolution-interrupted": 10, "conflict-done": 11,
               "recover-wait": 254}
+
+CLIENTS = {"dhclient": Dhclient, "udhcpc": Udhcpc, "dhcpcd": Dhcpcd}
+# hook events after which a client holds no address (dhcpcd's on top of pair.py's)
+_GONE = _DROP | {"NAK", "DEPARTED", "NOCARRIER"}
 
 _MOVE_RX = re.compile(r"failover peer %s: I move from (\S+) to (\S+)" % REL)
 
@@ -321,8 +325,15 @@ class IscPair:
 
     # -- clients -----------------------------------------------------------------------
 
+    @staticmethod
+    def client_key(kind, mac):
+        """The bytes both servers hash (RFC 3074): the client identifier when the
+        client sends one (udhcpc and our dhcpcd config: 01 + MAC), else chaddr."""
+        raw = bytes(int(x, 16) for x in mac.split(":"))
+        return b"\x01" + raw if kind in ("udhcpc", "dhcpcd") else raw
+
     def primary_serves(self, kind, mac):
-        return hashing.serves(self.hba, client_key(kind, mac), True)
+        return hashing.serves(self.hba, self.client_key(kind, mac), True)
 
     def owner(self, kind, mac):
         """Which side ("dfo" or "isc") answers this client in NORMAL."""
@@ -341,19 +352,16 @@ class IscPair:
 
     def client(self, kind, side=None, **kw):
         """A new client namespace on segment 0 with a MAC whose bucket `side`
-        serves, and a Dhclient or Udhcpc in it (not started)."""
+        serves, and a Dhclient, Udhcpc or Dhcpcd in it (not started)."""
         mac = self.mac_for(kind, side)
         self._client_seq += 1
         host = self.lab.add_host("c%d" % self._client_seq, segment=0)
         host.ip("link", "set", "eth0", "down")
         host.ip("link", "set", "eth0", "address", mac)
         host.ip("link", "set", "eth0", "up")
-        if kind == "dhclient":
-            c = Dhclient(host, **kw)
-        elif kind == "udhcpc":
-            c = Udhcpc(host, **kw)
-        else:
+        if kind not in CLIENTS:
             raise LabError("unknown client kind " + kind)
+        c = CLIENTS[kind](host, **kw)
         c.mac = mac
         c.side = self.owner(kind, mac)
         self.clients.append(c)
@@ -369,7 +377,7 @@ class IscPair:
         for e in c.events():
             if e.event in _HOLD and e.ip:
                 cur = (e.ip, e.server_id, int(e.stamp) / 1e9 + (e.lease_time or 0))
-            elif e.event in _DROP:
+            elif e.event in _GONE:
                 cur = None
         if cur is not None and cur[2] <= now:
             return None

@@ -37,6 +37,7 @@ of a client is MCLT long by the protocol; renewals make it 600 s).
 
 import json
 import os
+import re
 import signal
 import time
 
@@ -60,7 +61,7 @@ RESULTS = {}
 
 
 def _lab_pair(ours, split):
-    require("ip", "dhcpd", "omshell", "dhclient", "busybox")
+    require("ip", "dhcpd", "omshell", "dhclient", "busybox", "dhcpcd")
     lab = Lab()
     lab.open()
     try:
@@ -97,6 +98,14 @@ def hs(request):
     lab.close()
 
 
+@pytest.fixture(scope="module")
+def hsd(request):
+    """dfo primary in hot-standby (active), ISC secondary (standby)."""
+    lab, p = _lab_pair("primary", 256)
+    yield p
+    lab.close()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _report(request):
     yield
@@ -114,6 +123,31 @@ def _report(request):
     if path:
         with open(path, "w") as f:
             json.dump(RESULTS, f, indent=1, sort_keys=True)
+
+
+# ISC log lines that mean a protocol error between us (a dueling update ISC
+# rejects as "Less critical binding information", reason 16, is the protocol
+# working, not an error)
+ISC_ERRORS = re.compile(r"^.*(rejected|xid mismatch|overflow|option size|FAILOVER:|illegal|"
+                        r"invalid|unknown message|not allowed).*$", re.M)
+# our counters that mean the same on our side
+OUR_ERRORS = ("peer.bad-message", "peer.bad-stream", "peer.before-handshake", "peer.bndack-unknown-xid",
+              "peer.encode-error", "peer.internal-error", "peer.unknown-type", "peer.unknown-address",
+              "peer.time-out-of-sync", "peer.unexpected-upddone", "drop.internal-error")
+
+
+def protocol_errors(p):
+    """Every sign of a protocol disagreement so far, as text lines (empty = none)."""
+    out = [l for l in ISC_ERRORS.findall(p.isc.log()) if "Less critical binding information" not in l]
+    counters = p.node.counters() if p.node.running() else {}
+    for k, v in sorted(counters.items()):
+        if k.startswith(OUR_ERRORS):
+            out.append("dfo counter %s=%s" % (k, v))
+        elif k.startswith(("peer.bndack-reject.", "peer.bndupd-reject.")) and not k.endswith(".16"):
+            out.append("dfo counter %s=%s" % (k, v))
+        elif k.startswith(("peer.bndack-reject.", "peer.bndupd-reject.", "peer.duplicate-conn")):
+            RESULTS["dfo_counter.%s" % k] = v
+    return out
 
 
 def settle(p, timeout=90):
@@ -201,7 +235,7 @@ def check_normal_serving(p, tag):
 
     # Clients of both kinds in each server's hash buckets: the owner answers.
     got = []
-    for kind in ("dhclient", "udhcpc"):
+    for kind in ("dhclient", "udhcpc", "dhcpcd"):
         for side in ("dfo", "isc"):
             c, lease = acquire(p, kind, side, SIDS[side])
             assert in_pool(lease.ip) and lease.lease_time <= MCLT, lease
@@ -220,6 +254,7 @@ def check_normal_serving(p, tag):
         if l.server_id == SIDS["isc"]:
             wait_until(lambda: isc_tstp_acked(p, l.ip), 10, 0.2, "ISC saw our BNDACK for %s" % l.ip)
     assert p.duplicates() == []
+    assert protocol_errors(p) == []
 
 
 # -- dfo primary, ISC secondary -------------------------------------------------------
@@ -238,7 +273,7 @@ def test_dfo_primary_isc_killed_and_restarted(dp):
     # We serve every client now, ISC's hash buckets too, leases <= MCLT
     # (draft-12 §5.2.1: at most MCLT past what the partner acknowledged).
     during = []
-    for kind in ("dhclient", "udhcpc"):
+    for kind in ("dhclient", "udhcpc", "dhcpcd"):
         c, lease = acquire(p, kind, "isc", SIDS["dfo"])
         assert lease.lease_time <= MCLT, lease
         during.append((c, lease))
@@ -251,6 +286,7 @@ def test_dfo_primary_isc_killed_and_restarted(dp):
     # Reconciled: ISC's lease file has what we gave while it was dead.
     both_know(p, dict((l.ip, c.mac) for c, l in during))
     assert p.duplicates() == []
+    assert protocol_errors(p) == []
 
 
 def test_dfo_primary_partition_heal_with_isc_partner_down(dp):
@@ -283,6 +319,7 @@ def test_dfo_primary_partition_heal_with_isc_partner_down(dp):
     assert (PD, PC) in moves, moves
     both_know(p, {lease.ip: c.mac})
     assert p.duplicates() == []
+    assert protocol_errors(p) == []
 
 
 def test_dfo_primary_returns_after_isc_partner_down(dp):
@@ -311,6 +348,7 @@ def test_dfo_primary_returns_after_isc_partner_down(dp):
     assert not any(PC in s for s in path[path.index(last_start):]), path
     both_know(p, {lease.ip: c.mac})
     assert p.duplicates() == []
+    assert protocol_errors(p) == []
 
 
 # -- ISC primary, dfo secondary -------------------------------------------------------
@@ -345,6 +383,7 @@ def test_isc_primary_partition_heal_with_dfo_partner_down(ip_):
     assert (CI, PC) in moves, moves
     both_know(p, {lease.ip: c.mac})
     assert p.duplicates() == []
+    assert protocol_errors(p) == []
 
 
 def test_isc_primary_killed_restarted_while_we_are_partner_down(ip_):
@@ -367,6 +406,7 @@ def test_isc_primary_killed_restarted_while_we_are_partner_down(ip_):
     assert ("startup", "recover") in moves or ("normal", "recover") in moves, moves
     both_know(p, {lease.ip: c.mac})
     assert p.duplicates() == []
+    assert protocol_errors(p) == []
 
 
 # -- hot standby: ISC primary split 256 -------------------------------------------------
@@ -394,4 +434,27 @@ def test_hot_standby_isc_active_then_killed(hs):
     uc.proc.send_signal(signal.SIGUSR1)
     ev = wait_new_event(uc, {"renew", "bound"}, t_sig, 20, fail={"leasefail", "nak", "deconfig"})
     assert ev.ip == ul.ip and ev.server_id == SIDS["dfo"], ev
+    assert p.duplicates() == []
+    assert protocol_errors(p) == []
+
+
+def test_hot_standby_dfo_active_then_killed(hsd):
+    """We are the active primary (hot-standby, reserve 5 %: HBA all ones),
+    ISC the standby secondary."""
+    p = hsd
+    settle(p)
+    rel = p.failover()
+    assert rel["mode"] == "hot-standby" and rel["load_balance_percent"] == 100
+    assert p.isc.failover_object()["load-balance-hba"] == ":".join(["ff"] * 32)
+    got = [acquire(p, kind, "dfo", SIDS["dfo"]) for kind in ("dhcpcd", "dhclient")]
+    both_know(p, dict((l.ip, c.mac) for c, l in got))
+    backup = set(ip for ip, r in p.isc.lease_file().items() if r.get("binding state") == "backup")
+    RESULTS["hot_standby_isc_backup_addresses"] = len(backup)
+    assert backup, "ISC (standby) owns no BACKUP addresses"
+    assert protocol_errors(p) == []
+
+    p.node.kill()
+    p.wait_states(None, CI, 10, interval=0.05)
+    c, lease = acquire(p, "dhcpcd", "dfo", SIDS["isc"])
+    assert lease.lease_time <= MCLT and lease.ip in backup, (lease, sorted(backup))
     assert p.duplicates() == []
