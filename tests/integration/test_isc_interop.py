@@ -30,6 +30,15 @@ in file order and each begins with `settle` (back to NORMAL/NORMAL):
   has to hot standby: ISC answers every client in NORMAL)
     8. every client served by ISC, we know each lease; ISC killed: we serve
        from our own (BACKUP) pool with leases <= MCLT.
+  dfo primary in hot-standby (active, HBA all ones) + ISC secondary
+    9. every client served by us, ISC knows each lease; we crash: ISC
+       serves from its BACKUP addresses with leases <= MCLT.
+
+Clients: ISC dhclient, busybox udhcpc and dhcpcd 9 (netns.Dhcpcd). Every
+test ends by checking that neither side saw a protocol error (ISC's log,
+our peer.* counters; a dueling update refused with reason 16 is the
+protocol at work and is only recorded). docs/interop.md has what the
+tests showed.
 
 Timing: MCLT 30 s, max-response-delay 6 s, leases of 600 s (the first lease
 of a client is MCLT long by the protocol; renewals make it 600 s).
@@ -128,7 +137,7 @@ def _report(request):
 # ISC log lines that mean a protocol error between us (a dueling update ISC
 # rejects as "Less critical binding information", reason 16, is the protocol
 # working, not an error)
-ISC_ERRORS = re.compile(r"^.*(rejected|xid mismatch|overflow|option size|FAILOVER:|illegal|"
+ISC_ERRORS = re.compile(r"^.*(?:rejected|xid mismatch|overflow|option size|FAILOVER:|illegal|"
                         r"invalid|unknown message|not allowed).*$", re.M)
 # our counters that mean the same on our side
 OUR_ERRORS = ("peer.bad-message", "peer.bad-stream", "peer.before-handshake", "peer.bndack-unknown-xid",
@@ -146,7 +155,7 @@ def protocol_errors(p):
         elif k.startswith(("peer.bndack-reject.", "peer.bndupd-reject.")) and not k.endswith(".16"):
             out.append("dfo counter %s=%s" % (k, v))
         elif k.startswith(("peer.bndack-reject.", "peer.bndupd-reject.", "peer.duplicate-conn")):
-            RESULTS["dfo_counter.%s" % k] = v
+            RESULTS["dfo_counter.%s.%s.%d" % (k, p.ours, p.split)] = v
     return out
 
 
