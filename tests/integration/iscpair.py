@@ -18,6 +18,7 @@ primary answers every client in NORMAL; the pool is still balanced between
 FREE and BACKUP by ISC's own rules, dhcpd.conf(5) "max-lease-misbalance").
 """
 
+import calendar
 import os
 import re
 import signal
@@ -186,14 +187,13 @@ class IscServer(Dhcpd):
         return blocks[-1] if blocks else None
 
 
-def _isc_time(text):
+def isc_time(text):
     """Seconds since the epoch of a lease-file time ("w yyyy/mm/dd hh:mm:ss", UTC) or None."""
     if not text or text == "never":
         return None
     m = re.match(r"\d+ (\d+)/(\d+)/(\d+) (\d+):(\d+):(\d+)", text)
     if not m:
         return None
-    import calendar
     y, mo, d, h, mi, s = (int(x) for x in m.groups())
     return calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
 
@@ -311,17 +311,18 @@ class IscPair:
         now = time.time()
         out = {}
         for ip, row in self.isc.lease_file().items():
-            ends = _isc_time(row.get("ends"))
+            ends = isc_time(row.get("ends"))
             if row.get("binding state") == "active" and (ends is None or ends > now):
                 out[ip] = (row.get("hardware ethernet") or "").lower()
         return out
 
     def isc_acked(self, ip):
-        """Did we acknowledge ISC's update for `ip`? ISC records the potential
-        expiration we acknowledged as `atsfp` (non-zero) once our BNDACK came."""
+        """Did we acknowledge ISC's own update for `ip`? ISC keeps the potential
+        expiration it sent in `tstp` and copies it to `atsfp` when our BNDACK
+        comes (for an address we leased, ISC has no tstp of its own)."""
         row = self.isc.lease_file().get(ip) or {}
-        t = _isc_time(row.get("atsfp"))
-        return t is not None and t > 0
+        tstp, atsfp = isc_time(row.get("tstp")), isc_time(row.get("atsfp"))
+        return tstp is not None and atsfp == tstp
 
     # -- clients -----------------------------------------------------------------------
 

@@ -6,8 +6,9 @@ clients on a shared segment, the failover link on its own segment so a
 partition cuts only the link. ISC is driven the way an operator drives it:
 SIGKILL, restart, and OMAPI (omshell) to force PARTNER-DOWN.
 
-Three relationships, one module-scoped lab each; the tests of a group run
-in file order and each begins with `settle` (back to NORMAL/NORMAL):
+Four relationships, one test class and one lab each (the lab closes after
+its class); the tests of a class run in file order and each begins with
+`settle` (back to NORMAL/NORMAL):
 
   dfo primary + ISC secondary, split 128 (load balance)
     1. both NORMAL, pool balanced, clients served by their hash owner,
@@ -53,7 +54,7 @@ import time
 import pytest
 
 from integration.conftest import require
-from integration.iscpair import POOL, REL, SCOPE, SIDS, IscPair, _isc_time
+from integration.iscpair import POOL, REL, SCOPE, SIDS, IscPair
 from integration.netns import Lab, wait_until
 from integration.pair import wait_new_event
 
@@ -69,50 +70,17 @@ PC = "potential-conflict"
 RESULTS = {}
 
 
-def _lab_pair(ours, split):
+@pytest.fixture(scope="class")
+def pair(request):
+    """The test class's relationship (OURS, SPLIT) in a lab of its own, which
+    closes after the class (one lab at a time on a loaded machine)."""
     require("ip", "dhcpd", "omshell", "dhclient", "busybox", "dhcpcd")
-    lab = Lab()
-    lab.open()
-    try:
-        p = IscPair(lab, ours=ours, split=split, mclt=MCLT, lease_time=LEASE_TIME,
+    cls = request.cls
+    with Lab() as lab:
+        p = IscPair(lab, ours=cls.OURS, split=cls.SPLIT, mclt=MCLT, lease_time=LEASE_TIME,
                     max_response_delay=MRD)
-        RESULTS["first_normal_s.%s.%d" % (ours, split)] = round(p.start(), 2)
-    except BaseException:
-        lab.close()
-        raise
-    return lab, p
-
-
-@pytest.fixture(scope="module")
-def dp(request):
-    """dfo primary, ISC secondary, load balance."""
-    lab, p = _lab_pair("primary", 128)
-    yield p
-    lab.close()
-
-
-@pytest.fixture(scope="module")
-def ip_(request):
-    """ISC primary, dfo secondary, load balance."""
-    lab, p = _lab_pair("secondary", 128)
-    yield p
-    lab.close()
-
-
-@pytest.fixture(scope="module")
-def hs(request):
-    """ISC primary with split 256, dfo secondary in hot-standby (standby)."""
-    lab, p = _lab_pair("secondary", 256)
-    yield p
-    lab.close()
-
-
-@pytest.fixture(scope="module")
-def hsd(request):
-    """dfo primary in hot-standby (active), ISC secondary (standby)."""
-    lab, p = _lab_pair("primary", 256)
-    yield p
-    lab.close()
+        RESULTS["first_normal_s.%s.%d" % (cls.OURS, cls.SPLIT)] = round(p.start(), 2)
+        yield p
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -173,14 +141,6 @@ def isc_unacked(p):
     """ISC's count of its updates we have not acknowledged yet (OMAPI)."""
     v = p.isc.failover_object().get("cur-unacked-updates", "")
     return int(v.replace(":", ""), 16) if v else None
-
-
-def isc_tstp_acked(p, ip):
-    """ISC's own lease `ip`: our BNDACK arrived (ISC copies the acknowledged
-    potential expiration tstp into atsfp)."""
-    row = p.isc.lease_file().get(ip) or {}
-    tstp, atsfp = _isc_time(row.get("tstp")), _isc_time(row.get("atsfp"))
-    return tstp is not None and atsfp == tstp
 
 
 def acquire(p, kind, side, expect_sid=None):
@@ -261,209 +221,220 @@ def check_normal_serving(p, tag):
                "no unacknowledged updates either way")
     for c, l in got:
         if l.server_id == SIDS["isc"]:
-            wait_until(lambda: isc_tstp_acked(p, l.ip), 10, 0.2, "ISC saw our BNDACK for %s" % l.ip)
+            wait_until(lambda: p.isc_acked(l.ip), 10, 0.2, "ISC saw our BNDACK for %s" % l.ip)
     assert p.duplicates() == []
     assert protocol_errors(p) == []
 
 
-# -- dfo primary, ISC secondary -------------------------------------------------------
+class TestDfoPrimary:
+    """dfo primary, ISC secondary, load balance (split 128)."""
 
-def test_dfo_primary_normal_updates_both_ways(dp):
-    check_normal_serving(dp, "dfo-primary")
+    OURS = "primary"
+    SPLIT = 128
 
+    def test_dfo_primary_normal_updates_both_ways(self, pair):
+        check_normal_serving(pair, "dfo-primary")
 
-def test_dfo_primary_isc_killed_and_restarted(dp):
-    p = dp
-    settle(p)
-    t0 = time.monotonic()
-    p.isc.kill()
-    p.wait_states(CI, None, 10, interval=0.05)
-    RESULTS["ci_after_isc_sigkill_s"] = round(time.monotonic() - t0, 2)
-    # We serve every client now, ISC's hash buckets too, leases <= MCLT
-    # (draft-12 §5.2.1: at most MCLT past what the partner acknowledged).
-    during = []
-    for kind in ("dhclient", "udhcpc", "dhcpcd"):
-        c, lease = acquire(p, kind, "isc", SIDS["dfo"])
-        assert lease.lease_time <= MCLT, lease
-        during.append((c, lease))
-    assert p.duplicates() == []
+    def test_dfo_primary_isc_killed_and_restarted(self, pair):
+        p = pair
+        settle(p)
+        t0 = time.monotonic()
+        p.isc.kill()
+        p.wait_states(CI, None, 10, interval=0.05)
+        RESULTS["ci_after_isc_sigkill_s"] = round(time.monotonic() - t0, 2)
+        # We serve every client now, ISC's hash buckets too, leases <= MCLT
+        # (draft-12 §5.2.1: at most MCLT past what the partner acknowledged).
+        during = []
+        for kind in ("dhclient", "udhcpc", "dhcpcd"):
+            c, lease = acquire(p, kind, "isc", SIDS["dfo"])
+            assert lease.lease_time <= MCLT, lease
+            during.append((c, lease))
+        assert p.duplicates() == []
 
-    t0 = time.monotonic()
-    p.isc.start()
-    p.wait_states("normal", "normal", 60)
-    RESULTS["normal_after_isc_restart_s"] = round(time.monotonic() - t0, 2)
-    # Reconciled: ISC's lease file has what we gave while it was dead.
-    both_know(p, dict((l.ip, c.mac) for c, l in during))
-    assert p.duplicates() == []
-    assert protocol_errors(p) == []
+        t0 = time.monotonic()
+        p.isc.start()
+        p.wait_states("normal", "normal", 60)
+        RESULTS["normal_after_isc_restart_s"] = round(time.monotonic() - t0, 2)
+        # Reconciled: ISC's lease file has what we gave while it was dead.
+        both_know(p, dict((l.ip, c.mac) for c, l in during))
+        assert p.duplicates() == []
+        assert protocol_errors(p) == []
 
+    def test_dfo_primary_partition_heal_with_isc_partner_down(self, pair):
+        p = pair
+        settle(p)
+        t0 = time.monotonic()
+        p.lab.link_down(p.hosts["dfo"], "eth1")
+        try:
+            p.wait_states(CI, CI, 3 * MRD + 10)
+            RESULTS["partition_detected_s"] = round(time.monotonic() - t0, 2)
+            p.isc.set_local_state(PD)
+            p.wait_states(CI, PD, 10)
+            # both answer now; one new client, well within MCLT of ISC's
+            # PARTNER-DOWN (after MCLT ISC could take our FREE addresses too)
+            c, lease = acquire(p, "udhcpc", None)
+            assert lease.server_id in SIDS.values() and lease.lease_time <= MCLT, lease
+            assert p.duplicates() == []
+        finally:
+            t1 = time.monotonic()
+            p.lab.link_up(p.hosts["dfo"], "eth1")
+        p.wait_states("normal", "normal", 90)
+        RESULTS["normal_after_heal_from_isc_pd_s"] = round(time.monotonic() - t1, 2)
+        path = p.our_path()
+        moves = p.isc.moves()
+        RESULTS["heal_from_isc_pd_path_dfo"] = path[-4:]
+        RESULTS["heal_from_isc_pd_path_isc"] = ["%s -> %s" % m for m in moves[-4:]]
+        # draft-12 §9.9.3: CI with the partner in PARTNER-DOWN -> POTENTIAL-CONFLICT;
+        # §9.4.3: PARTNER-DOWN with the partner in CI -> POTENTIAL-CONFLICT
+        assert any(s.startswith("communications-interrupted -> potential-conflict") for s in path), path
+        assert (PD, PC) in moves, moves
+        both_know(p, {lease.ip: c.mac})
+        assert p.duplicates() == []
+        assert protocol_errors(p) == []
 
-def test_dfo_primary_partition_heal_with_isc_partner_down(dp):
-    p = dp
-    settle(p)
-    t0 = time.monotonic()
-    p.lab.link_down(p.hosts["dfo"], "eth1")
-    try:
-        p.wait_states(CI, CI, 3 * MRD + 10)
-        RESULTS["partition_detected_s"] = round(time.monotonic() - t0, 2)
+    def test_dfo_primary_returns_after_isc_partner_down(self, pair):
+        p = pair
+        settle(p)
+        p.node.kill()  # a crash: no STATE message, ISC sees the link close
+        p.wait_states(None, CI, 3 * MRD + 10)
         p.isc.set_local_state(PD)
-        p.wait_states(CI, PD, 10)
-        # both answer now; one new client, well within MCLT of ISC's
-        # PARTNER-DOWN (after MCLT ISC could take our FREE addresses too)
-        c, lease = acquire(p, "udhcpc", None)
-        assert lease.server_id in SIDS.values() and lease.lease_time <= MCLT, lease
-        assert p.duplicates() == []
-    finally:
-        t1 = time.monotonic()
-        p.lab.link_up(p.hosts["dfo"], "eth1")
-    p.wait_states("normal", "normal", 90)
-    RESULTS["normal_after_heal_from_isc_pd_s"] = round(time.monotonic() - t1, 2)
-    path = p.our_path()
-    moves = p.isc.moves()
-    RESULTS["heal_from_isc_pd_path_dfo"] = path[-4:]
-    RESULTS["heal_from_isc_pd_path_isc"] = ["%s -> %s" % m for m in moves[-4:]]
-    # draft-12 §9.9.3: CI with the partner in PARTNER-DOWN -> POTENTIAL-CONFLICT;
-    # §9.4.3: PARTNER-DOWN with the partner in CI -> POTENTIAL-CONFLICT
-    assert any(s.startswith("communications-interrupted -> potential-conflict") for s in path), path
-    assert (PD, PC) in moves, moves
-    both_know(p, {lease.ip: c.mac})
-    assert p.duplicates() == []
-    assert protocol_errors(p) == []
-
-
-def test_dfo_primary_returns_after_isc_partner_down(dp):
-    p = dp
-    settle(p)
-    stamp_dead = time.time()
-    p.node.kill()  # a crash: no STATE message, ISC sees the link close
-    p.wait_states(None, CI, 3 * MRD + 10)
-    p.isc.set_local_state(PD)
-    p.wait_states(None, PD, 10)
-    # ISC (secondary) serves alone from its BACKUP pool at once
-    c, lease = acquire(p, "dhclient", "dfo", SIDS["isc"])
-    assert lease.lease_time <= MCLT, lease
-    assert stamp_dead < time.time()
-
-    t0 = time.monotonic()
-    p.node.start()
-    p.wait_states("normal", "normal", 3 * MCLT + 30)
-    RESULTS["normal_after_return_to_isc_pd_s"] = round(time.monotonic() - t0, 2)
-    path = p.our_path()
-    RESULTS["return_to_isc_pd_path_dfo"] = path[-5:]
-    RESULTS["return_to_isc_pd_path_isc"] = ["%s -> %s" % m for m in p.isc.moves()[-3:]]
-    # §9.3.2 step 5: ISC's PARTNER-DOWN began after our last operation -> RECOVER
-    last_start = [s for s in path if s.startswith("startup ->")][-1]
-    assert last_start.startswith("startup -> recover"), path
-    assert not any(PC in s for s in path[path.index(last_start):]), path
-    both_know(p, {lease.ip: c.mac})
-    assert p.duplicates() == []
-    assert protocol_errors(p) == []
-
-
-# -- ISC primary, dfo secondary -------------------------------------------------------
-
-def test_isc_primary_normal_updates_both_ways(ip_):
-    check_normal_serving(ip_, "isc-primary")
-
-
-def test_isc_primary_partition_heal_with_dfo_partner_down(ip_):
-    p = ip_
-    settle(p)
-    t0 = time.monotonic()
-    p.lab.link_down(p.hosts["dfo"], "eth1")
-    try:
-        p.wait_states(CI, CI, 3 * MRD + 10)
-        RESULTS["partition_detected_s.isc-primary"] = round(time.monotonic() - t0, 2)
-        r = p.node.call("set-failover-state", name=REL, state=PD)
-        assert r["relationship"]["state"] == PD
-        c, lease = acquire(p, "dhclient", None)
+        p.wait_states(None, PD, 10)
+        # ISC (secondary) serves alone from its BACKUP pool at once
+        c, lease = acquire(p, "dhclient", "dfo", SIDS["isc"])
         assert lease.lease_time <= MCLT, lease
+
+        t0 = time.monotonic()
+        p.node.start()
+        p.wait_states("normal", "normal", 3 * MCLT + 30)
+        RESULTS["normal_after_return_to_isc_pd_s"] = round(time.monotonic() - t0, 2)
+        path = p.our_path()
+        RESULTS["return_to_isc_pd_path_dfo"] = path[-5:]
+        RESULTS["return_to_isc_pd_path_isc"] = ["%s -> %s" % m for m in p.isc.moves()[-3:]]
+        # §9.3.2 step 5: ISC's PARTNER-DOWN began after our last operation -> RECOVER
+        last_start = [s for s in path if s.startswith("startup ->")][-1]
+        assert last_start.startswith("startup -> recover"), path
+        assert not any(PC in s for s in path[path.index(last_start):]), path
+        both_know(p, {lease.ip: c.mac})
         assert p.duplicates() == []
-    finally:
-        t1 = time.monotonic()
-        p.lab.link_up(p.hosts["dfo"], "eth1")
-    p.wait_states("normal", "normal", 90)
-    RESULTS["normal_after_heal_from_dfo_pd_s"] = round(time.monotonic() - t1, 2)
-    path = p.our_path()
-    moves = p.isc.moves()
-    RESULTS["heal_from_dfo_pd_path_dfo"] = path[-4:]
-    RESULTS["heal_from_dfo_pd_path_isc"] = ["%s -> %s" % m for m in moves[-4:]]
-    assert any(s.startswith("partner-down -> potential-conflict") for s in path), path
-    assert (CI, PC) in moves, moves
-    both_know(p, {lease.ip: c.mac})
-    assert p.duplicates() == []
-    assert protocol_errors(p) == []
+        assert protocol_errors(p) == []
 
 
-def test_isc_primary_killed_restarted_while_we_are_partner_down(ip_):
-    p = ip_
-    settle(p)
-    p.isc.kill()
-    p.wait_states(CI, None, 10, interval=0.05)
-    p.node.call("set-failover-state", name=REL, state=PD)
-    p.wait_states(PD, None, 5)
-    # We serve ISC's clients alone, leases <= MCLT
-    c, lease = acquire(p, "udhcpc", "isc", SIDS["dfo"])
-    assert lease.lease_time <= MCLT, lease
-    t0 = time.monotonic()
-    p.isc.start()
-    p.wait_states("normal", "normal", 3 * MCLT + 30)
-    RESULTS["normal_after_isc_restart_into_dfo_pd_s"] = round(time.monotonic() - t0, 2)
-    moves = p.isc.moves()
-    RESULTS["isc_restart_into_dfo_pd_path_isc"] = ["%s -> %s" % m for m in moves]
-    # ISC, starting while we are PARTNER-DOWN, recovers from us
-    assert ("startup", "recover") in moves or ("normal", "recover") in moves, moves
-    both_know(p, {lease.ip: c.mac})
-    assert p.duplicates() == []
-    assert protocol_errors(p) == []
+class TestIscPrimary:
+    """ISC primary, dfo secondary, load balance (split 128)."""
+
+    OURS = "secondary"
+    SPLIT = 128
+
+    def test_isc_primary_normal_updates_both_ways(self, pair):
+        check_normal_serving(pair, "isc-primary")
+
+    def test_isc_primary_partition_heal_with_dfo_partner_down(self, pair):
+        p = pair
+        settle(p)
+        t0 = time.monotonic()
+        p.lab.link_down(p.hosts["dfo"], "eth1")
+        try:
+            p.wait_states(CI, CI, 3 * MRD + 10)
+            RESULTS["partition_detected_s.isc-primary"] = round(time.monotonic() - t0, 2)
+            r = p.node.call("set-failover-state", name=REL, state=PD)
+            assert r["relationship"]["state"] == PD
+            c, lease = acquire(p, "dhclient", None)
+            assert lease.lease_time <= MCLT, lease
+            assert p.duplicates() == []
+        finally:
+            t1 = time.monotonic()
+            p.lab.link_up(p.hosts["dfo"], "eth1")
+        p.wait_states("normal", "normal", 90)
+        RESULTS["normal_after_heal_from_dfo_pd_s"] = round(time.monotonic() - t1, 2)
+        path = p.our_path()
+        moves = p.isc.moves()
+        RESULTS["heal_from_dfo_pd_path_dfo"] = path[-4:]
+        RESULTS["heal_from_dfo_pd_path_isc"] = ["%s -> %s" % m for m in moves[-4:]]
+        assert any(s.startswith("partner-down -> potential-conflict") for s in path), path
+        assert (CI, PC) in moves, moves
+        both_know(p, {lease.ip: c.mac})
+        assert p.duplicates() == []
+        assert protocol_errors(p) == []
+
+    def test_isc_primary_killed_restarted_while_we_are_partner_down(self, pair):
+        p = pair
+        settle(p)
+        p.isc.kill()
+        p.wait_states(CI, None, 10, interval=0.05)
+        p.node.call("set-failover-state", name=REL, state=PD)
+        p.wait_states(PD, None, 5)
+        # We serve ISC's clients alone, leases <= MCLT
+        c, lease = acquire(p, "udhcpc", "isc", SIDS["dfo"])
+        assert lease.lease_time <= MCLT, lease
+        t0 = time.monotonic()
+        p.isc.start()
+        p.wait_states("normal", "normal", 3 * MCLT + 30)
+        RESULTS["normal_after_isc_restart_into_dfo_pd_s"] = round(time.monotonic() - t0, 2)
+        moves = p.isc.moves()
+        RESULTS["isc_restart_into_dfo_pd_path_isc"] = ["%s -> %s" % m for m in moves]
+        # ISC, starting while we are PARTNER-DOWN, recovers from us
+        assert ("startup", "recover") in moves or ("normal", "recover") in moves, moves
+        both_know(p, {lease.ip: c.mac})
+        assert p.duplicates() == []
+        assert protocol_errors(p) == []
 
 
-# -- hot standby: ISC primary split 256 -------------------------------------------------
+class TestHotStandbyIscActive:
+    """ISC primary with `split 256` (active), dfo secondary in hot-standby (standby)."""
 
-def test_hot_standby_isc_active_then_killed(hs):
-    p = hs
-    settle(p)
-    rel = p.failover()
-    assert rel["mode"] == "hot-standby" and rel["load_balance_percent"] == 0
-    got = []
-    for kind in ("dhclient", "udhcpc", "dhclient"):
-        got.append(acquire(p, kind, "isc", SIDS["isc"]))
-    both_know(p, dict((l.ip, c.mac) for c, l in got))
-    ours = set(p.node.leases(SCOPE, state="backup"))
-    assert ours, "the standby owns no BACKUP addresses"
+    OURS = "secondary"
+    SPLIT = 256
 
-    p.isc.kill()
-    p.wait_states(CI, None, 10, interval=0.05)
-    c, lease = acquire(p, "udhcpc", "isc", SIDS["dfo"])
-    assert lease.lease_time <= MCLT and lease.ip in ours, (lease, sorted(ours))
-    # an ISC client renewing with us: same address (udhcpc: unicast to the
-    # dead ISC, then broadcast)
-    uc, ul = [(c2, l2) for c2, l2 in got if c2.kind == "udhcpc"][0]
-    t_sig = time.time()
-    uc.proc.send_signal(signal.SIGUSR1)
-    ev = wait_new_event(uc, {"renew", "bound"}, t_sig, 20, fail={"leasefail", "nak", "deconfig"})
-    assert ev.ip == ul.ip and ev.server_id == SIDS["dfo"], ev
-    assert p.duplicates() == []
-    assert protocol_errors(p) == []
+    def test_hot_standby_isc_active_then_killed(self, pair):
+        p = pair
+        settle(p)
+        rel = p.failover()
+        assert rel["mode"] == "hot-standby" and rel["load_balance_percent"] == 0
+        got = []
+        for kind in ("dhclient", "udhcpc", "dhcpcd"):
+            got.append(acquire(p, kind, "isc", SIDS["isc"]))
+        both_know(p, dict((l.ip, c.mac) for c, l in got))
+        ours = set(p.node.leases(SCOPE, state="backup"))
+        assert ours, "the standby owns no BACKUP addresses"
+
+        p.isc.kill()
+        p.wait_states(CI, None, 10, interval=0.05)
+        c, lease = acquire(p, "udhcpc", "isc", SIDS["dfo"])
+        assert lease.lease_time <= MCLT and lease.ip in ours, (lease, sorted(ours))
+        # an ISC client renewing with us: same address (udhcpc: unicast to the
+        # dead ISC, then broadcast)
+        uc, ul = [(c2, l2) for c2, l2 in got if c2.kind == "udhcpc"][0]
+        t_sig = time.time()
+        uc.proc.send_signal(signal.SIGUSR1)
+        ev = wait_new_event(uc, {"renew", "bound"}, t_sig, 20, fail={"leasefail", "nak", "deconfig"})
+        assert ev.ip == ul.ip and ev.server_id == SIDS["dfo"], ev
+        assert p.duplicates() == []
+        assert protocol_errors(p) == []
 
 
-def test_hot_standby_dfo_active_then_killed(hsd):
-    """We are the active primary (hot-standby, reserve 5 %: HBA all ones),
-    ISC the standby secondary."""
-    p = hsd
-    settle(p)
-    rel = p.failover()
-    assert rel["mode"] == "hot-standby" and rel["load_balance_percent"] == 100
-    assert p.isc.failover_object()["load-balance-hba"] == ":".join(["ff"] * 32)
-    got = [acquire(p, kind, "dfo", SIDS["dfo"]) for kind in ("dhcpcd", "dhclient")]
-    both_know(p, dict((l.ip, c.mac) for c, l in got))
-    backup = set(ip for ip, r in p.isc.lease_file().items() if r.get("binding state") == "backup")
-    RESULTS["hot_standby_isc_backup_addresses"] = len(backup)
-    assert backup, "ISC (standby) owns no BACKUP addresses"
-    assert protocol_errors(p) == []
+class TestHotStandbyDfoActive:
+    """dfo primary in hot-standby (active, HBA all ones), ISC secondary (standby)."""
 
-    p.node.kill()
-    p.wait_states(None, CI, 10, interval=0.05)
-    c, lease = acquire(p, "dhcpcd", "dfo", SIDS["isc"])
-    assert lease.lease_time <= MCLT and lease.ip in backup, (lease, sorted(backup))
-    assert p.duplicates() == []
+    OURS = "primary"
+    SPLIT = 256
+
+    def test_hot_standby_dfo_active_then_killed(self, pair):
+        """We are the active primary (hot-standby, reserve 5 %: HBA all ones),
+        ISC the standby secondary."""
+        p = pair
+        settle(p)
+        rel = p.failover()
+        assert rel["mode"] == "hot-standby" and rel["load_balance_percent"] == 100
+        assert p.isc.failover_object()["load-balance-hba"] == ":".join(["ff"] * 32)
+        got = [acquire(p, kind, "dfo", SIDS["dfo"]) for kind in ("dhcpcd", "dhclient")]
+        both_know(p, dict((l.ip, c.mac) for c, l in got))
+        backup = set(ip for ip, r in p.isc.lease_file().items() if r.get("binding state") == "backup")
+        RESULTS["hot_standby_isc_backup_addresses"] = len(backup)
+        assert backup, "ISC (standby) owns no BACKUP addresses"
+        assert protocol_errors(p) == []
+
+        p.node.kill()
+        p.wait_states(None, CI, 10, interval=0.05)
+        c, lease = acquire(p, "dhcpcd", "dfo", SIDS["isc"])
+        assert lease.lease_time <= MCLT and lease.ip in backup, (lease, sorted(backup))
+        assert p.duplicates() == []
