@@ -243,6 +243,16 @@ class IscPair:
         self._mac_seq = 0
         self._client_seq = 0
 
+    def capture(self):
+        """Record the failover link (TCP 647) to <lab dir>/failover.pcap with
+        dumpcap (for debugging: DFO_INTEROP_PCAP=1 in the tests). The lab
+        ends the capture with the rest of its processes."""
+        path = self.lab.path("failover.pcap")
+        proc = self.hosts["dfo"].run_logged([tool("dumpcap"), "-q", "-i", "eth1", "-f", "tcp port 647",
+                                             "-w", path], "dumpcap")
+        wait_until(lambda: os.path.exists(path) or proc.poll() is not None, 10, 0.05, "dumpcap start")
+        return path
+
     # -- states ------------------------------------------------------------------------
 
     def start(self, timeout=40):

@@ -79,6 +79,8 @@ def pair(request):
     with Lab() as lab:
         p = IscPair(lab, ours=cls.OURS, split=cls.SPLIT, mclt=MCLT, lease_time=LEASE_TIME,
                     max_response_delay=MRD)
+        if os.environ.get("DFO_INTEROP_PCAP") == "1":  # with DFO_KEEP_LAB=1 to keep it
+            p.capture()
         RESULTS["first_normal_s.%s.%d" % (cls.OURS, cls.SPLIT)] = round(p.start(), 2)
         yield p
 
@@ -115,7 +117,7 @@ OUR_ERRORS = ("peer.bad-message", "peer.bad-stream", "peer.before-handshake", "p
 
 def protocol_errors(p):
     """Every sign of a protocol disagreement so far, as text lines (empty = none)."""
-    out = [l for l in ISC_ERRORS.findall(p.isc.log()) if "Less critical binding information" not in l]
+    out = [line for line in ISC_ERRORS.findall(p.isc.log()) if "Less critical binding information" not in line]
     counters = p.node.counters() if p.node.running() else {}
     for k, v in sorted(counters.items()):
         if k.startswith(OUR_ERRORS):
