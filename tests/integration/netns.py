@@ -643,6 +643,61 @@ def dhclient(host, iface="eth0", timeout=None, **kw):
     return c, c.acquire(timeout)
 
 
+class Dhcpcd(_ClientBase):
+    """dhcpcd 9 (Debian dhcpcd-base) in a lab host, with a private config,
+    our hook script and private run/state directories.
+
+    dhcpcd keeps its pid file, control sockets and leases in /run/dhcpcd and
+    /var/lib/dhcpcd, which `ip netns exec` shares with the machine (and with
+    every other dhcpcd of the lab). So it starts under `sh`, which mounts a
+    tmpfs on both inside the mount namespace `ip netns exec` gives each
+    command (not propagated back), then execs dhcpcd in place (same PID).
+    The config sends the client identifier 01 + MAC (as udhcpc does), no
+    ARP probe, no IPv4LL, no IPv6; the hook script sees dhclient-style
+    variables (reason, new_ip_address, ...), so events parse as dhclient's.
+
+    acquire(): start and wait for BOUND (or REBOOT).
+    renew():   `dhcpcd -n` is a rebind; the next RENEW comes at T1 by itself.
+    """
+
+    kind = "dhcpcd"
+
+    def __init__(self, host, iface="eth0", configure=True, timeout=15, conf_extra=""):
+        super().__init__(host, iface, configure)
+        self.timeout = timeout
+        self.conf = os.path.join(self.dir, "dhcpcd.conf")
+        with open(self.conf, "w") as f:
+            f.write("ipv4only\nnoipv6rs\nnoarp\nnoipv4ll\nnodelay\nclientid\n"
+                    "option subnet_mask, routers, domain_name_servers, domain_name\n"
+                    "require dhcp_server_identifier\ntimeout %d\nreboot 5\n"
+                    "env DFO_CLIENT_DIR=%s\nenv DFO_CLIENT_CONFIGURE=%s\n%s\n"
+                    % (timeout, self.events_dir, "1" if configure else "0", conf_extra))
+        self.runs = 0
+
+    def start(self):
+        self.runs += 1
+        self._exit_ok = False
+        prog = ("mount -t tmpfs -o mode=0755 dfo-dhcpcd-run /run && "
+                "mount -t tmpfs -o mode=0755 dfo-dhcpcd-db /var/lib/dhcpcd && "
+                "exec %s -B -4 -f %s -c %s %s" % (tool("dhcpcd"), self.conf, CLIENT_SCRIPT, self.iface))
+        self.proc = self.host.run_logged(["sh", "-c", prog], "%s%d" % (os.path.basename(self.dir), self.runs),
+                                         env=self.env())
+        return self.proc
+
+    def acquire(self, timeout=None):
+        self.start()
+        return self.wait_event({"BOUND", "REBOOT"}, timeout or self.timeout + 5, fail={"FAIL", "NAK"})
+
+    def renew(self, timeout=30):
+        return self.wait_event({"RENEW", "REBIND"}, timeout, fail={"EXPIRE", "FAIL", "NAK"})
+
+
+def dhcpcd(host, iface="eth0", timeout=None, **kw):
+    """Start a Dhcpcd on `host` and wait for its lease: returns (client, Lease)."""
+    c = Dhcpcd(host, iface, **kw)
+    return c, c.acquire(timeout)
+
+
 def udhcpc(host, iface="eth0", timeout=None, **kw):
     """Start a Udhcpc on `host` and wait for its lease: returns (client, Lease)."""
     c = Udhcpc(host, iface, **kw)
