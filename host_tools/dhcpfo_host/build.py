@@ -49,21 +49,8 @@ class BuildError(Exception):
 
 
 def compile_config(obj):
-    """The node config in the form the board loads, after validation.
-
-    The one switch point for the compact board config: while
-    dhcpfo_host.boardconf does not exist the document is validated with
-    dhcpfo.config.load and shipped as is."""
-    try:
-        from dhcpfo_host import boardconf
-    except ImportError:
-        boardconf = None
-    if boardconf is not None:
-        return boardconf.compile_config(obj)
-    from dhcpfo import config
-
-    config.load(obj)
-    return obj
+    """The node config in the form the board loads, after validation on the host."""
+    return boardconf.compile_config(obj)
 
 
 def count_addresses(cfg):
@@ -153,7 +140,7 @@ def build(board, config_path, out=None):
     except profiles.ProfileError as e:
         problems += e.errors
     try:
-        cfg = cfgmod.load(doc)
+        cfg = boardconf.load(doc)
         device_cfg = compile_config(doc)
     except cfgmod.ConfigError as e:
         problems += e.errors

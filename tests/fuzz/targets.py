@@ -13,6 +13,7 @@ derive their structure from the input bytes through `Choices`, so a
 coverage-guided engine can steer them and every input stays replayable.
 """
 
+from dhcpfo_host import boardconf
 import json
 import os
 import random
@@ -155,7 +156,7 @@ class ServerHarness:
     """A long-lived standalone node's DhcpServer fed one datagram at a time."""
 
     def __init__(self):
-        self.node = Node(config.load(dhcp_config()))
+        self.node = Node(boardconf.load(dhcp_config()))
         self.server = self.node.server
         self.now = T0
         self.steps = 0
@@ -320,7 +321,7 @@ def run_config(data):
         return
     if data[0] == 0:
         try:
-            cfg = config.load_text(data[1:])
+            cfg = boardconf.load_text(data[1:])
         except config.ConfigError as e:
             if not e.errors or not all(isinstance(x, str) for x in e.errors):
                 raise Failure("ConfigError without messages")
@@ -332,7 +333,7 @@ def run_config(data):
         doc = json.loads(json.dumps(_EXAMPLE_DOCS[data[0] % len(_EXAMPLE_DOCS)]))
         doc = _mutate_doc(doc, ch)
         try:
-            cfg = config.load(doc)
+            cfg = boardconf.load(doc)
         except config.ConfigError as e:
             if not e.errors:
                 raise Failure("ConfigError without messages")
@@ -412,7 +413,7 @@ _mgmt = [None]
 
 def _mgmt_node():
     with open(os.path.join(EXAMPLES, "pair-primary.json")) as f:
-        node = Node(config.load(json.load(f)))
+        node = Node(boardconf.load(json.load(f)))
     node.start(T0)
     for i in range(1, 6):
         node.handle_dhcp(_client_packet(i, wire.DISCOVER), b"\xc6\x12\x00\x02", T0)

@@ -2,6 +2,7 @@
 replayed messages with a shared secret, and a partner claiming huge frames.
 Codec level (wire.failover.StreamDecoder) and through a real Node."""
 
+from dhcpfo_host import boardconf
 import json
 import os
 import tracemalloc
@@ -158,12 +159,12 @@ def test_short_length_claim_is_refused():
 def _secondary():
     with open(os.path.join(EXAMPLES, "pair-secondary.json")) as f:
         doc = json.load(f)
-    cfg = config.load(doc)
+    cfg = boardconf.load(doc)
     node = Node(cfg)
     now = from_unix(T)
     node.start(now)
     rel = node.relationships[0]
-    assert rel.key == KEY
+    assert rel.channel.key == KEY
     node.out.closes.clear()
     node.peer_connected("c1", bytes(rel.partner_address), False, now)
     return node, rel, now

@@ -18,6 +18,7 @@ Then a client DISCOVERs and REQUESTs through a relay; the primary's
 BNDUPD and the secondary's BNDACK for it must both have passed the checks.
 """
 
+from dhcpfo_host import boardconf
 import asyncio
 import os
 import socket
@@ -190,7 +191,7 @@ def _other(name):
 
 
 def _make(i, tl):
-    cfg = cfgmod.load(_doc(i))
+    cfg = boardconf.load(_doc(i))
     node = Node(cfg)
     store = RecordingStore("n%d" % i, tl)
     store.load(node.tables_by_scope(), node.restore_meta)

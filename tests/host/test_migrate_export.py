@@ -1,6 +1,7 @@
 """`dhcpfo export isc|kea` outputs: the real servers' own checkers accept
 them (`dhcpd -t`, `dhcpd -T` for the lease file, `kea-dhcp4 -t`; skipped
 where not installed), and the Kea lease CSV has Kea's lease4 layout."""
+from dhcpfo_host import boardconf
 import csv
 import json
 import os
@@ -22,7 +23,7 @@ def _store(tmp_path):
     doc = json.loads(json.dumps(FULL))
     cfg_path = tmp_path / "c.json"
     cfg_path.write_text(json.dumps(doc))
-    cfg = config.load(doc)
+    cfg = boardconf.load(doc)
     rows = [Binding(ip("198.18.0.110"), lt.ACTIVE, bytes.fromhex("02005e200001"), None, T0 + 43200,
                     T0 + 40000, T0),
             Binding(ip("198.18.0.111"), lt.ACTIVE, bytes.fromhex("02005e200002"),

@@ -1,6 +1,7 @@
 """`dhcpfo import isc` on the pfSense-style sample and on bad input: the
 result loads with config.load, its store loads into a real node, every
 unmapped construct is reported with file and line, errors never traceback."""
+from dhcpfo_host import boardconf
 import calendar
 import json
 import os
@@ -36,7 +37,7 @@ def _import(tmp_path, **kw):
     out = str(tmp_path / "out")
     doc, report, summary = ii.run_import(CONF, LEASES, out, **kw)
     with open(os.path.join(out, "dhcpfo.json")) as f:
-        cfg = config.load_text(f.read())
+        cfg = boardconf.load_text(f.read())
     return out, doc, cfg, report, summary
 
 
@@ -285,7 +286,7 @@ def test_secondary_peer_shared_network_subclasses(tmp_path):
     p = tmp_path / "s.conf"
     p.write_text(SECONDARY)
     doc, report, _ = ii.run_import(str(p), None, str(tmp_path / "o"))
-    cfg = config.load(doc)
+    cfg = boardconf.load(doc)
     assert cfg.server.server_id == ip("198.18.4.3")
     (rel,) = cfg.failover
     assert (rel.role, rel.local_address, rel.partner_address) == ("secondary", ip("198.18.4.3"),

@@ -9,6 +9,7 @@ conditions, and the failover settings both servers share. Names that dhcpd
 has no place for (scope name and description, server name) are not
 compared; the differences dhcpd forces are asserted explicitly below.
 """
+from dhcpfo_host import boardconf
 import json
 import os
 
@@ -63,12 +64,12 @@ def signature(cfg):
 def round_trip(doc, tmp_path, name="c"):
     src = tmp_path / (name + ".json")
     src.write_text(json.dumps(doc))
-    cfg = config.load_text(src.read_text())
+    cfg = boardconf.load_text(src.read_text())
     out = tmp_path / (name + "-isc")
     report, _ = export_isc.run_export(str(src), None, str(out))
     back_doc, back_report, _ = isc_import.run_import(str(out / "dhcpd.conf"), None,
                                                      str(tmp_path / (name + "-back")))
-    back = config.load(json.loads(json.dumps(back_doc)))
+    back = boardconf.load(json.loads(json.dumps(back_doc)))
     return cfg, back, report, back_report
 
 
@@ -155,7 +156,7 @@ def test_leases_round_trip_through_dhcpd_leases(tmp_path):
     src = tmp_path / "c.json"
     doc = json.loads(json.dumps(FULL))
     src.write_text(json.dumps(doc))
-    cfg = config.load(doc)
+    cfg = boardconf.load(doc)
     t0 = 1796115900
     rows = [
         Binding(ip("198.18.0.110"), lt.ACTIVE, bytes.fromhex("02005e200001"), None, t0 + 43200,

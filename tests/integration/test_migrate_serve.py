@@ -17,6 +17,7 @@ Leases are hours long (the sample's run to 2035), so none can expire on a
 loaded machine; every wait is a bounded poll.
 """
 
+from dhcpfo_host import boardconf
 import json
 import os
 import subprocess
@@ -108,7 +109,7 @@ def _our_store(lab):
     with open(path, "w") as f:
         json.dump(cfg, f)
     now = int(time.time())
-    write_store(config.load(cfg), [
+    write_store(boardconf.load(cfg), [
         Binding(bytes([198, 18, 0, 177]), lt.ACTIVE, bytes.fromhex(KNOWN_MAC.replace(":", "")), None,
                 now + LEASE, 0, now - 60),
         Binding(bytes([198, 18, 0, 100]), lt.ACTIVE, bytes.fromhex("02005e3300aa"), None,
@@ -184,7 +185,7 @@ def test_isc_export_of_a_pair_is_served_by_a_dhcpd_pair(lab):
             json.dump(cfg, f)
         now = int(time.time())
         # both stores hold the binding, as a synchronised pair's would
-        write_store(config.load(cfg), [
+        write_store(boardconf.load(cfg), [
             Binding(bytes([198, 18, 0, 177]), lt.ACTIVE, bytes.fromhex(KNOWN_MAC.replace(":", "")),
                     None, now + LEASE, now + LEASE, now - 60)], cfg["server"]["data_dir"])
         out = lab.path("isc-" + role)

@@ -6,6 +6,7 @@ syntactically bad input, 3 an internal error. Errors never end in a
 traceback.
 """
 
+from dhcpfo_host import boardconf
 import json
 import sys
 
@@ -101,7 +102,7 @@ def _export(args):
     leases = args.leases
     if leases is None:
         with open(args.config) as f:
-            leases = cfgmod.load_text(f.read()).server.data_dir
+            leases = boardconf.load_text(f.read()).server.data_dir
     if args.target == "isc":
         report, summary = export_isc.run_export(args.config, leases, args.out)
         files = "dhcpd.conf, dhcpd.leases"

@@ -9,6 +9,7 @@ pools name it. The lease file holds every binding of the store with a
 client, so a dhcpd started on both keeps each client's address.
 """
 
+from dhcpfo_host import boardconf
 import time
 
 from dhcpfo import config as cfgmod
@@ -302,7 +303,7 @@ def run_export(config_path, leases_dir, out_dir):
     """Write dhcpd.conf and dhcpd.leases into out_dir; returns (Report, summary)."""
     import os
     with open(config_path) as f:
-        cfg = cfgmod.load_text(f.read())
+        cfg = boardconf.load_text(f.read())
     report = Report()
     w = IscWriter(cfg, report, os.path.basename(config_path))
     conf = w.conf()

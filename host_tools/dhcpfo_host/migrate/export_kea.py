@@ -16,6 +16,7 @@ Failover relationships are not exported: Kea's HA hook speaks its own
 protocol and needs the control agent; the report says so.
 """
 
+from dhcpfo_host import boardconf
 import json
 import os
 
@@ -234,7 +235,7 @@ class KeaWriter:
 def run_export(config_path, leases_dir, out_dir, interfaces=("*",)):
     """Write kea-dhcp4.json and kea-leases4.csv into out_dir; returns (Report, summary)."""
     with open(config_path) as f:
-        cfg = cfgmod.load_text(f.read())
+        cfg = boardconf.load_text(f.read())
     report = Report()
     lease_path = os.path.abspath(os.path.join(out_dir, "kea-leases4.csv"))
     w = KeaWriter(cfg, report, lease_path, interfaces)

@@ -20,6 +20,7 @@ Mapping choices worth knowing (docs/migration.md has the full table):
   equivalent (we grant exactly lease_time) and are reported.
 """
 
+from dhcpfo_host import boardconf, confcheck
 import json
 import os
 
@@ -357,8 +358,8 @@ class IscImporter:
                 r.unmapped(st, "unknown option name (declare it with `option %s code N = TYPE;`)" % name)
                 return
             t = wo.option_type(code)
-        if code in cfgmod._SERVER_SET:
-            r.unmapped(st, "option %d is set by dhcpfo itself (%s)" % (code, cfgmod._SERVER_SET[code]))
+        if code in confcheck._SERVER_SET:
+            r.unmapped(st, "option %d is set by dhcpfo itself (%s)" % (code, confcheck._SERVER_SET[code]))
             return
         try:
             data = io.encode_tokens(t, h[2:])
@@ -917,7 +918,7 @@ def run_import(conf_path, leases_path, out_dir, server_id=None, name=None, failo
     imp.load_conf(parse_file(conf_path))
     data_dir = os.path.abspath(os.path.join(out_dir, "data"))
     doc = imp.build_config(data_dir)
-    cfg = cfgmod.load(json.loads(json.dumps(doc)))
+    cfg = boardconf.load(json.loads(json.dumps(doc)))
     summary = {"scopes": len(cfg.scopes), "relationships": len(cfg.failover),
                "reservations": sum(len(s.reservations) for s in cfg.scopes),
                "policies": sum(len(s.policies) for s in cfg.scopes) + len(cfg.server.policies),
