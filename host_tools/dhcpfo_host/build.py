@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 
+from dhcpfo_host import boardconf
 from dhcpfo_host import profiles
 
 FW = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "firmware"))
