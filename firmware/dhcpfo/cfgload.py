@@ -193,6 +193,12 @@ def _server(r):
     s.offer_hold = r.int("offer_hold", 1, 3600)
     s.time_skew_max = r.int("time_skew_max", 1, 3600)
     s.log_level = r.choice("log_level", LOG_LEVELS)
+    ab = r.get("abuse", dict, True)
+    if ab is not None:
+        for k in ab:
+            if type(ab[k]) is not int or ab[k] < 0:
+                _fail(r.at("abuse") + "." + k, "must be an integer >= 0")
+    s.abuse = ab
     return s
 
 

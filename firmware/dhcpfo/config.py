@@ -82,6 +82,7 @@ class ServerConfig:
         self.mgmt_token = None
         self.decline_hold = 3600
         self.offer_hold = 60
+        self.abuse = None  # the "abuse" object (dict) or None: dhcp.server.ABUSE_DEFAULTS apply
         self.time_skew_max = 60
         self.log_level = "info"
 

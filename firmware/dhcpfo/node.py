@@ -77,7 +77,7 @@ class Node:
         srv = config.server
         self.server = DhcpServer(
             self.scopes, self.tables, self.events, srv.server_id, srv.offer_hold, srv.decline_hold,
-            getattr(srv, "abuse", None)  # server "abuse" object (docs/config.md), defaults when absent
+            srv.abuse  # server "abuse" object (docs/config.md), defaults when absent
         )
         self.relationships = []
         self._conns = {}  # conn -> relationship

@@ -52,7 +52,7 @@ def _server(s):
             "mgmt_address": _ip(s.mgmt_address), "mgmt_port": s.mgmt_port,
             "mgmt_token": s.mgmt_token, "decline_hold": s.decline_hold,
             "offer_hold": s.offer_hold, "time_skew_max": s.time_skew_max,
-            "log_level": s.log_level}
+            "log_level": s.log_level, "abuse": s.abuse}
 
 
 def _reservation(r):
@@ -115,7 +115,10 @@ def write_compiled(obj, path):
 
 def load(obj):
     """Human document -> the firmware's Config, by the board's route (compile, then
-    dhcpfo.config.load). What the CPython node and the tests use."""
+    dhcpfo.config.load); an already compiled document goes straight to the
+    board's loader. What the CPython node and the tests use."""
+    if type(obj) is dict and obj.get("format") == fw.FORMAT:
+        return fw.load(obj)
     return fw.load(compile_config(obj))
 
 
@@ -128,7 +131,4 @@ def load_file(path):
     """A config file, human or already compiled -> Config."""
     with open(path) as f:
         text = f.read()
-    obj = confcheck.parse_text(text)
-    if type(obj) is dict and obj.get("format") == fw.FORMAT:
-        return fw.load(obj)
-    return load(obj)
+    return load(confcheck.parse_text(text))

@@ -41,7 +41,7 @@ _SERVER_SET = {
 
 _TOP_KEYS = ("server", "scopes", "failover")
 _SERVER_KEYS = ("id", "name", "server_id", "listen", "data_dir", "options", "policies", "mgmt",
-                "decline_hold", "offer_hold", "time_skew_max", "log_level")
+                "decline_hold", "offer_hold", "time_skew_max", "log_level", "abuse")
 _LISTEN_KEYS = ("address", "port", "interface", "relay_port")
 _MGMT_KEYS = ("address", "port", "token")
 _SCOPE_KEYS = ("id", "mask", "name", "description", "active", "lease_time", "offer_delay_ms",
@@ -345,7 +345,24 @@ def _server(c, v):
     s.offer_hold = c.int(d, "offer_hold", p, 60, 1, 3600)
     s.time_skew_max = c.int(d, "time_skew_max", p, 60, 1, 3600)
     s.log_level = c.choice(d, "log_level", p, "info", LOG_LEVELS)
+    s.abuse = _abuse(c, d.get("abuse"))
     return s
+
+
+def _abuse(c, v):
+    """server.abuse: rate limits and the pool alarm (dhcp.server.ABUSE_DEFAULTS)."""
+    from dhcpfo.dhcp.server import ABUSE_DEFAULTS
+    if v is None:
+        return None
+    d = c.obj(v, "server.abuse", tuple(ABUSE_DEFAULTS))
+    if d is None:
+        return None
+    out = {}
+    for k in ABUSE_DEFAULTS:
+        if k in d:
+            lo, hi = (1, 100) if k == "pool_alarm_percent" else (0, 1000000)
+            out[k] = c.int(d, k, "server.abuse", ABUSE_DEFAULTS[k], lo, hi)
+    return out
 
 
 def _matches(c, lst, path, crit):

@@ -183,3 +183,30 @@ def test_reserved_address_held_by_another_is_not_a_pool_alarm():
     k.silent(client(mac(7), wire.DISCOVER))
     assert k.node.events.get("drop.reserved-in-use") == 1
     assert k.node.events.get("drop.pool-exhausted") == 0 and pool_events(k) == []
+
+
+def test_abuse_settings_are_validated_and_reach_the_server():
+    """server.abuse is checked on the host, carried in the compiled form, and used."""
+    import copy
+    from dhcpfo.config import ConfigError
+    from dhcpfo.node import Node
+    from dhcpfo_host import boardconf
+    base = {"server": {"name": "n", "server_id": "198.18.0.1"},
+            "scopes": [{"id": "198.18.0.0", "mask": 24, "ranges": [{"start": "198.18.0.10", "end": "198.18.0.20"}]}]}
+    d = copy.deepcopy(base)
+    d["server"]["abuse"] = {"client_rate": 5, "pool_alarm_percent": 90}
+    compiled = boardconf.compile_config(d)
+    assert compiled["server"]["abuse"] == {"client_rate": 5, "pool_alarm_percent": 90}
+    cfg = boardconf.load(compiled)
+    assert cfg.server.abuse["client_rate"] == 5
+    Node(cfg)  # the server takes them
+    for bad, msg in (({"client_rat": 5}, "did you mean client_rate"), ({"pool_alarm_percent": 0}, "1..100"),
+                     ({"client_rate": -1}, "0..1000000")):
+        d = copy.deepcopy(base)
+        d["server"]["abuse"] = bad
+        try:
+            boardconf.load(d)
+        except ConfigError as e:
+            assert any(msg in x for x in e.errors), e.errors
+        else:
+            raise AssertionError("accepted %r" % (bad,))
