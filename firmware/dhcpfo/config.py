@@ -80,6 +80,7 @@ class ServerConfig:
         self.mgmt_address = b"\x7f\x00\x00\x01"
         self.mgmt_port = MGMT_PORT
         self.mgmt_token = None
+        self.mgmt_user_token = None  # read-only role (mgmt/session.py)
         self.decline_hold = 3600
         self.offer_hold = 60
         self.abuse = None  # the "abuse" object (dict) or None: dhcp.server.ABUSE_DEFAULTS apply

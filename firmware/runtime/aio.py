@@ -14,7 +14,8 @@
 
 import gc
 
-from dhcpfo.compat import IS_MICROPYTHON, asyncio, digest_eq, ip_str, json_dumps, json_loads
+from dhcpfo.compat import IS_MICROPYTHON, asyncio, ip_str, json_dumps, json_loads
+from dhcpfo.mgmt import session as msession
 from runtime.udp import DRAIN_MAX
 
 BROADCAST = "255.255.255.255"
@@ -35,6 +36,16 @@ ip_text = ip_str  # re-exported: drivers name it so
 def ip_bytes(text):
     parts = text.split(".")
     return bytes([int(p) for p in parts])
+
+
+def fresh_nonce():
+    """Randomness for a management handshake (os.urandom on every port that has it)."""
+    try:
+        import os
+        return os.urandom(msession.NONCE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        import random
+        return bytes(random.getrandbits(8) for _ in range(msession.NONCE_BYTES))
 
 
 def peer_ip(peername):
@@ -81,7 +92,8 @@ class PeerConn:
 
 
 class NodeRunner:
-    def __init__(self, node, store, clock, udp, local_addr, mgmt=None, log=None, relay_port=67, token=None):
+    def __init__(self, node, store, clock, udp, local_addr, mgmt=None, log=None, relay_port=67, token=None,
+                 user_token=None):
         self.node = node
         self.store = store
         self.clock = clock
@@ -89,7 +101,14 @@ class NodeRunner:
         self.local_addr = local_addr  # 4 bytes: the serving interface's address
         self.mgmt = mgmt  # callable(request dict, now) -> response dict
         self.relay_port = relay_port  # where relayed replies go (67; demos on loopback use another)
-        self.token = token.encode() if isinstance(token, str) else token  # management secret, if any
+        # management authentication (mgmt/session.py): the administrator's token and
+        # an optional read-only user's; with neither, only loopback may reach it (config rule)
+        keys = {}
+        if token:
+            keys[msession.ADMIN] = token
+        if user_token:
+            keys[msession.USER] = user_token
+        self.gate = msession.Gate(keys, node.events)
         self.log = log or (lambda msg: None)
         self.conns = []
         self.running = True
@@ -355,6 +374,12 @@ class NodeRunner:
     async def _mgmt_client(self, reader, writer):
         buf = bytearray()
         try:
+            peer = writer.get_extra_info("peername")
+            source = ip_str(peer_ip(peer)) if peer else "?"
+        except Exception:
+            source = "?"
+        sess = self.gate.open(source, fresh_nonce())
+        try:
             while self.running:
                 try:
                     line = await self._read_line(reader, buf)
@@ -366,11 +391,10 @@ class NodeRunner:
                     req = json_loads(line)
                     if not isinstance(req, dict):
                         raise ValueError("request must be a JSON object")
-                    if self.token is not None and not digest_eq(str(req.get("token", "")).encode(), self.token):
-                        self.node.events.count("mgmt.bad-token")
-                        resp = {"ok": False, "error": "management token missing or wrong"}
-                    else:
-                        resp = self.mgmt(req, self.clock.now())
+                    now = self.clock.now()
+                    resp, run = sess.handle(req, now)
+                    if run is not None:
+                        resp = self.mgmt(run, now, sess.role)
                 except ValueError as e:
                     resp = {"ok": False, "error": "bad request: %s" % (e,)}
                 except MemoryError:
@@ -383,6 +407,9 @@ class NodeRunner:
                     writer.write((json_dumps(resp) + "\n").encode())
                     await writer.drain()
                 except OSError:
+                    break
+                if sess.closed:
+                    self.log("management connection from %s closed: not authenticated" % source)
                     break
         finally:
             try:

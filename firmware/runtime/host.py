@@ -73,7 +73,8 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
     local = srv.listen_address if listen_text != "0.0.0.0" else srv.server_id
     commands = Commands(node, max_page=1 << 20)  # no heap limit here: whole lists in one reply
     runner = NodeRunner(node, store, clock, udp, local, mgmt=commands.handle,
-                        relay_port=srv.relay_port, token=srv.mgmt_token)
+                        relay_port=srv.relay_port, token=srv.mgmt_token,
+                        user_token=srv.mgmt_user_token)
     peer_listen = []
     connectors = []
     for rel, rc in zip(node.relationships, cfg.failover):

@@ -36,6 +36,9 @@ def main(argv=None):
     p.add_argument("--port", type=int, default=6470)
     p.add_argument("--token", default=os.environ.get("DHCPFO_TOKEN"),
                    help="management token (default: $DHCPFO_TOKEN)")
+    p.add_argument("--token-file", help="read the management token from this file")
+    p.add_argument("--role", default="administrator", choices=("administrator", "user"),
+                   help="the role the token belongs to (default: administrator)")
     p.add_argument("command", help="command name, e.g. status, get-failover, get-leases")
     p.add_argument("args", nargs="*", help="key=value arguments (values parsed as JSON when possible)")
 
@@ -97,8 +100,14 @@ def main(argv=None):
     if args.cmd == "call":
         from dhcpfo_host import mgmtclient
         req = {"cmd": args.command}
-        if args.token:
-            req["token"] = args.token
+        token = args.token
+        if args.token_file:
+            try:
+                with open(args.token_file) as f:
+                    token = f.read().strip()
+            except OSError as e:
+                print("dhcpfo: cannot read the token file: %s" % e, file=sys.stderr)
+                return 2
         for kv in args.args:
             if "=" not in kv:
                 print("dhcpfo: argument %r is not key=value" % kv, file=sys.stderr)
@@ -109,7 +118,7 @@ def main(argv=None):
             except ValueError:
                 req[k] = v
         try:
-            resp = mgmtclient.call(args.host, args.port, req)
+            resp = mgmtclient.call(args.host, args.port, req, token=token, role=args.role)
         except (OSError, mgmtclient.MgmtError) as e:
             print("dhcpfo: %s" % e, file=sys.stderr)
             return 1

@@ -5,6 +5,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,10 +19,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BASE = 20000 + (os.getpid() % 5000) * 4  # ports unique to this run
 
 
-def _config(tmp_path, token=None):
+def _config(tmp_path, token=None, user_token=None):
     mgmt = {"address": "127.0.0.1", "port": BASE + 2}
     if token:
         mgmt["token"] = token
+    if user_token:
+        mgmt["user_token"] = user_token
     return {
         "server": {"name": "t", "server_id": "127.78.0.2",
                    "listen": {"address": "127.78.0.2", "port": BASE, "relay_port": BASE + 1},
@@ -42,7 +45,7 @@ def _start(tmp_path, cfg):
         if proc.poll() is not None:
             raise AssertionError("node exited: " + (tmp_path / "node.log").read_text())
         try:
-            mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "help", "token": cfg["server"]["mgmt"].get("token", "")},
+            mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "help"}, token=cfg["server"]["mgmt"].get("token"),
                             timeout=0.5)
             return proc
         except (OSError, mgmtclient.MgmtError):
@@ -84,7 +87,8 @@ def test_node_serves_relayed_clients_and_keeps_leases_across_kill(tmp_path):
         _stop(proc, signal.SIGKILL)  # no clean shutdown: only flushed records survive
     proc = _start(tmp_path, _config(tmp_path, token="sekrit-token"))
     try:
-        rows = mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "get-leases", "token": "sekrit-token"})["leases"]
+        rows = mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "get-leases", "limit": 100},
+                               token="sekrit-token")["leases"]
         active = dict((r["mac"], r["address"]) for r in rows if r["state"] == "active")
         for mac, addr in bound.items():
             assert active[":".join("%02x" % b for b in mac)] == "%d.%d.%d.%d" % tuple(addr)
@@ -93,17 +97,74 @@ def test_node_serves_relayed_clients_and_keeps_leases_across_kill(tmp_path):
     assert proc.returncode == 0
 
 
-def test_management_token_is_enforced(tmp_path):
-    proc = _start(tmp_path, _config(tmp_path, token="sekrit-token"))
+def _raw(lines):
+    """Send raw request lines on one connection; the answers (None once closed)."""
+    out = []
+    with socket.create_connection(("127.0.0.1", BASE + 2), timeout=5) as c:
+        f = c.makefile("rwb")
+        for ln in lines:
+            try:
+                f.write((json.dumps(ln) + "\n").encode())
+                f.flush()
+                got = f.readline()
+            except OSError:
+                got = b""
+            out.append(json.loads(got) if got else None)
+    return out
+
+
+def test_management_authentication_roles_replay_and_backoff(tmp_path):
+    proc = _start(tmp_path, _config(tmp_path, token="sekrit-token", user_token="reader-token"))
     try:
-        with pytest.raises(mgmtclient.MgmtError, match="token"):
+        # nothing but hello is answered before authentication
+        with pytest.raises(mgmtclient.MgmtError, match="not authenticated"):
             mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "status"})
-        with pytest.raises(mgmtclient.MgmtError, match="token"):
-            mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "status", "token": "wrong-token"})
-        st = mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "status", "token": "sekrit-token"})
+        # a wrong token is refused (and the node does not prove itself to us)
+        with pytest.raises(mgmtclient.MgmtError, match="wrong role or token"):
+            mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "status"}, token="wrong-token")
+        # back-off: right after a failure even the right token waits
+        with pytest.raises(mgmtclient.MgmtError, match="retry in"):
+            mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "status"}, token="sekrit-token")
+        deadline = time.time() + 10
+        while True:
+            try:
+                st = mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "status"}, token="sekrit-token")
+                break
+            except mgmtclient.MgmtError as e:
+                assert "retry in" in str(e) and time.time() < deadline
+                time.sleep(0.2)
         assert st["name"] == "t"
         with pytest.raises(mgmtclient.MgmtError, match="unknown command"):
-            mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "no-such", "token": "sekrit-token"})
+            mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "no-such"}, token="sekrit-token")
+        # the read-only role reads but may not change anything
+        assert mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "get-scope-statistics"}, token="reader-token",
+                               role="user")["ok"]
+        with pytest.raises(mgmtclient.MgmtError, match="may only read"):
+            mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "set-failover-state", "name": "x", "state": "pause"},
+                            token="reader-token", role="user")
+        # a recorded handshake replayed on a new connection fails: the nonce differs
+        from dhcpfo.mgmt import session
+        hello = _raw([{"cmd": "hello"}])[0]
+        cn = b"0123456789abcdef"
+        proof = session.client_proof(b"sekrit-token", bytes.fromhex(hello["nonce"]), cn, "administrator")
+        ans = _raw([{"cmd": "hello"}, {"cmd": "auth", "role": "administrator", "cnonce": cn.hex(), "proof": proof},
+                    {"cmd": "status"}])
+        assert ans[0]["ok"] and ans[0]["nonce"] != hello["nonce"]
+        assert not ans[1]["ok"] and not ans[2]["ok"] and "name" not in ans[2]
+        # a connection that keeps sending commands unauthenticated is closed
+        ans = _raw([{"cmd": "status"}] * 6)
+        assert ans[-1] is None and all(a is None or not a["ok"] for a in ans)
+        # every refusal was counted
+        deadline = time.time() + 10
+        while True:
+            try:
+                c = mgmtclient.call("127.0.0.1", BASE + 2, {"cmd": "get-counters"}, token="sekrit-token")
+                break
+            except mgmtclient.MgmtError as e:
+                assert "retry in" in str(e) and time.time() < deadline
+                time.sleep(0.2)
+        text = json.dumps(c)
+        assert "mgmt.auth-fail" in text and "mgmt.unauthenticated" in text
     finally:
         _stop(proc)
 

@@ -34,15 +34,10 @@ READY_RX = r"dhcpfo node \S+: DHCP on \S+"
 
 # One management request in the node's namespace: argv = host port json.
 _CALL = (
-    "import json,socket,sys\n"
-    "s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=%(t)s)\n"
-    "s.sendall(sys.argv[3].encode()+b'\\n')\n"
-    "b=b''\n"
-    "while not b.endswith(b'\\n'):\n"
-    "    c=s.recv(65536)\n"
-    "    if not c: break\n"
-    "    b+=c\n"
-    "sys.stdout.write(b.decode())\n"
+    "import json,sys\n"
+    "from dhcpfo_host import mgmtclient\n"
+    "with mgmtclient.Connection(sys.argv[1],int(sys.argv[2]),sys.argv[4] or None,timeout=%(t)s) as c:\n"
+    "    sys.stdout.write(json.dumps(c.request(json.loads(sys.argv[3]))))\n"
 )
 
 
@@ -209,11 +204,9 @@ class Node:
         """One management request; returns the answer dict, raises NodeError on refusal."""
         req = dict(args)
         req["cmd"] = cmd
-        token = (self.config["server"].get("mgmt") or {}).get("token")
-        if token and "token" not in req:
-            req["token"] = token
+        token = (self.config["server"].get("mgmt") or {}).get("token") or ""
         addr, port = self.mgmt
-        res = self.host.exec([PYTHON, "-c", _CALL % {"t": float(timeout)}, addr, port, json.dumps(req)],
+        res = self.host.exec([PYTHON, "-c", _CALL % {"t": float(timeout)}, addr, port, json.dumps(req), token],
                              timeout=timeout + 5)
         if res.returncode != 0 or not res.stdout.strip():
             raise NodeError("%s: no answer to %s: %s" % (self.name, cmd, (res.stderr or "").strip()[-300:]))

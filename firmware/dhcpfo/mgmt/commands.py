@@ -64,11 +64,16 @@ class Commands:
             "get-events": (self.get_events, "recent events, newest first: {offset?, limit?, level?}"),
         }
 
-    def handle(self, req, now):
+    # commands that change the node: the read-only role may not run them
+    CHANGES = ("set-failover-state",)
+
+    def handle(self, req, now, role="administrator"):
         if not isinstance(req, dict):
             return {"ok": False, "error": "a request is a JSON object {\"cmd\": name, ...}"}
         name = req.get("cmd")
         entry = self.table.get(name) if isinstance(name, str) else None
+        if role != "administrator" and name in self.CHANGES:
+            return {"ok": False, "error": "the %s role may only read; %s changes the node" % (role, name)}
         if entry is None:
             return {"ok": False, "error": "unknown command %r; try 'help'" % (name,)}
         try:
