@@ -21,6 +21,7 @@ EV_CONNECT_REJECT = const(20257)  # CONNECT/CONNECTACK refused (reason in the te
 EV_BNDUPD_REJECT = const(20258)
 EV_POOL_LOW = const(20259)
 EV_CONFLICT = const(20260)  # binding conflict resolved (draft-12 §7.1.3)
+EV_MGMT_AUTH_FAIL = const(20261)  # management authentication refused (source, back-off)
 EV_HASH_DROP = const(36)  # audit: packet dropped, client id hash mismatch or standby server
 EV_LEASE = const(10)  # audit: new lease
 EV_RENEW = const(11)

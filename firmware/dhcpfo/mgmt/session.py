@@ -15,6 +15,7 @@
 #
 # Sans-I/O: the driver supplies the nonce bytes (its randomness) and `now`.
 
+from dhcpfo import events as ev
 from dhcpfo.compat import hmac_sha256, digest_eq, hexlify, const
 
 PROTO = const(1)
@@ -98,6 +99,10 @@ class Gate:
         wait = 1 << min(ent[0] - 1, 9)
         ent[1] = now + (wait if wait < BACKOFF_MAX else BACKOFF_MAX)
         self._count("mgmt.auth-fail")
+        if self.events is not None:
+            self.events.emit(now, ev.WARN, ev.EV_MGMT_AUTH_FAIL,
+                             "management authentication from %s refused (%d in a row; next attempt in %d s)"
+                             % (source, ent[0], ent[1] - now))
         return ent[1] - now
 
     def succeeded(self, source):
