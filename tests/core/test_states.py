@@ -224,3 +224,20 @@ def test_conflict_resolution_end_to_end():  # Figure 9.10.3-1
         ("b", st.EV_UPDDONE, {}),  # secondary got the primary's
     ])
     assert trace == [(CD, PC), (NORMAL, NORMAL)]
+
+
+def test_startup_without_operations_meets_partner_down_with_recover():
+    """§9.3.2 step 5: a server with no usable record, or one that was in
+    RECOVER/RECOVER-WAIT (answering no client), has no operation newer than
+    the partner's PARTNER-DOWN: it recovers rather than resolving a conflict."""
+    S = st
+    for prev in (None, S.RECOVER, S.RECOVER_WAIT):
+        assert S.next_state(S.STARTUP, S.EV_COMM_UP, partner_state=S.PARTNER_DOWN,
+                            previous=prev) == S.RECOVER, prev
+    # a server that served (previous NORMAL -> COMM-INTERRUPTED) after the
+    # partner went down has a potential conflict
+    prev = S.startup_previous(S.NORMAL)
+    assert S.next_state(S.STARTUP, S.EV_COMM_UP, partner_state=S.PARTNER_DOWN,
+                        previous=prev) == S.POTENTIAL_CONFLICT
+    assert S.next_state(S.STARTUP, S.EV_COMM_UP, partner_state=S.PARTNER_DOWN, previous=prev,
+                        partner_down_newer=True) == S.RECOVER

@@ -18,18 +18,11 @@ SEEDS = int(os.environ.get("SIM_SEEDS", "500"))
 START = int(os.environ.get("SIM_START", "0"))
 CHUNK = 50
 
-# An engine bug the takeover script finds when it crashes a server again
-# while it recovers from wiped storage (firmware/dhcpfo/failover is not the
-# simulation's to change, so that step is off by default: recrash_wiped).
-# test_known_engine_bug fails once the bug is fixed (strict xfail): then make
-# recrash_wiped the default in faults.Scenario and delete this.
-KNOWN_ENGINE_BUG = (
-    "I1: a server that crashes while in RECOVER or RECOVER-WAIT (its partner in "
-    "PARTNER-DOWN) restores that state but restarts into POTENTIAL-CONFLICT instead "
-    "of resuming RECOVER; after lost storage it then resolves with UPDREQ only, and "
-    "an interrupted resolution leaves bindings it never relearned to be handed out "
-    "twice (seed 95 of 0..499 with recrash_wiped; soak seeds 1720, 2752, 4158 without)")
-KNOWN_BUG_SEEDS = (95,)
+# Seeds that once found an engine bug, replayed every run: a server that
+# crashed while in RECOVER (its partner in PARTNER-DOWN, its own storage
+# wiped) resolved a potential conflict with UPDREQ only on restart and handed
+# out bindings it never relearned (I1). It now resumes RECOVER (§9.5.1, §9.6.1).
+REGRESSION_SEEDS = (95,)
 
 
 def _chunks():
@@ -49,10 +42,9 @@ def test_seed_chunk(start, count):
             len(failures), start, start + count - 1, "\n".join(failures)), pytrace=False)
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_ENGINE_BUG)
-def test_known_engine_bug():
-    for seed in KNOWN_BUG_SEEDS:
-        w = run_seed(seed, recrash_wiped=True)
+def test_regression_seeds():
+    for seed in REGRESSION_SEEDS:
+        w = run_seed(seed)
         assert w.checker.ok(), "seed %d: %r" % (seed, w.checker.violations[:3])
 
 

@@ -224,7 +224,18 @@ def next_state(state, event, partner_state=None, primary=True, previous=None,
             # is in PARTNER-DOWN; then take the comm-OK transition from it.
             base = startup_previous(previous)
             if partner_state == PARTNER_DOWN:
-                base = RECOVER if partner_down_newer else POTENTIAL_CONFLICT
+                # A server with no usable record (new, or storage lost and
+                # not yet resynchronised: previous None) or that was in
+                # RECOVER or RECOVER-WAIT answered no client since (§9.5.1,
+                # §9.6.1): it has no operation that can conflict with the
+                # partner's, and its bindings may be incomplete, so it goes
+                # to RECOVER (and relearns everything) rather than resolving
+                # a conflict with UPDREQ only. The simulation found the latter
+                # handing out bindings never relearned (seed 95, recrash_wiped).
+                if partner_down_newer or previous is None or previous in (RECOVER, RECOVER_WAIT):
+                    base = RECOVER
+                else:
+                    base = POTENTIAL_CONFLICT
             new = _comm_ok(base, partner_state, partner_startup)
         else:
             # §9.2: a partner state change (or a new link while we still
