@@ -1,19 +1,22 @@
 // Measures the fixed heap cost of the firmware under real MicroPython
 // (the official WebAssembly build, 32-bit like the boards).
 //
-// usage: node boards/measure_heap.mjs [firmware_dir] [config.json]
+// usage: node boards/measure_heap.mjs [firmware_dir] [compiled config.json]
 // Prints JSON: bytes retained after importing the board's module set
 // (`imports`) and after building the Node, its management commands and the
 // lease store object from the config with every pool cut to one address
 // (`fixed`, the number build.py's FIRMWARE_FIXED_BYTES holds). Point it at
 // a bundle from `dhcpfo build` to measure the .mpy files a board loads.
+// The config must be the compiled form a board loads (the bundle's own
+// /config.json is the default; compile another one on the host with
+// dhcpfo_host.boardconf.write_compiled): dhcpfo.config.load takes no other.
 // `socket` is stubbed (the wasm port has none); runtime/board.py itself is
 // not imported, since it needs `network` and `machine`.
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 import fs from "node:fs";
 import path from "node:path";
 
-const [fwDir = "firmware", cfgPath = "examples/pair-primary.json"] = process.argv.slice(2);
+const [fwDir = "firmware", cfgPath = path.join(fwDir, "config.json")] = process.argv.slice(2);
 const mp = await loadMicroPython({ heapsize: 8 * 1024 * 1024, stdout: (l) => console.log(l) });
 
 function copyTree(hostDir, mpDir) {
@@ -46,8 +49,11 @@ mp.runPython(`
 _r['imports'] = gc.mem_alloc() - _a0
 from dhcpfo.compat import json_loads
 _doc = json_loads(open('/cfg.json').read())
+if _doc.get('format') != dhcpfo.config.FORMAT:
+    raise SystemExit('measure_heap: /cfg.json is not a compiled config (boardconf.write_compiled)')
 for _s in _doc['scopes']:  # one address per pool: what is left is the fixed cost
-    _s['ranges'] = [{'start': _s['ranges'][0]['start'], 'end': _s['ranges'][0]['start']}]
+    _s['ranges'] = [[_s['ranges'][0][0], _s['ranges'][0][0]]]
+    _s['exclusions'] = []
     _s['reservations'] = []
 _cfg = dhcpfo.config.load(_doc)
 _node = dhcpfo.node.Node(_cfg)

@@ -16,13 +16,15 @@
 #   network      "lan" | "wlan" | "wiznet" (default "wlan")
 #   netmask, gateway, dns          static addressing (address = server_id)
 #   lan:  mdc, mdio (required), power, phy ("PHY_LAN8720"), phy_addr,
-#         ref_clk (GPIO number), ref_clk_mode ("ETH_CLOCK_GPIO17_OUT" etc.:
-#         Olimex ESP32-POE needs ref_clk=17 and GPIO17_OUT)
-#   wiznet: spi_id, spi_baud, mosi, miso, sck, cs, rst (W5500-EVB-Pico pins by default)
+#         ref_clk (GPIO number), ref_clk_mode ("in" | "out": machine.Pin.IN/OUT;
+#         Olimex ESP32-POE needs ref_clk=17 and "out")
+#   wiznet: spi_id, spi_baud, mosi, miso, sck, cs, rst (all required: the profile's wiring)
 #   wlan: ssid (required), password
 #   link_timeout_s  seconds to wait for link/association per attempt (20)
 #   link_attempts   attempts before a fail-stop reset (5)
-#   safe_pin, safe_level   a pin that, read at boot as safe_level (0), means safe mode
+#   safe_pin, safe_level, safe_pull   a pin that, read at boot as safe_level (0),
+#                 means safe mode; pull "up" (default), "down" or null (none);
+#                 "BOOTSEL" is the RP2040's BOOTSEL button (1 = held)
 #   wdt_ms        watchdog timeout in ms (30000; 0 = no watchdog)
 #   ntp           NTP server name for wall time (else: learned from the partner)
 
@@ -48,7 +50,7 @@ EV_FAIL_STOP = 1001  # events code of the "last run fail-stopped" report
 BOARD_KEYS = ("network", "netmask", "gateway", "dns", "mdc", "mdio", "power", "phy", "phy_addr",
               "ref_clk", "ref_clk_mode", "spi_id", "spi_baud", "mosi", "miso", "sck", "cs", "rst",
               "ssid", "password", "link_timeout_s", "link_attempts", "safe_pin", "safe_level",
-              "wdt_ms", "ntp")
+              "safe_pull", "wdt_ms", "ntp")
 
 
 def log(msg):
@@ -88,13 +90,24 @@ def safe_mode(board):
     if _exists(SAFEMODE):
         return "flag file %s" % SAFEMODE
     pin = board.get("safe_pin")
-    if pin is not None:
-        import machine
-
-        p = machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP)
-        if p.value() == board.get("safe_level", 0):
-            return "pin %s held" % pin
+    if pin is not None and _read_safe_pin(pin, board.get("safe_pull", "up")) == board.get("safe_level", 0):
+        return "pin %s held" % pin
     return None
+
+
+def _read_safe_pin(pin, pull):
+    """The safe-mode input's level now: a GPIO (with its pull) or the RP2040 BOOTSEL button."""
+    if pin == "BOOTSEL":
+        import rp2
+
+        return 1 if rp2.bootsel_button() else 0
+    import machine
+
+    if pull == "up":
+        return machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP).value()
+    if pull == "down":
+        return machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_DOWN).value()
+    return machine.Pin(pin, machine.Pin.IN).value()
 
 
 STOP_NOTE_SIZE = 240  # bytes of laststop.txt, allocated at boot so a full disk can still take the note
@@ -161,16 +174,18 @@ def make_nic(board):
             kw["power"] = _pin(board["power"])
         if board.get("ref_clk") is not None:
             kw["ref_clk"] = _pin(board["ref_clk"])
-        if board.get("ref_clk_mode") is not None:
-            kw["ref_clk_mode"] = getattr(network, board["ref_clk_mode"])
+        mode = board.get("ref_clk_mode")
+        if mode is not None:  # MicroPython takes the RMII clock direction as a Pin mode
+            import machine
+
+            kw["ref_clk_mode"] = machine.Pin.OUT if mode == "out" else machine.Pin.IN
         return network.LAN(**kw)
-    if kind == "wiznet":  # W5500-EVB-Pico
+    if kind == "wiznet":  # W5500-EVB-Pico: the profile's SPI wiring
         import machine
 
-        spi = machine.SPI(board.get("spi_id", 0), board.get("spi_baud", 2000000),
-                          mosi=_pin(board.get("mosi", 19)), miso=_pin(board.get("miso", 16)),
-                          sck=_pin(board.get("sck", 18)))
-        return network.WIZNET5K(spi, _pin(board.get("cs", 17)), _pin(board.get("rst", 20)))
+        spi = machine.SPI(board["spi_id"], board["spi_baud"], mosi=_pin(board["mosi"]),
+                          miso=_pin(board["miso"]), sck=_pin(board["sck"]))
+        return network.WIZNET5K(spi, _pin(board["cs"]), _pin(board["rst"]))
     ap = network.WLAN(network.AP_IF)  # the AP and its built-in DHCP server stay off
     ap.active(False)
     return network.WLAN(network.STA_IF)
@@ -297,9 +312,10 @@ def run(config_path=CONFIG, board_path=BOARD):
         return None
 
     unix_now = None
-    if board.get("ntp"):
-        unix_now = ntp_time(board["ntp"])
-        log("NTP %s: %s" % (board["ntp"], "ok" if unix_now else "no answer, time from the partner"))
+    ntp_host = board.get("ntp")  # optional site key
+    if ntp_host:
+        unix_now = ntp_time(ntp_host)
+        log("NTP %s: %s" % (ntp_host, "ok" if unix_now else "no answer, time from the partner"))
     clock = Clock(unix_now=unix_now)
     node = Node(cfg)
     store = LeaseStore(data_dir)

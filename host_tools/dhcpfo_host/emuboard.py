@@ -284,8 +284,12 @@ FIRMWARE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file_
 def prepare_flash(flash, config, board=None, firmware=FIRMWARE, mpy=False):
     """Fill an (empty) flash directory the way a deploy does: the firmware
     packages (as .py, or compiled to .mpy with mpy-cross) and main.py,
-    /config.json and /board.json."""
+    /config.json (compiled on the host, as `dhcpfo build` does: the board's
+    loader takes only the compiled form) and /board.json."""
     import json
+
+    from dhcpfo import config as fwconfig
+    from dhcpfo_host import boardconf
 
     os.makedirs(flash, exist_ok=True)
     for pkg in ("dhcpfo", "runtime"):
@@ -304,8 +308,13 @@ def prepare_flash(flash, config, board=None, firmware=FIRMWARE, mpy=False):
                     subprocess.run([cross, "-o", os.path.join(out_dir, name[:-3] + ".mpy"),
                                     "-s", name, os.path.join(dirpath, name)], check=True)
     shutil.copy(os.path.join(firmware, "main.py"), os.path.join(flash, "main.py"))
-    with open(os.path.join(flash, "config.json"), "w") as f:
-        json.dump(config, f)
+    cfg_path = os.path.join(flash, "config.json")
+    if isinstance(config, dict) and config.get("format") == fwconfig.FORMAT:
+        fwconfig.load(config)  # already compiled: still refuse a damaged one here
+        with open(cfg_path, "w") as f:
+            json.dump(config, f)
+    else:
+        boardconf.write_compiled(config, cfg_path)
     if board is not None:
         with open(os.path.join(flash, "board.json"), "w") as f:
             json.dump(board, f)

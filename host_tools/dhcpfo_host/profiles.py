@@ -302,19 +302,26 @@ def _is_ipv4(s):
 
 
 def device_board(profile, site):
-    """The /board.json a board reads (runtime/board.py): flat network keys + pins + site."""
+    """The /board.json a board reads (runtime/board.py): flat network keys + pins + site.
+
+    The keys are the ones board.py reads (docs/boards.md, "Board profile keys"),
+    renamed from the profile's schema here, in one place."""
     net = profile["network"]
     d = {"name": profile["name"], "board": profile["id"], "port": profile["port"], "network": net["kind"]}
     if net["kind"] == "lan":
         d.update(phy=net["phy_type"], phy_addr=net["phy_addr"], mdc=net["mdc"], mdio=net["mdio"],
                  power=net["power"], ref_clk=net["ref_clk"], ref_clk_mode=net["ref_clk_mode"])
     elif net["kind"] == "wiznet":
-        for k in ("spi", "baudrate", "sck", "mosi", "miso", "cs", "reset", "int"):
-            d[k] = net[k]
+        d.update(spi_id=net["spi"], spi_baud=net["baudrate"], sck=net["sck"], mosi=net["mosi"],
+                 miso=net["miso"], cs=net["cs"], rst=net["reset"], int=net["int"])
     pins = profile["pins"]
     d["status_led"] = pins["status_led"]
     d["status_led_active"] = pins["status_led_active"]
-    d["safe_mode"] = pins["safe_mode"]
+    safe = pins["safe_mode"]
+    if safe is not None:
+        d["safe_pin"] = safe["pin"]
+        d["safe_level"] = 1 if safe["active"] == "high" else 0
+        d["safe_pull"] = safe.get("pull")  # None: the board has its own resistor (no internal pull)
     d["heap_budget"] = profile["heap_budget"]
     d["lease_log_bytes"] = profile["lease_log_bytes"]
     d.update(site)

@@ -147,7 +147,8 @@ def test_firmware_safe_mode_flag_skips_the_node(tmp_path):
     _need_micropython()
     flash = tmp_path / "flash"
     cfg = {"server": {"name": "safe", "server_id": "127.0.0.1",
-                      "listen": {"address": "127.0.0.1", "port": 0}, "mgmt": {"address": "127.0.0.1", "port": 0}},
+                      "listen": {"address": "127.0.0.1", "port": 16767},
+                      "mgmt": {"address": "127.0.0.1", "port": 16768}},
            "scopes": [{"id": "10.9.0.0", "mask": 24, "ranges": [{"start": "10.9.0.10", "end": "10.9.0.20"}]}]}
     prepare_flash(str(flash), cfg, {"network": "lan", "mdc": 23, "mdio": 18})
     (flash / "safemode").write_text("")
