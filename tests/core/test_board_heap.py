@@ -21,7 +21,10 @@ import gc
 BUDGET = 85 * 1024  # bytes of live heap for the board's node (partner excluded)
 # What the runner fails on while BUDGET is not met from .mpy: the measured peak
 # plus a small margin, so a regression fails CI (docs/memory.md has the gap).
-CEILING = 155 * 1024
+# 149 KB before the failover engine was split into parts; the split's eleven
+# modules cost ~17 KB more (166.3 KB measured after the merge): raised to
+# that plus the margin, to be won back with the diet's next steps.
+CEILING = 172 * 1024
 PER_ADDRESS_GOAL = 32  # bytes of heap per leased address, client ids included
 CLIENTS = 254
 CFG_DIR = "/tmp/dhcpfo-heap"
