@@ -181,6 +181,14 @@ class Scope:
     def is_excluded(self, offset):
         return bool(self._excl[offset >> 3] & (1 << (offset & 7)))
 
+    def excluded_count(self):
+        """Offsets never handed out (exclusions and reserved gaps); a scan, so callers count once."""
+        n = 0
+        for off in range(self.size):
+            if self.is_excluded(off):
+                n += 1
+        return n
+
     def is_reserved(self, offset):
         return offset in self._res_at
 

@@ -148,7 +148,7 @@ class DhcpServer:
         self._alarm = [0] * len(tables)
         self._full = [False] * len(tables)
         self._used = [0] * len(tables)  # ACTIVE count at the last check
-        self._usable = [sc.size - _excluded(sc) for sc in scopes]
+        self._usable = [sc.size - sc.excluded_count() for sc in scopes]
 
     # ------------------------------------------------------------------
     # entry point
@@ -614,13 +614,6 @@ _ALLOC_ORDER = (lt.FREE, lt.BACKUP, lt.EXPIRED, lt.RELEASED, lt.ABANDONED, lt.RE
 _TYPE_NAMES = ("none", "discover", "offer", "request", "decline", "ack", "nak", "release", "inform")
 
 
-def _excluded(sc):
-    """Offsets of a scope that are never handed out (counted once, at start)."""
-    n = 0
-    for off in range(sc.size):
-        if sc.is_excluded(off):
-            n += 1
-    return n
 
 
 def _same_client(t, off, pkt):

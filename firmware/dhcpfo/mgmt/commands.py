@@ -20,14 +20,6 @@ def _scope_id(sc):
     return ip_str(sc.network)
 
 
-def _excluded(sc):
-    n = 0
-    for off in range(sc.size):
-        if sc.is_excluded(off):
-            n += 1
-    return n
-
-
 def _mac(b):
     return ":".join("%02x" % x for x in b)
 
@@ -155,7 +147,7 @@ class Commands:
             t = self.node.tables[sc.index]
             free = t.count(lt.FREE)
             backup = t.count(lt.BACKUP)
-            usable = sc.size - _excluded(sc)
+            usable = sc.size - sc.excluded_count()
             in_use = t.count(lt.ACTIVE)
             row = {"scope": _scope_id(sc), "name": sc.name, "addresses": usable, "in_use": in_use,
                    "free": usable - in_use, "percent_in_use": (100 * in_use // usable) if usable else 0,
