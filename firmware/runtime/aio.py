@@ -290,10 +290,14 @@ class NodeRunner:
             now = self.clock.now()
             self.node.tick(now)
             self.flush()
-            if self.store.pending():
-                self.store.commit()
-            if self.store.should_compact():
-                self.store.compact()
+            try:  # the tick's commit is the lease store's like flush's: same fail-stop reason
+                if self.store.pending():
+                    self.store.commit()
+                if self.store.should_compact():
+                    self.store.compact()
+            except Exception as e:
+                self.fail_stop("lease store commit failed: " + _why(e))
+                raise FailStop(self.failed)
             self.beat += 1
             await asyncio.sleep(1)
 

@@ -58,6 +58,21 @@ class BoardNode(Node):
             self.flash = self.host.lab.path("%s.%s.flash" % (self.host.name, self.name))
         prepare_flash(self.flash, self.config, self.board, mpy=self.mpy)
 
+    def leases(self, scope_id, state=None, limit=100000):
+        """get-leases of one scope as {address: row}, every page: a board's
+        management replies hold at most 16 rows (mgmt/commands.py MAX_PAGE)."""
+        out = {}
+        offset = 0
+        while offset is not None and len(out) < limit:
+            args = {"scope": scope_id, "offset": offset}
+            if state:
+                args["state"] = state
+            page = self.call("get-leases", **args)
+            for r in page["leases"]:
+                out[r["address"]] = r
+            offset = page["next"]
+        return out
+
     def argv(self):
         return [PYTHON, "-m", "dhcpfo_host.emuboard", "--flash", self.flash, "--ip", self.host.addr,
                 "--heap", self.heap, "--name", self.name, "--log", self.log_path]
