@@ -236,11 +236,20 @@ class Updates:
 
     def on_bndack(self, m, now, out, primary, mclt):
         self.stats["bndack_received"] += 1
-        ent = self.inflight.pop(m.xid, None)
+        ent = self.inflight.get(m.xid)
         if ent is None:
             self.events.count("peer.bndack-unknown-xid")
             return
         si, off, pexp, sent_at = ent
+        addr = m.get_bytes(fw.OPT_ASSIGNED_IP)
+        if addr is not None and bytes(addr) != self._scope(si).addr_of(off):
+            # an acknowledgement for another address under this xid: ISC
+            # sends the BNDACKs it still owed on a lost connection first thing
+            # on the next one (docs/interop.md), with the old xids. It is not
+            # ours; the real answer to this xid is still to come.
+            self.events.count("peer.bndack-stale")
+            return
+        del self.inflight[m.xid]
         if m.time:
             self.clockdiff.reply(m.time, sent_at)
         t = self.tables[si]
