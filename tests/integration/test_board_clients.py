@@ -104,7 +104,7 @@ def test_udhcpc_obtain_renew_release(setup):
     before = board.counters().get("lease.renew", 0)
     renewed = c.renew(timeout=60)
     assert renewed.event == "renew" and renewed.ip == lease.ip
-    assert board.counters().get("lease.renew", 0) == before + 1
+    assert board.counters().get("lease.renew", 0) >= before + 1  # shared board: other clients may renew too
     rel = c.release(timeout=60)
     assert rel.event == "deconfig"
     board.wait_lease(LAN, lease.ip, "released", timeout=30)

@@ -141,7 +141,10 @@ def test_udhcpc_obtain_renew_release(setup):
     renewed = c.renew()                     # SIGUSR1: unicast renewal
     assert renewed.event == "renew" and renewed.ip == lease.ip
     assert renewed.lease_time == LEASE
-    assert node.counters().get("lease.renew", 0) == before + 1
+    # the node counted a renewal (the node is shared by the module's tests,
+    # whose other clients may renew meanwhile, so at least this one)
+    assert node.counters().get("lease.renew", 0) >= before + 1
+    assert node.leases(LAN)[lease.ip]["mac"] == mac
 
     rel = c.release()                       # SIGUSR2: DHCPRELEASE
     assert rel.event == "deconfig"
