@@ -22,22 +22,21 @@ def shortfall(scopes, tables, primary, backup_share):
     its share gives it in some scope (a reason for a secondary to send
     POOLREQ; a smaller misbalance the periodic balance settles)."""
     for sc in scopes:
-        t = tables[sc.index]
-        free = t.count(lt.FREE)
-        backup = t.count(lt.BACKUP)
-        total = free + backup
-        have, want = _have_want(free, backup, primary, backup_share)
+        have, want, total = _have_want(tables[sc.index], primary, backup_share)
         if 2 * have < want and want - have > total // SLACK_DIV:
             return True
     return False
 
 
-def _have_want(free, backup, primary, backup_share):
+def _have_want(t, primary, backup_share):
+    """(addresses this server holds, how many its share gives it, all available) in table t."""
+    free = t.count(lt.FREE)
+    backup = t.count(lt.BACKUP)
     total = free + backup
     target_backup = total * backup_share // 100
     if primary:
-        return free, total - target_backup
-    return backup, target_backup
+        return free, total - target_backup, total
+    return backup, target_backup, total
 
 
 def balance(scopes, tables, primary, backup_share, is_offered, enqueue, now, out, force=False):
@@ -50,10 +49,7 @@ def balance(scopes, tables, primary, backup_share, is_offered, enqueue, now, out
     theirs = partner_status(primary)
     for sc in scopes:
         t = tables[sc.index]
-        free = t.count(lt.FREE)
-        backup = t.count(lt.BACKUP)
-        total = free + backup
-        have, want = _have_want(free, backup, primary, backup_share)
+        have, want, total = _have_want(t, primary, backup_share)
         excess = have - want
         if excess <= total // SLACK_DIV and not (force and excess > 0):
             continue
