@@ -57,6 +57,7 @@ _RUNTIME = (
     "__init__.py",
     "aio.py",
     "board.py",
+    "console.py",
     "store.py",
     "udp_mp.py",
 )

@@ -190,6 +190,7 @@ def _server(r):
     s.mgmt_port = r.int("mgmt_port", 1, 65535)
     s.mgmt_token = r.str("mgmt_token", 128, True)
     s.mgmt_user_token = r.str("mgmt_user_token", 128, True)
+    s.console_password = r.str("console_password", 128, True)
     s.decline_hold = r.int("decline_hold", 0, 30 * 86400)
     s.offer_hold = r.int("offer_hold", 1, 3600)
     s.time_skew_max = r.int("time_skew_max", 1, 3600)

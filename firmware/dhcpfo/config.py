@@ -81,6 +81,7 @@ class ServerConfig:
         self.mgmt_port = MGMT_PORT
         self.mgmt_token = None
         self.mgmt_user_token = None  # read-only role (mgmt/session.py)
+        self.console_password = None  # locks the serial console's management (runtime/console.py)
         self.decline_hold = 3600
         self.offer_hold = 60
         self.abuse = None  # the "abuse" object (dict) or None: dhcp.server.ABUSE_DEFAULTS apply

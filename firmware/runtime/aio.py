@@ -375,6 +375,31 @@ class NodeRunner:
                 return None
             buf.extend(data)
 
+    def answer(self, sess, line):
+        """One management request line -> its answer line (bytes, newline-ended).
+
+        The same for every transport (TCP here, the serial console in
+        runtime/console.py): the session decides what may run, the command
+        table runs it, and what the command changed is flushed before the
+        answer leaves."""
+        try:
+            req = json_loads(line)
+            if not isinstance(req, dict):
+                raise ValueError("request must be a JSON object")
+            now = self.clock.now()
+            resp, run = sess.handle(req, now)
+            if run is not None:
+                resp = self.mgmt(run, now, sess.role)
+        except ValueError as e:
+            resp = {"ok": False, "error": "bad request: %s" % (e,)}
+        except MemoryError:
+            gc.collect()
+            if not self.node.out.empty():
+                raise  # the command changed state half-way: fail-stop
+            resp = {"ok": False, "error": "out of memory"}
+        self.flush()
+        return (json_dumps(resp) + "\n").encode()
+
     async def _mgmt_client(self, reader, writer):
         buf = bytearray()
         try:
@@ -391,24 +416,9 @@ class NodeRunner:
                     break
                 if line is None:
                     break
+                resp = self.answer(sess, line)
                 try:
-                    req = json_loads(line)
-                    if not isinstance(req, dict):
-                        raise ValueError("request must be a JSON object")
-                    now = self.clock.now()
-                    resp, run = sess.handle(req, now)
-                    if run is not None:
-                        resp = self.mgmt(run, now, sess.role)
-                except ValueError as e:
-                    resp = {"ok": False, "error": "bad request: %s" % (e,)}
-                except MemoryError:
-                    gc.collect()
-                    if not self.node.out.empty():
-                        raise  # the command changed state half-way: fail-stop
-                    resp = {"ok": False, "error": "out of memory"}
-                self.flush()
-                try:
-                    writer.write((json_dumps(resp) + "\n").encode())
+                    writer.write(resp)
                     await writer.drain()
                 except OSError:
                     break

@@ -50,7 +50,7 @@ EV_FAIL_STOP = 1001  # events code of the "last run fail-stopped" report
 BOARD_KEYS = ("network", "netmask", "gateway", "dns", "mdc", "mdio", "power", "phy", "phy_addr",
               "ref_clk", "ref_clk_mode", "spi_id", "spi_baud", "mosi", "miso", "sck", "cs", "rst",
               "ssid", "password", "link_timeout_s", "link_attempts", "safe_pin", "safe_level",
-              "safe_pull", "wdt_ms", "ntp")
+              "safe_pull", "wdt_ms", "ntp", "console_mgmt")
 
 
 def log(msg):
@@ -333,7 +333,7 @@ def run(config_path=CONFIG, board_path=BOARD):
     srv = cfg.server
     udp = UdpEndpoint(ip_text(srv.listen_address), srv.listen_port, srv.interface)
     runner = NodeRunner(node, store, clock, udp, srv.server_id, mgmt=Commands(node).handle,
-                        relay_port=srv.relay_port, token=srv.mgmt_token)
+                        relay_port=srv.relay_port, token=srv.mgmt_token, user_token=srv.mgmt_user_token)
 
     def fail_stop(reason):
         log("FAIL-STOP: " + reason)
@@ -342,6 +342,12 @@ def run(config_path=CONFIG, board_path=BOARD):
 
     runner.on_fail_stop = fail_stop
     runner.extra_tasks.append(("link", link.watch()))
+    if board.get("console_mgmt", True):  # the management protocol on the serial console
+        from runtime.console import Console, console_gate
+        from runtime.aio import fresh_nonce
+
+        console = Console(runner, console_gate(srv.console_password, node.events), fresh_nonce)
+        runner.extra_tasks.append(("console", console.run()))
     wdt_ms = board.get("wdt_ms", 30000)
     if wdt_ms:
         import machine

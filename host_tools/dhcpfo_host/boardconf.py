@@ -50,7 +50,8 @@ def _server(s):
             "interface": s.interface, "relay_port": s.relay_port, "data_dir": s.data_dir,
             "options": _options(s.options), "policies": [_policy(p) for p in s.policies],
             "mgmt_address": _ip(s.mgmt_address), "mgmt_port": s.mgmt_port,
-            "mgmt_token": s.mgmt_token, "mgmt_user_token": s.mgmt_user_token, "decline_hold": s.decline_hold,
+            "mgmt_token": s.mgmt_token, "mgmt_user_token": s.mgmt_user_token,
+            "console_password": s.console_password, "decline_hold": s.decline_hold,
             "offer_hold": s.offer_hold, "time_skew_max": s.time_skew_max,
             "log_level": s.log_level, "abuse": s.abuse}
 

@@ -32,8 +32,11 @@ def main(argv=None):
     p.add_argument("--keep", action="store_true", help="keep the demo's logs and lease files")
 
     p = sub.add_parser("call", help="send a management command to a running node")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=6470)
+    p.add_argument("--host", default="127.0.0.1", help="management address (TCP)")
+    p.add_argument("--port", type=int, default=6470, help="management port (TCP)")
+    p.add_argument("--tcp", metavar="HOST:PORT", help="management endpoint, instead of --host/--port")
+    p.add_argument("--serial", metavar="PORT",
+                   help="a board's serial console (device or pyserial URL) instead of TCP")
     p.add_argument("--token", default=os.environ.get("DHCPFO_TOKEN"),
                    help="management token (default: $DHCPFO_TOKEN)")
     p.add_argument("--token-file", help="read the management token from this file")
@@ -117,8 +120,16 @@ def main(argv=None):
                 req[k] = json.loads(v)
             except ValueError:
                 req[k] = v
+        host, port = args.host, args.port
+        if args.tcp:
+            host, _, port_text = args.tcp.rpartition(":")
+            try:
+                port = int(port_text)
+            except ValueError:
+                print("dhcpfo: --tcp wants HOST:PORT, got %r" % args.tcp, file=sys.stderr)
+                return 2
         try:
-            resp = mgmtclient.call(args.host, args.port, req, token=token, role=args.role)
+            resp = mgmtclient.call(host, port, req, token=token, role=args.role, serial=args.serial)
         except (OSError, mgmtclient.MgmtError) as e:
             print("dhcpfo: %s" % e, file=sys.stderr)
             return 1

@@ -43,7 +43,7 @@ _TOP_KEYS = ("server", "scopes", "failover")
 _SERVER_KEYS = ("id", "name", "server_id", "listen", "data_dir", "options", "policies", "mgmt",
                 "decline_hold", "offer_hold", "time_skew_max", "log_level", "abuse")
 _LISTEN_KEYS = ("address", "port", "interface", "relay_port")
-_MGMT_KEYS = ("address", "port", "token", "user_token")
+_MGMT_KEYS = ("address", "port", "token", "user_token", "console_password")
 _SCOPE_KEYS = ("id", "mask", "name", "description", "active", "lease_time", "offer_delay_ms",
                "ranges", "exclusions", "reservations", "options", "policies", "bootp")
 _RANGE_KEYS = ("start", "end")
@@ -346,6 +346,9 @@ def _server(c, v):
                     c.err("server.mgmt.user_token", "needs a token for the administrator too")
                 elif s.mgmt_user_token == s.mgmt_token:
                     c.err("server.mgmt.user_token", "must differ from the administrator's token")
+            s.console_password = c.str(md, "console_password", "server.mgmt", None, 128)
+            if s.console_password is not None and len(s.console_password) < 8:
+                c.err("server.mgmt.console_password", "too short (at least 8 characters)")
             if (s.mgmt_address is not None and s.mgmt_address[0] != 127
                     and s.mgmt_token is None and md.get("token") is None):
                 c.err("server.mgmt.token", "required when mgmt.address is not a loopback address")
