@@ -13,6 +13,82 @@ def _firmware_on_path():
         sys.path.insert(0, fw)
 
 
+def _node_args(p):
+    """How to reach a running node: TCP (default) or a board's serial console."""
+    p.add_argument("--host", default="127.0.0.1", help="management address (TCP)")
+    p.add_argument("--port", type=int, default=6470, help="management port (TCP)")
+    p.add_argument("--tcp", metavar="HOST:PORT", help="management endpoint, instead of --host/--port")
+    p.add_argument("--serial", metavar="PORT",
+                   help="a board's serial console (device or pyserial URL) instead of TCP")
+    p.add_argument("--token", default=os.environ.get("DHCPFO_TOKEN"),
+                   help="management token (default: $DHCPFO_TOKEN)")
+    p.add_argument("--token-file", help="read the management token from this file")
+    p.add_argument("--role", default="administrator", choices=("administrator", "user"),
+                   help="the role the token belongs to (default: administrator)")
+
+
+class UsageError(Exception):
+    pass
+
+
+def _node_conn(args):
+    """(host, port, token, role, serial) from _node_args' options; UsageError on bad ones."""
+    token = args.token
+    if args.token_file:
+        try:
+            with open(args.token_file) as f:
+                token = f.read().strip()
+        except OSError as e:
+            raise UsageError("cannot read the token file: %s" % e)
+    host, port = args.host, args.port
+    if args.tcp:
+        host, _, port_text = args.tcp.rpartition(":")
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise UsageError("--tcp wants HOST:PORT, got %r" % args.tcp)
+    return dict(host=host, port=port, token=token, role=args.role, serial=args.serial)
+
+
+def _counters(args):
+    from dhcpfo_host import mgmtclient, prometheus
+
+    try:
+        kw = _node_conn(args)
+    except UsageError as e:
+        print("dhcpfo: %s" % e, file=sys.stderr)
+        return 2
+    try:
+        with mgmtclient.connect(kw["host"], kw["port"], kw["serial"], kw["token"], kw["role"]) as c:
+            counters = c.request({"cmd": "get-counters"})
+            failover = c.request({"cmd": "get-failover"})
+            status = c.request({"cmd": "status"})
+    except (OSError, mgmtclient.MgmtError) as e:
+        print("dhcpfo: %s" % e, file=sys.stderr)
+        return 1
+    for resp in (counters, failover, status):
+        if not resp.get("ok"):
+            print("dhcpfo: %s" % resp.get("error"), file=sys.stderr)
+            return 1
+    rels = failover.get("relationships", [])
+    if args.json:
+        print(json.dumps({"node": status.get("name"), "failover": counters.get("failover"),
+                          "relationships": dict((r["name"], r.get("performance")) for r in rels),
+                          "counters": counters.get("counters")}, indent=2, sort_keys=True))
+    elif args.prometheus:
+        sys.stdout.write(prometheus.render(status.get("name"), counters.get("counters", {}), rels))
+    else:
+        names = [r["name"] for r in rels]
+        rows = [("counter", "node") + tuple(names)]
+        for key in prometheus.FAILOVER:
+            rows.append((key, str(counters["failover"].get(key, 0)))
+                        + tuple(str(r.get("performance", {}).get(key, "")) for r in rels))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for r in rows:
+            print("  ".join(r[i].ljust(widths[i]) if i == 0 else r[i].rjust(widths[i]) for i in range(len(r))))
+    return 0
+
+
 def main(argv=None):
     _firmware_on_path()
     ap = argparse.ArgumentParser(prog="dhcpfo", description=__doc__)
@@ -32,18 +108,14 @@ def main(argv=None):
     p.add_argument("--keep", action="store_true", help="keep the demo's logs and lease files")
 
     p = sub.add_parser("call", help="send a management command to a running node")
-    p.add_argument("--host", default="127.0.0.1", help="management address (TCP)")
-    p.add_argument("--port", type=int, default=6470, help="management port (TCP)")
-    p.add_argument("--tcp", metavar="HOST:PORT", help="management endpoint, instead of --host/--port")
-    p.add_argument("--serial", metavar="PORT",
-                   help="a board's serial console (device or pyserial URL) instead of TCP")
-    p.add_argument("--token", default=os.environ.get("DHCPFO_TOKEN"),
-                   help="management token (default: $DHCPFO_TOKEN)")
-    p.add_argument("--token-file", help="read the management token from this file")
-    p.add_argument("--role", default="administrator", choices=("administrator", "user"),
-                   help="the role the token belongs to (default: administrator)")
+    _node_args(p)
     p.add_argument("command", help="command name, e.g. status, get-failover, get-leases")
     p.add_argument("args", nargs="*", help="key=value arguments (values parsed as JSON when possible)")
+
+    p = sub.add_parser("counters", help="the seed's failover performance counters of a running node")
+    _node_args(p)
+    p.add_argument("--prometheus", action="store_true", help="Prometheus text exposition instead of a table")
+    p.add_argument("--json", action="store_true", help="the raw answers as JSON")
 
     p = sub.add_parser("emuboard", add_help=False,
                        help="an emulated board (MicroPython unix port, flash dir, console pty); "
@@ -100,17 +172,16 @@ def main(argv=None):
     if args.cmd == "demo":
         from dhcpfo_host import demo
         return demo.main(args.seconds or None, args.clients, args.keep)
+    if args.cmd == "counters":
+        return _counters(args)
     if args.cmd == "call":
         from dhcpfo_host import mgmtclient
         req = {"cmd": args.command}
-        token = args.token
-        if args.token_file:
-            try:
-                with open(args.token_file) as f:
-                    token = f.read().strip()
-            except OSError as e:
-                print("dhcpfo: cannot read the token file: %s" % e, file=sys.stderr)
-                return 2
+        try:
+            kw = _node_conn(args)
+        except UsageError as e:
+            print("dhcpfo: %s" % e, file=sys.stderr)
+            return 2
         for kv in args.args:
             if "=" not in kv:
                 print("dhcpfo: argument %r is not key=value" % kv, file=sys.stderr)
@@ -120,16 +191,9 @@ def main(argv=None):
                 req[k] = json.loads(v)
             except ValueError:
                 req[k] = v
-        host, port = args.host, args.port
-        if args.tcp:
-            host, _, port_text = args.tcp.rpartition(":")
-            try:
-                port = int(port_text)
-            except ValueError:
-                print("dhcpfo: --tcp wants HOST:PORT, got %r" % args.tcp, file=sys.stderr)
-                return 2
         try:
-            resp = mgmtclient.call(host, port, req, token=token, role=args.role, serial=args.serial)
+            resp = mgmtclient.call(kw["host"], kw["port"], req, token=kw["token"], role=kw["role"],
+                                   serial=kw["serial"])
         except (OSError, mgmtclient.MgmtError) as e:
             print("dhcpfo: %s" % e, file=sys.stderr)
             return 1

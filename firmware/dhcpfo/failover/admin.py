@@ -6,6 +6,7 @@
 
 from dhcpfo.compat import ip_str
 from dhcpfo.failover import hashing
+from dhcpfo.failover import perf
 from dhcpfo.failover import states as S
 
 
@@ -56,4 +57,5 @@ def status(rel, now):
         "pending_updates": len(rel.updates.inflight),
         "scopes": [ip_str(sc.network) for sc in rel.scopes],
         "counters": dict(rel.stats),
+        "performance": perf.counters([rel]),
     }

@@ -29,6 +29,7 @@ from dhcpfo.failover.authority import Authority
 from dhcpfo.failover.clockdiff import ClockDiff
 from dhcpfo.failover.holds import Holds
 from dhcpfo.failover.link import Channel
+from dhcpfo.failover.perf import PerMinute
 from dhcpfo.failover.updates import Updates
 from dhcpfo.wire import failover as fw
 
@@ -63,7 +64,9 @@ class Relationship:
         key = bytes(rc.shared_secret) if rc.shared_secret and rc.enable_authentication else None
         self.stats = {"bndupd_sent": 0, "bndupd_received": 0, "bndack_sent": 0, "bndack_received": 0,
                       "bndupd_rejected": 0, "transitions_ci": 0, "transitions_pd": 0,
-                      "transitions_recover": 0, "conflicts": 0, "pool_moved": 0}
+                      "transitions_recover": 0, "conflicts": 0, "pool_moved": 0,
+                      "queue_90": 0, "queue_dropped": 0}
+        self.perf = PerMinute(self.stats)
         self.channel = Channel(rc.name, self.primary, key, rc.max_unacked, rc.max_response_delay, events)
         self.clockdiff = ClockDiff(rc.name, server_cfg.time_skew_max, events)
         self.holds = Holds(scopes, tables, events)
@@ -368,6 +371,7 @@ class Relationship:
 
     def tick(self, now, out):
         ch = self.channel
+        self.perf.sample(now)
         # STARTUP: wait a short while for the partner, then resume (§9.3.2)
         if self.state == S.STARTUP and ch.link is None and now >= self.started_at + STARTUP_TIME:
             self.event(S.EV_STARTUP_TIMER, now, out, "no partner during startup")

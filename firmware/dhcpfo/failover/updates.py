@@ -17,6 +17,7 @@ from dhcpfo.wire import failover as fw
 from dhcpfo.compat import ip_str
 
 QUEUE_MAX = 512  # bindings queued for sending before falling back to table scans
+QUEUE_90 = QUEUE_MAX * 9 // 10
 HELD_STATES = (lt.EXPIRED, lt.RELEASED, lt.RESET)
 
 
@@ -51,11 +52,20 @@ class Updates:
         key = (si, off)
         if key in self._queued:
             return
-        if len(self._queue) >= QUEUE_MAX:
+        n = len(self._queue)
+        if n >= QUEUE_MAX:
             self._rescan = True
+            self.stats["queue_dropped"] += 1  # still sent: the rescan finds it PENDING
             return
+        if n == QUEUE_90:
+            self.stats["queue_90"] += 1  # the queue reached 90 % of its maximum
         self._queue.append(key)
         self._queued.add(key)
+
+    def pending(self):
+        """Outbound updates waiting or unacknowledged (queued + in flight;
+        after a queue overflow the rescan may still find more)."""
+        return len(self._queue) + len(self.inflight)
 
     def committed(self, si, off):
         """The DHCP side changed a binding: it must reach the partner (lazy update)."""

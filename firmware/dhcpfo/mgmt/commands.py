@@ -173,7 +173,12 @@ class Commands:
         return {"relationship": rel.status(now)}
 
     def get_counters(self, req, now):
-        return {"counters": dict(self.node.events.counters)}
+        """The node's named counters, and the seed's ten failover counters
+        summed over its relationships (each relationship's own are in get-failover)."""
+        from dhcpfo.failover import perf
+
+        return {"counters": dict(self.node.events.counters), "failover": perf.counters(self.node.relationships),
+                "time": now}
 
     def get_events(self, req, now):
         """Newest first, one page: `offset` events skipped, at most max_page."""
