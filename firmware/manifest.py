@@ -36,6 +36,7 @@ _DHCPFO = (
     "failover/link.py",
     "failover/meta.py",
     "failover/peer.py",
+    "failover/perf.py",
     "failover/pool.py",
     "failover/receive.py",
     "failover/reconfig.py",
