@@ -56,7 +56,7 @@ def test_renewals_after_partner_down_then_restart_means_potential_conflict():
     p.tick(2)
     p.connect()
     rb = p.b.node.relationships[0]
-    assert _went_through(p.b, "startup -> potential-conflict")
+    assert _went_through(p.b, "changed from startup to potential-conflict")
     assert rb.stats["transitions_recover"] == 0
     p.tick(10)
     assert p.state(p.a) == S.NORMAL and p.state(p.b) == S.NORMAL

@@ -27,7 +27,7 @@ import time
 
 from dhcpfo.failover import hashing
 from integration.netns import Dhclient, Dhcpcd, Dhcpd, LabError, Udhcpc, dhcpd_subnet, tool, wait_until
-from integration.nodes import Node, node_config, relationship, scope
+from integration.nodes import Node, node_config, relationship, scope, state_move
 from integration.pair import _DROP, _HOLD
 
 REL = "interop"
@@ -305,9 +305,9 @@ class IscPair:
         return "\n".join(out)
 
     def our_path(self, limit=30):
-        """Our recent state changes, oldest first ("a -> b" texts)."""
+        """Our own recent state changes, oldest first, as "a -> b (why)" texts."""
         evs = self.node.call("get-events", limit=200)["events"]
-        return [e["text"].split(": ", 1)[-1] for e in reversed(evs) if "->" in e["text"]][-limit:]
+        return [t for t in (state_move(e) for e in reversed(evs)) if t][-limit:]
 
     # -- tables ------------------------------------------------------------------------
 

@@ -41,6 +41,20 @@ _CALL = (
 )
 
 
+_MOVE = re.compile(r"changed (?:from (\S+) )?to (\S+) \((.*)\)\.$")
+PARTNER_TOLD = "told by the partner"  # failover/admin.py's reason for the partner's own changes
+
+
+def state_move(event):
+    """Event 20252 of the node's own transition as "old -> new (why)" (old is
+    "?" when the event leaves it out), else None (other events, and the
+    partner's transitions)."""
+    m = _MOVE.search(event.get("text", "")) if event.get("code") == 20252 else None
+    if m is None or m.group(3) == PARTNER_TOLD:
+        return None
+    return "%s -> %s (%s)" % (m.group(1) or "?", m.group(2), m.group(3))
+
+
 class NodeError(LabError):
     """A node did not start, stop or answer as expected."""
 

@@ -34,6 +34,7 @@ import pytest
 
 from integration.conftest import require
 from integration.netns import Lab, wait_until
+from integration.nodes import state_move
 from integration.pair import REL, SIDS, Pair, discovers, wait_new_event
 
 pytestmark = pytest.mark.netns
@@ -329,9 +330,7 @@ def test_planned_shutdown(pair):
     p.a.call("set-failover-state", name=REL, state="resume")
     p.wait_states({"a": "normal", "b": "normal"}, 3 * MCLT, interval=0.2)
     RESULTS["normal_after_resume_s"] = round(time.monotonic() - t0, 2)
-    RESULTS["resume_path_a"] = [e["text"].split(": ", 1)[1] for e in
-                                reversed(p.a.call("get-events", limit=12)["events"])
-                                if "->" in e["text"]][-4:]
+    RESULTS["resume_path_a"] = [m for m in map(state_move, reversed(p.a.call("get-events", limit=12)["events"])) if m][-4:]
     p.wait_synced(15)
     assert p.duplicates() == []
 
@@ -351,9 +350,8 @@ def test_maintenance_restart_after_shutdown(pair):
     p.a.start()
     p.wait_states({"a": "normal", "b": "normal"}, 3 * MCLT, interval=0.2)
     RESULTS["normal_after_maintenance_restart_s"] = round(time.monotonic() - t0, 2)
-    RESULTS["maintenance_restart_path_a"] = [e["text"].split(": ", 1)[1] for e in
-                                             reversed(p.a.call("get-events", limit=12)["events"])
-                                             if "->" in e["text"]][-4:]
+    RESULTS["maintenance_restart_path_a"] = [m for m in map(state_move, reversed(p.a.call("get-events", limit=12)["events"]))
+                                             if m][-4:]
     p.wait_synced(15)
     assert p.duplicates() == []
     for c in p.clients:  # every client still running holds an address

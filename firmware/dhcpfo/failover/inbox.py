@@ -7,6 +7,7 @@
 # events here (states.py decides what follows).
 
 from dhcpfo import events as ev
+from dhcpfo.failover import admin
 from dhcpfo.failover import receive
 from dhcpfo.failover import states as S
 from dhcpfo.wire import failover as fw
@@ -106,9 +107,7 @@ def _handshake(rel, lk, m, now, out):
 
 
 def _on_disconnect(rel, lk, m, now, out):
-    rel.events.emit(now, ev.WARN, ev.EV_COMM_DOWN, "relationship %s: partner disconnected, reason %s"
-                     % (rel.name, m.get_u8(fw.OPT_REJECT_REASON)))
-    rel.drop(lk, now, out, "partner sent DISCONNECT")
+    rel.drop(lk, now, out, "partner sent DISCONNECT, reason %d" % m.get_u8(fw.OPT_REJECT_REASON, 0))
 
 
 def _on_state(rel, m, now, out):
@@ -126,11 +125,12 @@ def _on_state(rel, m, now, out):
     stos = m.get_time(fw.OPT_STOS)
     pstos = rel.clockdiff.to_ours(stos) if stos else now
     if changed or (first and pstos != rel.partner_stos):
+        was = rel.partner_state
         rel.partner_state = ps
         rel.partner_stos = pstos
         rel.persist()
-        rel.events.emit(now, ev.INFO, ev.EV_STATE_CHANGE, "relationship %s: partner state %s"
-                         % (rel.name, S.name(ps)))
+        if changed:
+            admin.state_event(rel, now, rel.partner_address, was, ps, "told by the partner")
     if rel.state == S.SHUTDOWN and ps == S.PARTNER_DOWN:
         if not rel.pd_seen:
             rel.pd_seen = True

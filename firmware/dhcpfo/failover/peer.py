@@ -17,8 +17,6 @@
 # This module feeds events to states.py, carries out what a state asks for
 # on entry, and dispatches the partner's messages.
 
-from dhcpfo import events as ev
-from dhcpfo.compat import ip_str
 from dhcpfo.failover import admin
 from dhcpfo.failover import hashing
 from dhcpfo.failover import inbox
@@ -206,8 +204,8 @@ class Relationship:
                 saved = self.saved_previous
             self.previous = S.startup_previous(saved, self.pd_seen)
             self.state = S.STARTUP
-        self.events.emit(now, ev.INFO, ev.EV_STATE_CHANGE, "relationship %s: startup (previous %s)"
-                         % (self.name, S.name(self.previous) if self.previous else "none"))
+        admin.state_event(self, now, self.rc.local_address, None, S.STARTUP,
+                          "previous %s" % (S.name(self.previous) if self.previous else "none"))
 
     def set_state(self, new, now, out, why):
         old = self.state
@@ -226,9 +224,7 @@ class Relationship:
         elif new == S.RECOVER:
             self.stats["transitions_recover"] += 1
         self.persist()  # durable before the partner or a client sees the change
-        level = ev.ERROR if new in (S.PARTNER_DOWN, S.COMM_INTERRUPTED, S.RESOLUTION_INTERRUPTED) else ev.INFO
-        self.events.emit(now, level, ev.EV_STATE_CHANGE, "relationship %s: %s -> %s (%s)"
-                         % (self.name, S.name(old), S.name(new), why))
+        admin.state_event(self, now, self.rc.local_address, old, new, why)
         self.requested = None
         if new == S.NORMAL:
             self._balance_at = now  # rebalance on entering NORMAL
@@ -328,7 +324,7 @@ class Relationship:
             self._link_lost(now, out, why)
 
     def _link_lost(self, now, out, why):
-        self.events.emit(now, ev.WARN, ev.EV_COMM_DOWN, "relationship %s: communication lost (%s)" % (self.name, why))
+        admin.comm_event(self, now, False, why)
         self.updates.link_lost()
         self.requested = None
         self.comm_since = now
@@ -337,8 +333,7 @@ class Relationship:
     def link_ready(self, lk, now, out):
         self.channel.ready(lk, out)
         self.partner_startup = False
-        self.events.emit(now, ev.INFO, ev.EV_COMM_UP, "relationship %s: connected to partner %s"
-                         % (self.name, ip_str(self.partner_address)))
+        admin.comm_event(self, now, True)
         self.send_state(now, out)
 
     def send_state(self, now, out):
