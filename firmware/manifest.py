@@ -60,6 +60,7 @@ _RUNTIME = (
     "board.py",
     "console.py",
     "store.py",
+    "syslog.py",
     "udp_mp.py",
 )
 

@@ -195,6 +195,11 @@ def _server(r):
     s.offer_hold = r.int("offer_hold", 1, 3600)
     s.time_skew_max = r.int("time_skew_max", 1, 3600)
     s.log_level = r.choice("log_level", LOG_LEVELS)
+    s.syslog_address = r.ip("syslog_address", True)
+    if s.syslog_address is not None:
+        s.syslog_port = r.int("syslog_port", 1, 65535)
+        s.syslog_level = r.choice("syslog_level", ("info", "warning", "error"))
+        s.syslog_facility = r.int("syslog_facility", 0, 23)
     ab = r.get("abuse", dict, True)
     if ab is not None:
         for k in ab:

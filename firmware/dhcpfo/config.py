@@ -87,6 +87,10 @@ class ServerConfig:
         self.abuse = None  # the "abuse" object (dict) or None: dhcp.server.ABUSE_DEFAULTS apply
         self.time_skew_max = 60
         self.log_level = "info"
+        self.syslog_address = None  # RFC 5424 over UDP (runtime/syslog.py) when set
+        self.syslog_port = 514
+        self.syslog_level = "warning"
+        self.syslog_facility = 3  # daemon
 
 
 class ScopeConfig:

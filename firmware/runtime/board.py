@@ -33,7 +33,7 @@ import os
 import time
 
 from dhcpfo import config as cfgmod
-from dhcpfo.compat import Clock, asyncio, json_loads
+from dhcpfo.compat import Clock, asyncio, json_loads, to_unix
 from dhcpfo.events import ERROR
 from dhcpfo.mgmt.commands import Commands
 from dhcpfo.node import Node
@@ -329,8 +329,12 @@ def run(config_path=CONFIG, board_path=BOARD):
         rel.clock = clock
     if last:
         node.events.emit(clock.now(), ERROR, EV_FAIL_STOP, "last run fail-stopped: " + last)
-    gc.collect()
     srv = cfg.server
+    if srv.syslog_address is not None:
+        from runtime import syslog
+
+        syslog.install(node, srv, lambda: to_unix(clock.now()) if clock.synced else None)
+    gc.collect()
     udp = UdpEndpoint(ip_text(srv.listen_address), srv.listen_port, srv.interface)
     runner = NodeRunner(node, store, clock, udp, srv.server_id, mgmt=Commands(node).handle,
                         relay_port=srv.relay_port, token=srv.mgmt_token, user_token=srv.mgmt_user_token)

@@ -9,12 +9,13 @@ import signal
 import sys
 
 from dhcpfo import config as cfgmod
-from dhcpfo.compat import Clock
+from dhcpfo.compat import Clock, to_unix
 from dhcpfo.events import LEVEL_NAMES
 from dhcpfo.mgmt.commands import Commands
 from dhcpfo.node import Node
 from runtime.aio import NodeRunner, ip_bytes, ip_text
 from runtime.store import LeaseStore
+from runtime import syslog
 from runtime.udp import UdpEndpoint
 
 
@@ -68,6 +69,7 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
     node, store, clock = build(cfg, data_dir)
     node.events.sink = _event_printer(verbose)
     srv = cfg.server
+    syslog.install(node, srv, lambda: to_unix(clock.now()) if clock.synced else None)
     listen_text = ip_text(srv.listen_address)
     udp = UdpEndpoint(listen_text, srv.listen_port, srv.interface)
     local = srv.listen_address if listen_text != "0.0.0.0" else srv.server_id

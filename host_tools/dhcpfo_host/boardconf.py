@@ -45,15 +45,19 @@ def _policy(p):
 
 
 def _server(s):
-    return {"name": s.name, "server_id": _ip(s.server_id),
-            "listen_address": _ip(s.listen_address), "listen_port": s.listen_port,
-            "interface": s.interface, "relay_port": s.relay_port, "data_dir": s.data_dir,
-            "options": _options(s.options), "policies": [_policy(p) for p in s.policies],
-            "mgmt_address": _ip(s.mgmt_address), "mgmt_port": s.mgmt_port,
-            "mgmt_token": s.mgmt_token, "mgmt_user_token": s.mgmt_user_token,
-            "console_password": s.console_password, "decline_hold": s.decline_hold,
-            "offer_hold": s.offer_hold, "time_skew_max": s.time_skew_max,
-            "log_level": s.log_level, "abuse": s.abuse}
+    server = {"name": s.name, "server_id": _ip(s.server_id),
+                "listen_address": _ip(s.listen_address), "listen_port": s.listen_port,
+                "interface": s.interface, "relay_port": s.relay_port, "data_dir": s.data_dir,
+                "options": _options(s.options), "policies": [_policy(p) for p in s.policies],
+                "mgmt_address": _ip(s.mgmt_address), "mgmt_port": s.mgmt_port,
+                "mgmt_token": s.mgmt_token, "mgmt_user_token": s.mgmt_user_token,
+                "console_password": s.console_password, "decline_hold": s.decline_hold,
+                "offer_hold": s.offer_hold, "time_skew_max": s.time_skew_max,
+                "log_level": s.log_level, "abuse": s.abuse}
+    if s.syslog_address is not None:
+        server.update({"syslog_address": _ip(s.syslog_address), "syslog_port": s.syslog_port,
+                       "syslog_level": s.syslog_level, "syslog_facility": s.syslog_facility})
+    return server
 
 
 def _reservation(r):

@@ -41,7 +41,9 @@ _SERVER_SET = {
 
 _TOP_KEYS = ("server", "scopes", "failover")
 _SERVER_KEYS = ("id", "name", "server_id", "listen", "data_dir", "options", "policies", "mgmt",
-                "decline_hold", "offer_hold", "time_skew_max", "log_level", "abuse")
+                "decline_hold", "offer_hold", "time_skew_max", "log_level", "abuse", "syslog")
+_SYSLOG_KEYS = ("address", "port", "level", "facility")
+SYSLOG_LEVELS = ("info", "warning", "error")
 _LISTEN_KEYS = ("address", "port", "interface", "relay_port")
 _MGMT_KEYS = ("address", "port", "token", "user_token", "console_password")
 _SCOPE_KEYS = ("id", "mask", "name", "description", "active", "lease_time", "offer_delay_ms",
@@ -356,6 +358,14 @@ def _server(c, v):
     s.offer_hold = c.int(d, "offer_hold", p, 60, 1, 3600)
     s.time_skew_max = c.int(d, "time_skew_max", p, 60, 1, 3600)
     s.log_level = c.choice(d, "log_level", p, "info", LOG_LEVELS)
+    sv = d.get("syslog")
+    if sv is not None:
+        sd = c.obj(sv, "server.syslog", _SYSLOG_KEYS)
+        if sd is not None:
+            s.syslog_address = c.ip(sd, "address", "server.syslog", None, required=True)
+            s.syslog_port = c.int(sd, "port", "server.syslog", 514, 1, 65535)
+            s.syslog_level = c.choice(sd, "level", "server.syslog", "warning", SYSLOG_LEVELS)
+            s.syslog_facility = c.int(sd, "facility", "server.syslog", 3, 0, 23)
     s.abuse = _abuse(c, d.get("abuse"))
     return s
 
