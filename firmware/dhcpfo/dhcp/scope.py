@@ -315,20 +315,26 @@ class Scope:
             return want if lo is None else lo
         return asked
 
-    def timers(self, lease):
-        """(T1, T2) for a lease of `lease` seconds: t1/t2_permille of it,
-        computed in pieces that stay small ints on 32-bit boards."""
-        k = lease // 1000
-        r = lease - k * 1000
-        a = self.t1_permille
-        b = self.t2_permille
-        return k * a + r * a // 1000, k * b + r * b // 1000
+    def t1(self, lease):
+        """T1 (option 58) for a lease of `lease` seconds: t1_permille of it."""
+        return share(lease, self.t1_permille)
+
+    def t2(self, lease):
+        """T2 (option 59): t2_permille of the lease."""
+        return share(lease, self.t2_permille)
 
     def options_for(self, pkt, offset=-1, policy=None, res=None):
         return options_for(self, pkt, offset, policy, res)
 
     def __repr__(self):
         return "<Scope %s/%d size=%d>" % (ip_str(self.network), self.prefix, self.size)
+
+
+def share(seconds, permille):
+    """permille/1000 of `seconds`, rounded down, in pieces that stay small
+    ints on 32-bit boards (a year times 999 would not)."""
+    k = seconds // 1000
+    return k * permille + (seconds - k * 1000) * permille // 1000
 
 
 def _merge(*levels):

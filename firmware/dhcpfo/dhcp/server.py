@@ -583,10 +583,9 @@ class DhcpServer:
             if code not in opts:
                 opts[code] = val
         if lease:
-            t1, t2 = sc.timers(lease)
             opts[wire.OPT_LEASE_TIME] = _u32(lease)
-            opts[wire.OPT_RENEWAL_TIME] = _u32(t1)
-            opts[wire.OPT_REBINDING_TIME] = _u32(t2)
+            opts[wire.OPT_RENEWAL_TIME] = _u32(sc.t1(lease))
+            opts[wire.OPT_REBINDING_TIME] = _u32(sc.t2(lease))
         dst, port = wire.reply_destination(pkt, mtype)
         out.send_dhcp(wire.encode(rep, _max_size(pkt)), dst, port, delay_ms)
         self.events.count_as("tx.", _TYPE_NAMES[mtype])
