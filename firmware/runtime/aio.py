@@ -17,6 +17,7 @@ import gc
 from dhcpfo import events as ev
 from dhcpfo.compat import IS_MICROPYTHON, asyncio, ip_str, json_dumps, json_loads
 from dhcpfo.mgmt import session as msession
+from dhcpfo.wire import dhcp as wire
 from runtime.udp import DRAIN_MAX
 
 BROADCAST = "255.255.255.255"
@@ -77,22 +78,12 @@ _REPLY_NAMES = ("bootreply", "discover", "offer", "request", "decline", "ack", "
 
 
 def _reply_name(payload):
-    """The tx.* counter suffix of an encoded reply: its message type (53)
-    from the options field, "bootreply" without one."""
-    i = 240  # fixed header + magic cookie
-    n = len(payload)
-    while i + 1 < n:
-        code = payload[i]
-        if code == 0:
-            i += 1
-            continue
-        if code == 255:
-            break
-        if code == 53 and payload[i + 1] == 1 and i + 2 < n:
-            mt = payload[i + 2]
-            return _REPLY_NAMES[mt] if mt < len(_REPLY_NAMES) else None
-        i += 2 + payload[i + 1]
-    return "bootreply"
+    """The tx.* counter suffix of an encoded reply (its message type), or None."""
+    try:
+        mt = wire.decode(payload).msg_type
+    except Exception:  # our own encoding: never expected, but a count is not worth a crash
+        return None
+    return _REPLY_NAMES[mt] if mt < len(_REPLY_NAMES) else None
 
 
 class PeerConn:

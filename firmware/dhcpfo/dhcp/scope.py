@@ -242,23 +242,18 @@ class Scope:
         """Pool offset reserved for a client, or -1 (also for a fixed address
         outside the ranges: see fixed_for). A Packet may be passed as key."""
         if hasattr(key, "client_key"):
-            return self.reservation_for_packet(key)
+            mac = key.hwaddr() if key.htype == 1 and key.hlen == 6 else None
+            key = key.client_key()
         res = self.reserved(key, mac)
         return res.offset if res is not None else -1
 
-    def reserved_packet(self, pkt):
-        mac = pkt.hwaddr() if pkt.htype == 1 and pkt.hlen == 6 else None
-        return self.reserved(pkt.client_key(), mac)
-
-    def reservation_for_packet(self, pkt):
-        res = self.reserved_packet(pkt)
-        return res.offset if res is not None else -1
+    reservation_for_packet = reservation_for
 
     def fixed_for(self, pkt):
         """The client's reservation of an address outside every range, or None."""
         if not self._fixed:
             return None
-        res = self.reserved_packet(pkt)
+        res = self.reserved(pkt.client_key(), pkt.hwaddr() if pkt.htype == 1 and pkt.hlen == 6 else None)
         return res if res is not None and res.offset < 0 else None
 
     def fixed_at(self, addr):
@@ -314,14 +309,6 @@ class Scope:
         if lo is not None and asked < lo or lo is None and asked < want:
             return want if lo is None else lo
         return asked
-
-    def t1(self, lease):
-        """T1 (option 58) for a lease of `lease` seconds: t1_permille of it."""
-        return share(lease, self.t1_permille)
-
-    def t2(self, lease):
-        """T2 (option 59): t2_permille of the lease."""
-        return share(lease, self.t2_permille)
 
     def options_for(self, pkt, offset=-1, policy=None, res=None):
         return options_for(self, pkt, offset, policy, res)

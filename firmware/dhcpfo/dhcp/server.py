@@ -9,6 +9,7 @@
 # failover.authority provides the failover one.
 
 from dhcpfo.compat import const, ip_str
+from dhcpfo.dhcp.scope import share
 from dhcpfo.wire import dhcp as wire
 from dhcpfo.lease import table as lt
 from dhcpfo.lease import log as ll
@@ -584,8 +585,8 @@ class DhcpServer:
                 opts[code] = val
         if lease:
             opts[wire.OPT_LEASE_TIME] = _u32(lease)
-            opts[wire.OPT_RENEWAL_TIME] = _u32(sc.t1(lease))
-            opts[wire.OPT_REBINDING_TIME] = _u32(sc.t2(lease))
+            opts[wire.OPT_RENEWAL_TIME] = _u32(share(lease, sc.t1_permille))  # T1, T2
+            opts[wire.OPT_REBINDING_TIME] = _u32(share(lease, sc.t2_permille))
         dst, port = wire.reply_destination(pkt, mtype)
         out.send_dhcp(wire.encode(rep, _max_size(pkt)), dst, port, delay_ms)
         self.events.count_as("tx.", _TYPE_NAMES[mtype])
