@@ -7,9 +7,9 @@
 
 from dhcpfo.compat import json_loads
 from dhcpfo.config import (FORMAT, LOG_LEVELS, MAX_NAME, MAX_POOL, MAX_RELATIONSHIPS, MAX_VALUE,
-                           Config, ConfigError, FailoverConfig, MatchConfig, PolicyConfig,
-                           ReservationConfig, ScopeConfig, ServerConfig, addr_delta, and4,
-                           mask_of, or_not4, parse_hex, parse_ip)
+                           T1_PERMILLE, T2_PERMILLE, Config, ConfigError, FailoverConfig,
+                           MatchConfig, PolicyConfig, ReservationConfig, ScopeConfig,
+                           ServerConfig, addr_delta, and4, mask_of, or_not4, parse_hex, parse_ip)
 
 
 def _fail(path, msg):
@@ -221,6 +221,17 @@ def _scope(r):
     sc.name = r.str("name", 64)
     sc.active = r.get("active", bool)
     sc.lease_time = r.int("lease_time", 60, 365 * 86400)
+    sc.min_lease_time = r.int("min_lease_time", 60, 365 * 86400, True)
+    sc.max_lease_time = r.int("max_lease_time", 60, 365 * 86400, True)
+    if sc.min_lease_time is not None and sc.max_lease_time is not None \
+            and sc.min_lease_time > sc.max_lease_time:
+        _fail(r.at("min_lease_time"), "more than max_lease_time")
+    # optional: a file compiled before these keys existed still loads
+    sc.t1_permille = r.int("t1_permille", 1, 998, True) or T1_PERMILLE
+    sc.t2_permille = r.int("t2_permille", 2, 999, True) or T2_PERMILLE
+    if sc.t1_permille >= sc.t2_permille:
+        _fail(r.at("t1_permille"), "not below t2_permille")
+    sc.authoritative = r.get("authoritative", bool, True) is not False
     sc.offer_delay_ms = r.int("offer_delay_ms", 0, 1000)
     sc.bootp = r.get("bootp", bool)
     sc.options = _options(r, "options")
@@ -246,8 +257,8 @@ def _scope(r):
         rr = _Reader(ll[i], _at(r.at("reservations"), i))
         res = ReservationConfig()
         res.address = rr.ip("address")
-        if not any(_inside(res.address, x) for x in sc.ranges):
-            _fail(rr.at("address"), "not inside any range of the scope")
+        if not (net < res.address < bcast):
+            _fail(rr.at("address"), "not inside the subnet")  # a range is not needed
         res.mac = rr.hex("mac", 6, 6, True)
         res.client_id = rr.hex("client_id", 2, 255, True)
         if (res.mac is None) == (res.client_id is None):

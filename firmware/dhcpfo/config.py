@@ -23,6 +23,8 @@ MAX_NAME = const(126)  # failover relationship name, as Windows
 MAX_VALUE = const(1024)  # longest option value: more fits no 1500-octet reply
 DEFAULT_LEASE_TIME = const(86400)
 DEFAULT_MCLT = const(3600)
+T1_PERMILLE = const(500)  # RFC 2131 §4.4.5: T1 = 0.5 of the lease
+T2_PERMILLE = const(875)  # T2 = 0.875 of the lease
 FAILOVER_PORT = const(647)
 MGMT_PORT = const(6470)
 
@@ -85,6 +87,8 @@ class ServerConfig:
         self.decline_hold = 3600
         self.offer_hold = 60
         self.abuse = None  # the "abuse" object (dict) or None: dhcp.server.ABUSE_DEFAULTS apply
+        self.authoritative = True  # default of the scopes' own setting
+        self.option_definitions = []  # host only: [(code, name, type name)], not compiled
         self.time_skew_max = 60
         self.log_level = "info"
         self.syslog_address = None  # RFC 5424 over UDP (runtime/syslog.py) when set
@@ -103,7 +107,12 @@ class ScopeConfig:
         self.name = ""
         self.description = ""
         self.active = True
-        self.lease_time = DEFAULT_LEASE_TIME
+        self.lease_time = DEFAULT_LEASE_TIME  # granted when the client asks for no time (51)
+        self.min_lease_time = None  # bounds of a time the client asks for; None: the
+        self.max_lease_time = None  # default in effect (scope's or policy's lease_time)
+        self.t1_permille = T1_PERMILLE  # renewal (58) and rebinding (59) times, per mille
+        self.t2_permille = T2_PERMILLE  # of the lease granted
+        self.authoritative = True  # NAK what is wrong for this network (ISC's meaning)
         self.offer_delay_ms = 0
         self.ranges = []
         self.exclusions = []

@@ -30,6 +30,7 @@ EV_DECLINE = const(13)
 EV_NAK = const(15)
 EV_EXPIRED = const(18)
 EV_SERVICE = const(1000)  # node start/stop, configuration applied
+EV_SEND_FAIL = const(1002)  # (1001: board fail-stop report) a DHCP reply the socket refused (no route, no interface): not sent
 
 
 # Heap an event costs besides its text on MicroPython: the 4-tuple and the str header.

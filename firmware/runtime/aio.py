@@ -14,8 +14,10 @@
 
 import gc
 
+from dhcpfo import events as ev
 from dhcpfo.compat import IS_MICROPYTHON, asyncio, ip_str, json_dumps, json_loads
 from dhcpfo.mgmt import session as msession
+from dhcpfo.wire import dhcp as wire
 from runtime.udp import DRAIN_MAX
 
 BROADCAST = "255.255.255.255"
@@ -72,6 +74,18 @@ def _why(e):
     return "%s: %s" % (type(e).__name__, e)
 
 
+_REPLY_NAMES = ("bootreply", "discover", "offer", "request", "decline", "ack", "nak")
+
+
+def _reply_name(payload):
+    """The tx.* counter suffix of an encoded reply (its message type), or None."""
+    try:
+        mt = wire.decode(payload).msg_type
+    except Exception:  # our own encoding: never expected, but a count is not worth a crash
+        return None
+    return _REPLY_NAMES[mt] if mt < len(_REPLY_NAMES) else None
+
+
 class PeerConn:
     """One failover TCP connection; identity for the core is the object itself."""
 
@@ -115,6 +129,7 @@ class NodeRunner:
         self.compact_every = 0  # checked by the store's own policy
         self.stats_turns = 0
         self.failed = None  # the fail-stop reason, once stopped for one
+        self.send_error = None  # cause of the last refused DHCP send, logged once until a send succeeds
         self.on_fail_stop = None  # callable(reason) after service is down (a board resets)
         self.servers = []
         self.beat = 0  # tick-task turns: the watchdog feeds only while this moves
@@ -146,8 +161,8 @@ class NodeRunner:
                 port = self.relay_port
             if delay:
                 asyncio.create_task(self._send_later(payload, ip, port, delay))
-            elif not self.udp.sendto(payload, ip, port):
-                self.node.events.count("tx.send-error")
+            else:
+                self._send(payload, ip, port)
         if out.peer:
             # one write (and one drain) per connection per turn, however many messages
             batches = {}
@@ -184,7 +199,26 @@ class NodeRunner:
     async def _send_later(self, payload, ip, port, delay_ms):
         await asyncio.sleep(delay_ms / 1000)
         if self.failed is None:
-            self.udp.sendto(payload, ip, port)
+            self._send(payload, ip, port)
+
+    def _send(self, payload, ip, port):
+        """Send one DHCP reply. One the socket refuses (no route, no
+        interface, a down link) was not sent: it comes off its tx.* count
+        onto tx.send-error, and its cause is logged once, and again only
+        when the cause changes or after a send got through in between."""
+        if self.udp.sendto(payload, ip, port):
+            self.send_error = None
+            return
+        events = self.node.events
+        events.count("tx.send-error")
+        name = _reply_name(payload)
+        if name is not None:
+            events.count_as("tx.", name, -1)  # the core counted it when it decided to send
+        why = _why(getattr(self.udp, "last_error", None) or OSError("send refused"))
+        if why != self.send_error:
+            self.send_error = why
+            events.emit(self.clock.now(), ev.WARN, ev.EV_SEND_FAIL,
+                        "DHCP %s to %s:%d not sent: %s" % (name or "reply", ip, port, why))
 
     async def _drain(self, conn):
         try:

@@ -33,6 +33,7 @@ class UdpEndpoint:
         self._addrs = {}
         self.port = s.getsockname()[1] if hasattr(s, "getsockname") else port
         self.rx_dropped = 0
+        self.last_error = None  # the OSError of the last refused sendto
         if IS_MICROPYTHON:
             from runtime.udp_mp import wait_readable
 
@@ -86,7 +87,8 @@ class UdpEndpoint:
                 addr = addrs[key] = sockaddr(ip, port)
             self.sock.sendto(payload, addr)
             return True
-        except OSError:
+        except OSError as e:  # no route, no interface, link down: the caller logs the cause
+            self.last_error = e
             return False
 
     def close(self):

@@ -67,7 +67,10 @@ def _reservation(r):
 
 def _scope(s):
     return {"id": ip_str(s.id), "prefix": s.prefix, "name": s.name, "active": s.active,
-            "lease_time": s.lease_time, "offer_delay_ms": s.offer_delay_ms, "bootp": s.bootp,
+            "lease_time": s.lease_time, "min_lease_time": s.min_lease_time,
+            "max_lease_time": s.max_lease_time, "t1_permille": s.t1_permille,
+            "t2_permille": s.t2_permille, "authoritative": s.authoritative,
+            "offer_delay_ms": s.offer_delay_ms, "bootp": s.bootp,
             "options": _options(s.options), "ranges": _spans(s.ranges),
             "exclusions": _spans(s.exclusions),
             "reservations": [_reservation(r) for r in s.reservations],

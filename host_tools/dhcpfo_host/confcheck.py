@@ -17,7 +17,8 @@ from dhcpfo.config import (DEFAULT_LEASE_TIME, DEFAULT_MCLT, FAILOVER_PORT, LOG_
                            FailoverConfig, MatchConfig, PolicyConfig, ReservationConfig,
                            ScopeConfig, ServerConfig, addr_delta, and4, ip_str, mask_of,
                            or_not4, parse_hex, parse_ip, parse_mac, prefix_of)
-from dhcpfo.wire.options import OptionValueError, encode_option_value, option_code, option_name
+from dhcpfo.wire.options import (Definitions, OptionValueError, encode_option_value, option_code,
+                                 option_name)
 
 __all__ = ["load", "load_text", "pair_errors", "ConfigError"]
 
@@ -32,8 +33,8 @@ _SERVER_SET = {
     54: "use server.server_id",
     55: "the parameter request list is a client option",
     57: "maximum message size is a client option",
-    58: "T1 is derived from the lease time",
-    59: "T2 is derived from the lease time",
+    58: "T1 is a share of the lease: use t1_percent",
+    59: "T2 is a share of the lease: use t2_percent",
     61: "the client identifier is a client option",
     82: "relay agent information is echoed, not configured",
     255: "end",
@@ -41,13 +42,16 @@ _SERVER_SET = {
 
 _TOP_KEYS = ("server", "scopes", "failover")
 _SERVER_KEYS = ("id", "name", "server_id", "listen", "data_dir", "options", "policies", "mgmt",
-                "decline_hold", "offer_hold", "time_skew_max", "log_level", "abuse", "syslog")
+                "decline_hold", "offer_hold", "time_skew_max", "log_level", "abuse", "authoritative",
+                "option_definitions", "syslog")
 _SYSLOG_KEYS = ("address", "port", "level", "facility")
 SYSLOG_LEVELS = ("info", "warning", "error")
+_DEF_KEYS = ("code", "name", "type")
 _LISTEN_KEYS = ("address", "port", "interface", "relay_port")
 _MGMT_KEYS = ("address", "port", "token", "user_token", "console_password")
 _SCOPE_KEYS = ("id", "mask", "name", "description", "active", "lease_time", "offer_delay_ms",
-               "ranges", "exclusions", "reservations", "options", "policies", "bootp")
+               "ranges", "exclusions", "reservations", "options", "policies", "bootp",
+               "min_lease_time", "max_lease_time", "t1_percent", "t2_percent", "authoritative")
 _RANGE_KEYS = ("start", "end")
 _RES_KEYS = ("address", "mac", "client_id", "name", "description", "options")
 _POLICY_KEYS = ("name", "description", "order", "enabled", "conditions", "ranges", "options",
@@ -114,6 +118,7 @@ def _is_bool(v):
 class _Check:
     def __init__(self):
         self.errors = []
+        self.defs = Definitions()  # server.option_definitions, for every options object
 
     def err(self, path, msg):
         self.errors.append(path + ": " + msg)
@@ -225,7 +230,7 @@ class _Check:
                 continue
             kp = _sub(p, str(k))
             try:
-                code = option_code(k)
+                code = option_code(k, self.defs)
             except OptionValueError as e:
                 self.err(kp, str(e))
                 ok = False
@@ -239,10 +244,10 @@ class _Check:
                 ok = False
                 continue
             try:
-                code, data = encode_option_value(code, v[k])
+                code, data = encode_option_value(code, v[k], self.defs)
             except OptionValueError as e:
                 msg = str(e)
-                lead = option_name(code) + ": "
+                lead = option_name(code, self.defs) + ": "
                 if msg.startswith(lead):
                     msg = msg[len(lead):]
                 self.err(kp, msg)
@@ -329,6 +334,8 @@ def _server(c, v):
                                     or s.server_id == b"\xff\xff\xff\xff"):
         c.err("server.server_id", "must be a unicast address")
     s.data_dir = c.str(d, "data_dir", p, "data", 200)
+    s.authoritative = c.bool(d, "authoritative", p, True)
+    s.option_definitions = _definitions(c, d.get("option_definitions"))
     s.options = c.options(d, "options", p)
     s.policies = _policies(c, d, p, None)
     mv = d.get("mgmt")
@@ -368,6 +375,39 @@ def _server(c, v):
             s.syslog_facility = c.int(sd, "facility", "server.syslog", 3, 0, 23)
     s.abuse = _abuse(c, d.get("abuse"))
     return s
+
+
+def _definitions(c, v):
+    """server.option_definitions: names and types for option codes the
+    option table does not know (ISC's `option NAME code N = TYPE;`), so
+    their values may be given as text, addresses, numbers... They only
+    change how values are written here: a board still gets bytes."""
+    p = "server.option_definitions"
+    out = []
+    if v is None:
+        return out
+    if type(v) is not list:
+        c.err(p, "must be a list")
+        return out
+    for i in range(len(v)):
+        ip = _idx(p, i)
+        d = c.obj(v[i], ip, _DEF_KEYS)
+        if d is None:
+            continue
+        code = c.int(d, "code", ip, None, 1, 254)
+        name = c.str(d, "name", ip, None, 64)
+        tname = c.str(d, "type", ip, None, 32, required=True)
+        if d.get("code") is None:
+            c.err(_sub(ip, "code"), "required")
+        if code is None or tname is None:
+            continue
+        try:
+            c.defs.add(code, name, tname)
+        except OptionValueError as e:
+            c.err(ip, str(e))
+            continue
+        out.append((code, name, tname))
+    return out
 
 
 def _abuse(c, v):
@@ -497,6 +537,21 @@ def _policies(c, d, path, range_check):
     return out
 
 
+def _permille(c, d, key, path, default):
+    """A percentage of the lease (a number, 0.1 resolution) -> per mille."""
+    v = d.get(key)
+    if v is None:
+        v = default
+    elif type(v) not in (int, float):
+        c.err(_sub(path, key), "must be a number")
+        return None
+    n = int(round(v * 10))
+    if n < 1 or n > 999 or abs(v * 10 - n) > 1e-6:
+        c.err(_sub(path, key), "must be 0.1..99.9 (in steps of 0.1)")
+        return None
+    return n
+
+
 def _scope(c, v, path):
     d = c.obj(v, path, _SCOPE_KEYS)
     if d is None:
@@ -532,6 +587,21 @@ def _scope(c, v, path):
     sc.description = c.str(d, "description", path, "", 255)
     sc.active = c.bool(d, "active", path, True)
     sc.lease_time = c.int(d, "lease_time", path, DEFAULT_LEASE_TIME, 60, 365 * 86400)
+    sc.min_lease_time = c.int(d, "min_lease_time", path, None, 60, 365 * 86400)
+    sc.max_lease_time = c.int(d, "max_lease_time", path, None, 60, 365 * 86400)
+    if sc.lease_time is not None:
+        if sc.min_lease_time is not None and sc.min_lease_time > sc.lease_time:
+            c.err(_sub(path, "min_lease_time"), "%d is more than lease_time %d"
+                  % (sc.min_lease_time, sc.lease_time))
+        if sc.max_lease_time is not None and sc.max_lease_time < sc.lease_time:
+            c.err(_sub(path, "max_lease_time"), "%d is less than lease_time %d"
+                  % (sc.max_lease_time, sc.lease_time))
+    sc.t1_permille = _permille(c, d, "t1_percent", path, 50)
+    sc.t2_permille = _permille(c, d, "t2_percent", path, 87.5)
+    if sc.t1_permille is not None and sc.t2_permille is not None \
+            and sc.t1_permille >= sc.t2_permille:
+        c.err(_sub(path, "t1_percent"), "must be less than t2_percent")
+    sc.authoritative = c.bool(d, "authoritative", path, None)  # None: the server's
     sc.offer_delay_ms = c.int(d, "offer_delay_ms", path, 0, 0, 1000)
     sc.bootp = c.bool(d, "bootp", path, False)
     sc.options = c.options(d, "options", path)
@@ -583,12 +653,6 @@ def _scope(c, v, path):
     ranges = [r[0] for r in placed]
     sc.ranges = ranges
 
-    def in_ranges(addr):
-        for r in ranges:
-            if _inside(addr, r):
-                return r
-        return None
-
     # Exclusions: inside the subnet and overlapping some range.
     el = c.items(d, "exclusions", path)
     if el is not None:
@@ -621,9 +685,7 @@ def _scope(c, v, path):
             r.address = c.ip(rd, "address", lp, required=True)
             a = r.address
             if a is not None and in_net(a, _sub(lp, "address")):
-                if in_ranges(a) is None:
-                    c.err(_sub(lp, "address"), "%s is not inside any range of the scope"
-                          % ip_str(a))
+                # outside the ranges is allowed: a fixed address (docs/config.md)
                 for k in range(len(sc.exclusions)):
                     if _inside(a, sc.exclusions[k]):
                         c.err(_sub(lp, "address"), "%s is inside exclusions[%d]" % (ip_str(a), k))
@@ -676,6 +738,12 @@ def _scope(c, v, path):
         return True
 
     sc.policies = _policies(c, d, path, range_check)
+    lo, hi = sc.min_lease_time, sc.max_lease_time
+    for pol in sc.policies or ():
+        lt_ = pol.lease_time
+        if lt_ is not None and (lo is not None and lt_ < lo or hi is not None and lt_ > hi):
+            c.err(_sub(path, "policies"), "%s: lease_time %d is outside min_lease_time.."
+                  "max_lease_time" % (pol.name, lt_))
     return sc
 
 
@@ -850,6 +918,9 @@ def load(obj):
     else:
         server = _server(c, sv)
     scopes = _scopes(c, doc)
+    for sc in scopes or ():
+        if sc.authoritative is None:
+            sc.authoritative = server.authoritative if server is not None else True
     failover = _failover(c, doc, server, scopes)
     if c.errors:
         raise ConfigError(c.errors)
@@ -884,7 +955,8 @@ def _scope_sig(s):
     pols = [(p.name, p.order, p.enabled, p.operator, p.lease_time, sorted(p.options.items()),
              p.ranges, [[(m.op, m.value, m.prefix) for m in getattr(p, k)] for k in _CRITERIA])
             for p in s.policies]
-    return (s.mask, s.ranges, s.exclusions, s.lease_time, s.bootp, res,
+    return (s.mask, s.ranges, s.exclusions, s.lease_time, s.min_lease_time, s.max_lease_time,
+            s.t1_permille, s.t2_permille, s.authoritative, s.bootp, res,
             sorted(s.options.items()), pols)
 
 

@@ -26,7 +26,7 @@ def pair_node(role, mode="load-balance", **kw):
 
 
 def pair_doc(role, mode="load-balance", mclt=60, lease=600, first="198.18.0.10", last="198.18.0.59",
-             secret=None, safe=None, extra=None, mask=24, scopes=1):
+             secret=None, safe=None, extra=None, mask=24, scopes=1, scope_extra=None):
     """The JSON configuration document of one side of the test pair; scopes=2
     adds a second scope (198.18.1.0/24) that is in no relationship."""
     me, partner = ("198.18.0.2", "198.18.0.3") if role == "primary" else ("198.18.0.3", "198.18.0.2")
@@ -43,6 +43,8 @@ def pair_doc(role, mode="load-balance", mclt=60, lease=600, first="198.18.0.10",
     if extra:
         rel.update(extra)
     sc = [{"id": "198.18.0.0", "mask": mask, "lease_time": lease, "ranges": [{"start": first, "end": last}]}]
+    if scope_extra:
+        sc[0].update(scope_extra)
     if scopes > 1:
         sc.append({"id": "198.18.1.0", "mask": 24, "lease_time": lease,
                    "ranges": [{"start": "198.18.1.10", "end": "198.18.1.59"}]})

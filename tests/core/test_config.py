@@ -133,10 +133,13 @@ def test_scope_network_and_prefix_are_checked():
     _refused(d, "scopes[0].id")
 
 
-def test_reservations_and_policy_ranges_stay_inside_the_pool():
+def test_reservations_stay_in_the_subnet_and_policy_ranges_inside_the_pool():
     d = _doc()
-    d["scopes"][0]["reservations"][0]["address"] = "198.18.0.20"
-    _refused(d, "scopes[0].reservations[0].address")
+    d["scopes"][0]["reservations"][0]["address"] = "198.18.0.20"  # outside the ranges: a fixed address
+    assert config.load(d).scopes[0].reservations[0].address == bytes((198, 18, 0, 20))
+    for bad in ("198.18.1.20", "198.18.0.0", "198.18.0.255"):
+        d["scopes"][0]["reservations"][0]["address"] = bad
+        _refused(d, "scopes[0].reservations[0].address")
     d = _doc()
     d["scopes"][0]["reservations"][0]["client_id"] = "0102"
     _refused(d, "scopes[0].reservations[0]")

@@ -56,10 +56,20 @@ def test_sample_config_maps_scopes_pools_hosts_classes_failover(tmp_path):
     lan, guest = cfg.scopes
     assert (lan.id, lan.prefix, lan.lease_time) == (ip("198.18.0.0"), 24, 7200)
     assert (guest.id, guest.lease_time) == (ip("198.18.1.0"), 3600)
-    # both pools joined; fixed addresses outside them got their own range
-    assert lan.ranges == [(ip("198.18.0.10"), ip("198.18.0.11")),
-                          (ip("198.18.0.100"), ip("198.18.0.219"))]
+    # both pools joined; fixed addresses outside them stay reservations outside the ranges
+    assert lan.ranges == [(ip("198.18.0.100"), ip("198.18.0.219"))]
     assert guest.ranges == [(ip("198.18.1.50"), ip("198.18.1.150"))]
+    # min/max-lease-time (the global max for the LAN, the guest subnet's own), authoritative
+    assert (lan.min_lease_time, lan.max_lease_time) == (None, 86400)
+    assert (guest.min_lease_time, guest.max_lease_time) == (None, 7200)
+    assert cfg.server.authoritative is True and lan.authoritative and guest.authoritative
+    # a declared code our table lacks: a definition, and its value as text
+    assert doc["server"]["option_definitions"] == [
+        {"code": 95, "name": "ldap-server", "type": "string"},
+        {"code": 93, "name": "arch", "type": "uint16"},
+        {"code": 224, "name": "custom-lan-224", "type": "string"}]  # 119 and 121 we know
+    assert doc["scopes"][0]["options"]["custom-lan-224"] == "lab-lan"
+    assert doc["scopes"][0]["options"]["ldap-server"] == "ldap://198.18.0.7/"
     # options: standard names, and the declared ones (224 text, 121 as octets)
     assert lan.options[3] == ip("198.18.0.1")
     assert lan.options[6] == ip("198.18.0.1") + ip("198.18.0.53")
@@ -104,7 +114,7 @@ def test_report_lists_unmapped_constructs_with_file_and_line(tmp_path):
         # the reported line really holds the construct's first word
         assert item["construct"].split()[0] in lines[item["line"] - 1], item
     by_word = dict((i["construct"].split()[0], i) for i in unmapped)
-    for word in ("max-lease-time", "log-facility", "ping-check", "authoritative", "if", "else",
+    for word in ("log-facility", "ping-check", "if", "else",
                  "next-server", "on", "fixed-address", "ddns-update-style"):
         assert word in by_word, word
     assert "host names are not resolved" in by_word["fixed-address"]["reason"]
@@ -173,6 +183,28 @@ def test_record_type_declaration_is_one_statement():
     assert [s.key for s in tree] == ["option", "subnet"]
 
 
+def test_lease_bounds_authoritative_and_hosts_only_subnets(tmp_path):
+    conf = tmp_path / "dhcpd.conf"
+    conf.write_text(
+        "min-lease-time 300;\nmax-lease-time 3600;\ndefault-lease-time 1800;\n"
+        'class "long" { match if substring(option vendor-class-identifier, 0, 4) = "long"; }\n'
+        "subnet 198.18.0.0 netmask 255.255.255.0 {\n  not authoritative;\n"
+        "  pool { range 198.18.0.10 198.18.0.20; }\n"
+        '  pool { allow members of "long"; default-lease-time 86400; range 198.18.0.30 198.18.0.40; }\n}\n'
+        "subnet 198.18.1.0 netmask 255.255.255.0 { }\n"
+        "host a { hardware ethernet 02:00:5e:00:00:01; fixed-address 198.18.1.5; }\n")
+    doc, report, _ = ii.run_import(str(conf), None, str(tmp_path / "o"), server_id=ip("198.18.0.1"))
+    a, b = doc["scopes"]
+    assert doc["server"]["authoritative"] is False  # dhcpd's default: no `authoritative;`
+    assert any(i["construct"] == "authoritative" for i in report.of_kind("note"))
+    assert "authoritative" not in a  # the same as the server's
+    assert (a["lease_time"], a["min_lease_time"], a["max_lease_time"]) == (1800, 300, 86400)
+    assert any("raised to 86400" in i["reason"] for i in report.items)  # the class's default
+    # a subnet of hosts only: each fixed address is its own range (a scope needs one)
+    assert b["ranges"] == [{"start": "198.18.1.5", "end": "198.18.1.5"}]
+    assert b["reservations"][0]["address"] == "198.18.1.5"
+
+
 def test_includes_keep_their_own_file_and_line(tmp_path):
     inc = tmp_path / "hosts.conf"
     inc.write_text("\n\nhost a {\n  hardware ethernet 02:00:5e:00:00:01;\n  fixed-address 198.18.0.9;\n"
@@ -181,7 +213,8 @@ def test_includes_keep_their_own_file_and_line(tmp_path):
     main.write_text('subnet 198.18.0.0 netmask 255.255.255.0 {\n  range 198.18.0.10 198.18.0.20;\n}\n'
                     'include "hosts.conf";\n')
     doc, report, _ = ii.run_import(str(main), None, str(tmp_path / "o"), server_id=ip("198.18.0.1"))
-    assert doc["scopes"][0]["ranges"] == [{"start": "198.18.0.9", "end": "198.18.0.20"}]
+    assert doc["scopes"][0]["ranges"] == [{"start": "198.18.0.10", "end": "198.18.0.20"}]
+    assert doc["scopes"][0]["reservations"][0]["address"] == "198.18.0.9"  # a fixed address
     (item,) = [i for i in report.items if i["construct"].startswith("bogus")]
     assert item["file"] == str(inc) and item["line"] == 6
 
@@ -305,8 +338,7 @@ def test_secondary_peer_shared_network_subclasses(tmp_path):
                                                    ("eq", mac("02:00:5e:00:00:02"))]
     # the pool at shared-network level went to the subnet holding its range;
     # the host's second fixed address is the one in this subnet
-    assert five.ranges == [(ip("198.18.5.10"), ip("198.18.5.20")), (ip("198.18.5.30"), ip("198.18.5.40")),
-                           (ip("198.18.5.200"), ip("198.18.5.200"))]
+    assert five.ranges == [(ip("198.18.5.10"), ip("198.18.5.20")), (ip("198.18.5.30"), ip("198.18.5.40"))]
     assert [r.address for r in five.reservations] == [ip("198.18.5.200")]
     odd = [i for i in report.of_kind("unmapped") if "class odd" in i["reason"]]
     assert odd and "mixed" in odd[0]["reason"] and odd[0]["line"] == 11

@@ -98,12 +98,18 @@ def _our_store(lab):
     """A dhcpfo config + store with an active lease of KNOWN_ADDR for KNOWN_MAC,
     written by a real node (so the store is what a node writes), via the CLI."""
     cfg = {"server": {"name": "src", "server_id": SERVER, "data_dir": lab.path("ourdata"),
-                      "options": {"domain-name": "lab.example"}},
+                      "options": {"domain-name": "lab.example"},
+                      "option_definitions": [{"code": 224, "name": "site-motd", "type": "text"},
+                                             {"code": 225, "name": "site-hosts", "type": "ip-list"}]},
            "scopes": [{"id": "198.18.0.0", "mask": 24, "lease_time": LEASE,
+                       "min_lease_time": 600, "max_lease_time": 4 * LEASE,
+                       "t1_percent": 40, "t2_percent": 80, "authoritative": False,
                        "ranges": [{"start": "198.18.0.100", "end": "198.18.0.199"}],
                        "exclusions": [{"start": "198.18.0.150", "end": "198.18.0.159"}],
-                       "reservations": [{"address": "198.18.0.120", "mac": "02:00:5e:33:00:99"}],
-                       "options": {"routers": [SERVER], "domain-name-servers": [SERVER]}}],
+                       "reservations": [{"address": "198.18.0.120", "mac": "02:00:5e:33:00:99"},
+                                        {"address": "198.18.0.20", "mac": "02:00:5e:33:00:98"}],
+                       "options": {"routers": [SERVER], "domain-name-servers": [SERVER],
+                                   "site-motd": "hello", "site-hosts": [SERVER]}}],
            "failover": []}
     path = lab.path("ours.json")
     with open(path, "w") as f:

@@ -40,6 +40,9 @@ FAR = "198.18.16.0"
 FAR_POOL = ("198.18.16.100", "198.18.16.199")
 RES_MAC = "02:00:5e:10:00:aa"
 RES_ADDR = "198.18.0.120"
+FIXED_CID = "dfo-fixed-1"  # dhclient sends it as its client identifier
+FIXED_ADDR = "198.18.0.50"  # reserved outside every range: a fixed address
+MIN_LEASE, MAX_LEASE = 60, 600  # what a client's dhcp-lease-time (51) is held within
 DNS = "198.18.0.53"
 # dhclient renews at the T1 it was given; overriding T1 on the client side
 # makes it renew within the test while the server's lease stays LEASE long.
@@ -50,9 +53,11 @@ def lab_config(data_dir):
     return node_config(
         "nodeA", SERVER,
         [scope(LAN, LAN_POOL[0], LAN_POOL[1], mask=LAN_MASK, lease_time=LEASE, name="lan",
-               options={"routers": [SERVER]},
+               options={"routers": [SERVER]}, min_lease_time=MIN_LEASE, max_lease_time=MAX_LEASE,
                reservations=[{"address": RES_ADDR, "mac": RES_MAC, "name": "printer",
-                              "options": {"host-name": "printer"}}]),
+                              "options": {"host-name": "printer"}},
+                             {"address": FIXED_ADDR, "client_id": FIXED_CID.encode().hex(),
+                              "name": "fixed"}]),
          scope(FAR, FAR_POOL[0], FAR_POOL[1], lease_time=LEASE, name="far",
                options={"routers": [RELAY_DOWN]})],
         data_dir,
@@ -314,3 +319,30 @@ def test_sigkill_under_load_loses_no_ack(setup):
           "re-ACKed durable bindings after restart: %d"
           % (count, at_kill, rate, down, t_start, done["seconds"], done["retry"], done["nak"],
              done["dup_ack"], counters.get("lease.renew", 0)))
+
+
+def test_dhclient_asked_lease_time_and_a_fixed_address_outside_the_ranges(setup):
+    """dhclient's `send dhcp-lease-time` (option 51) is granted within
+    min/max_lease_time; a client reserved outside every range gets its
+    fixed address, with no binding kept for it."""
+    node = setup.running_node()
+    host = setup.lab.add_host("dhl")
+    c = Dhclient(host, conf_extra="send dhcp-lease-time 300;")
+    lease = c.acquire()
+    assert in_range(lease.ip, LAN_POOL) and lease.lease_time == 300, lease
+    row = node.leases(LAN)[lease.ip]
+    assert 300 - 5 <= row["expires_in"] <= 300 + 1
+    c.exit()
+    c = Dhclient(host, conf_extra="send dhcp-lease-time 86400;")
+    lease = c.acquire()
+    assert lease.lease_time == MAX_LEASE, lease
+    c.release()
+
+    host = setup.lab.add_host("dhf")
+    c = Dhclient(host, conf_extra='send dhcp-client-identifier "%s";\nsend dhcp-lease-time 30;' % FIXED_CID)
+    fixed = node.counters().get("lease.fixed", 0)
+    lease = c.acquire()
+    assert lease.ip == FIXED_ADDR and lease.lease_time == MIN_LEASE, lease
+    assert node.counters().get("lease.fixed", 0) > fixed
+    assert FIXED_ADDR not in node.leases(LAN)  # not in the pool: no binding
+    c.exit()

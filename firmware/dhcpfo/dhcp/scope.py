@@ -55,7 +55,9 @@ def _mark(bits, lo, hi):
 
 
 class Reservation:
-    """A reserved address: offset in the pool, client identity, own options."""
+    """A reserved address: offset in the pool (-1 for an address outside
+    every range: a *fixed* address, see Scope.fixed_for), client identity,
+    own options."""
 
     __slots__ = ("address", "offset", "mac", "client_id", "name", "options")
 
@@ -86,6 +88,11 @@ class Scope:
         self.description = cfg.description
         self.active = cfg.active
         self.lease_time = cfg.lease_time
+        self.min_lease_time = cfg.min_lease_time
+        self.max_lease_time = cfg.max_lease_time
+        self.t1_permille = cfg.t1_permille
+        self.t2_permille = cfg.t2_permille
+        self.authoritative = cfg.authoritative
         self.offer_delay_ms = cfg.offer_delay_ms
         self.bootp = cfg.bootp
         self.failover = cfg.failover
@@ -103,18 +110,25 @@ class Scope:
         for s, e in cfg.exclusions:
             for lo, hi in self._offset_spans(s, e):
                 _mark(self._excl, lo, hi)
-        # Reservations by offset and by client identity.
+        # Reservations by offset and by client identity. One outside every
+        # range (a fixed address) has no offset and no binding: it is never
+        # in the pool, so neither server of a pair can give it to anybody else
+        # and it is not failover-managed (ISC's fixed-address outside a pool).
         self._res_at = {}
         self._res_mac = {}
         self._res_cid = {}
+        self._fixed = {}  # address -> Reservation outside the ranges
         for r in cfg.reservations:
             off = self.offset_of(r.address)
             res = Reservation(r, off)
-            self._res_at[off] = res
+            if off >= 0:
+                self._res_at[off] = res
+            else:
+                self._fixed[r.address] = res
             if r.mac is not None:
-                self._res_mac[r.mac] = off
+                self._res_mac[r.mac] = res
             if r.client_id is not None:
-                self._res_cid[r.client_id] = off
+                self._res_cid[r.client_id] = res
         # Options: server < scope, plus the mask; then per policy.
         sopts = server.options if server is not None else {}
         mask_opt = {OPT_SUBNET_MASK: cfg.mask}
@@ -135,6 +149,13 @@ class Scope:
             policies.append(p)
         self.policies = policies
         self._owned = owned  # offsets only clients of a ranged policy may use
+        # the longest lease this scope may grant (failover's desired lease
+        # time: potential expirations and the amnesia horizon)
+        longest = self.lease_time
+        for v in [self.max_lease_time] + [p.lease_time for p in policies]:
+            if v is not None and v > longest:
+                longest = v
+        self.longest_lease = longest
 
     # -- addresses and offsets --
 
@@ -196,33 +217,48 @@ class Scope:
         """The Reservation holding this offset, or None."""
         return self._res_at.get(offset)
 
-    def reservation_for(self, key, mac=None):
-        """Offset reserved for a client, or -1.
+    def reserved(self, key, mac=None):
+        """The Reservation of a client (in the pool or fixed), or None.
 
         key is Packet.client_key() (option 61, else htype + chaddr); mac the
         6-byte Ethernet address when known. A client_id reservation matches
         the key; a MAC reservation matches `mac`, or a key of type 1 + MAC.
-        A Packet may be passed as key instead (see reservation_for_packet).
         """
-        if hasattr(key, "client_key"):
-            return self.reservation_for_packet(key)
+        if not self._res_mac and not self._res_cid:
+            return None
         if key is not None:
-            off = self._res_cid.get(bytes(key))
-            if off is not None:
-                return off
+            res = self._res_cid.get(bytes(key))
+            if res is not None:
+                return res
         if mac is not None:
-            off = self._res_mac.get(bytes(mac))
-            if off is not None:
-                return off
+            res = self._res_mac.get(bytes(mac))
+            if res is not None:
+                return res
         if key is not None and len(key) == 7 and key[0] == 1:
-            off = self._res_mac.get(bytes(key[1:]))
-            if off is not None:
-                return off
-        return -1
+            return self._res_mac.get(bytes(key[1:]))
+        return None
 
-    def reservation_for_packet(self, pkt):
-        mac = pkt.hwaddr() if pkt.htype == 1 and pkt.hlen == 6 else None
-        return self.reservation_for(pkt.client_key(), mac)
+    def reservation_for(self, key, mac=None):
+        """Pool offset reserved for a client, or -1 (also for a fixed address
+        outside the ranges: see fixed_for). A Packet may be passed as key."""
+        if hasattr(key, "client_key"):
+            mac = key.hwaddr() if key.htype == 1 and key.hlen == 6 else None
+            key = key.client_key()
+        res = self.reserved(key, mac)
+        return res.offset if res is not None else -1
+
+    reservation_for_packet = reservation_for
+
+    def fixed_for(self, pkt):
+        """The client's reservation of an address outside every range, or None."""
+        if not self._fixed:
+            return None
+        res = self.reserved(pkt.client_key(), pkt.hwaddr() if pkt.htype == 1 and pkt.hlen == 6 else None)
+        return res if res is not None and res.offset < 0 else None
+
+    def fixed_at(self, addr):
+        """The fixed (outside-the-ranges) reservation of an address, or None."""
+        return self._fixed.get(bytes(addr)) if self._fixed and addr is not None else None
 
     def can_allocate(self, offset, policy=None):
         """Whether a dynamic (non-reserved) lease for a client matched by
@@ -254,16 +290,38 @@ class Scope:
 
     policy_for = match_policy
 
-    def lease_time_for(self, policy=None):
+    def lease_time_for(self, policy=None, asked=-1):
+        """The lease to grant (before any failover cap): the default in
+        effect (the policy's lease_time, else the scope's) when the client
+        asks for no time (`asked` < 0), else the time it asked for (option 51)
+        held within min_lease_time..max_lease_time, each of which defaults to
+        that default (ISC's default-/min-/max-lease-time; Kea's valid-lifetime
+        with its min/max)."""
+        want = self.lease_time
         if policy is not None and policy.lease_time is not None:
-            return policy.lease_time
-        return self.lease_time
+            want = policy.lease_time
+        if asked < 0:
+            return want
+        lo = self.min_lease_time
+        hi = self.max_lease_time
+        if hi is not None and asked > hi or hi is None and asked > want:
+            return want if hi is None else hi
+        if lo is not None and asked < lo or lo is None and asked < want:
+            return want if lo is None else lo
+        return asked
 
-    def options_for(self, pkt, offset=-1, policy=None):
-        return options_for(self, pkt, offset, policy)
+    def options_for(self, pkt, offset=-1, policy=None, res=None):
+        return options_for(self, pkt, offset, policy, res)
 
     def __repr__(self):
         return "<Scope %s/%d size=%d>" % (ip_str(self.network), self.prefix, self.size)
+
+
+def share(seconds, permille):
+    """permille/1000 of `seconds`, rounded down, in pieces that stay small
+    ints on 32-bit boards (a year times 999 would not)."""
+    k = seconds // 1000
+    return k * permille + (seconds - k * 1000) * permille // 1000
 
 
 def _merge(*levels):
@@ -274,7 +332,7 @@ def _merge(*levels):
     return out
 
 
-def options_for(scope, pkt, offset=-1, policy=None):
+def options_for(scope, pkt, offset=-1, policy=None, res=None):
     """The options to send: {code: bytes} in the order to write them.
 
     Levels merge server < scope < policy < reservation (a server-level policy
@@ -285,10 +343,10 @@ def options_for(scope, pkt, offset=-1, policy=None):
     51, 54 and the other server-set options are the caller's.
     """
     src = policy.merged if policy is not None else scope.options
-    if offset >= 0:
+    if res is None and offset >= 0:
         res = scope._res_at.get(offset)
-        if res is not None and res.options:
-            src = _merge(src, res.options)
+    if res is not None and res.options:
+        src = _merge(src, res.options)
     out = new_options()
     prl = pkt.options.get(OPT_PARAM_REQUEST) if pkt is not None else None
     if prl:

@@ -9,6 +9,7 @@
 # failover.authority provides the failover one.
 
 from dhcpfo.compat import const, ip_str
+from dhcpfo.dhcp.scope import share
 from dhcpfo.wire import dhcp as wire
 from dhcpfo.lease import table as lt
 from dhcpfo.lease import log as ll
@@ -192,6 +193,9 @@ class DhcpServer:
             return
         c.count_as("rx.", _TYPE_NAMES[mt] if mt < len(_TYPE_NAMES) else "other")
         if mt == wire.DISCOVER or mt == wire.REQUEST or mt == wire.INFORM:
+            fx = sc.fixed_for(pkt)
+            if fx is not None and self._fixed_client(sc, fx, pkt, mt, now, out):
+                return  # a fixed address: either server answers, no binding
             if not auth.answering(sc, pkt, now):
                 c.count("drop.not-ours")  # the seed's audit event 36: hash mismatch or standby
                 return
@@ -240,7 +244,7 @@ class DhcpServer:
             return
         key = pkt.client_key()
         self._hold(sc.index, off, key, now)
-        lease = self._lease_time(sc, off, policy, now, not _same_client(self.tables[sc.index], off, pkt))
+        lease = self._lease_time(sc, off, policy, now, not _same_client(self.tables[sc.index], off, pkt), pkt)
         self._reply(sc, pkt, wire.OFFER, sc.addr_of(off), off, policy, lease, now, out, sc.offer_delay_ms)
 
     def _request(self, sc, pkt, now, out):
@@ -266,32 +270,35 @@ class DhcpServer:
         if pkt.ciaddr == ZERO4:
             # INIT-REBOOT: verify the remembered address
             if req is None or len(req) != 4 or not sc.in_subnet(req):
-                self._nak(sc, pkt, now, out, "address on the wrong network")
+                self._refuse(sc, pkt, now, out, "address on the wrong network")
                 return
             off = sc.offset_of(req)
             mine = self._binding_of(sc, t, pkt)
             if off >= 0 and mine == off and self._may_commit(sc, t, off, pkt, now):
                 self._ack(sc, pkt, off, now, out)
             elif mine >= 0 or (off >= 0 and _bound_to_other(t, off, pkt)):
-                self._nak(sc, pkt, now, out, "address not this client's")
+                self._refuse(sc, pkt, now, out, "address not this client's")
             else:
                 self.events.count("drop.init-reboot-unknown")  # RFC 2131 §4.3.2: silent
             return
         # RENEWING (unicast) or REBINDING (broadcast): ciaddr is the lease
         if not sc.in_subnet(pkt.ciaddr):
-            self._nak(sc, pkt, now, out, "ciaddr on the wrong network")
+            self._refuse(sc, pkt, now, out, "ciaddr on the wrong network")
             return
         off = sc.offset_of(pkt.ciaddr)
         if off >= 0 and self._binding_of(sc, t, pkt) == off and self._may_commit(sc, t, off, pkt, now):
             self._ack(sc, pkt, off, now, out)
         elif off >= 0 and _bound_to_other(t, off, pkt):
-            self._nak(sc, pkt, now, out, "address bound to another client")
+            self._refuse(sc, pkt, now, out, "address bound to another client")
         else:
             self.events.count("drop.renew-unknown")
 
     def _release(self, sc, pkt, now, out):
         t = self.tables[sc.index]
         off = sc.offset_of(pkt.ciaddr)
+        if off < 0 and sc.fixed_at(pkt.ciaddr) is not None:
+            self.events.count("rx.release-fixed")  # nothing held: the address stays reserved
+            return
         if off < 0 or self._binding_of(sc, t, pkt) != off or t.state(off) != lt.ACTIVE:
             self.events.count("drop.release-unknown")
             return
@@ -304,6 +311,11 @@ class DhcpServer:
         t = self.tables[sc.index]
         req = pkt.options.get(wire.OPT_REQUESTED_IP)
         off = sc.offset_of(req) if req is not None and len(req) == 4 else -1
+        if off < 0 and req is not None and sc.fixed_at(req) is not None:
+            self.events.count("rx.decline-fixed")
+            self.events.emit(now, ev.WARN, ev.EV_DECLINE, "%s declined its fixed address %s: in use on the link"
+                             % (_mac_text(pkt), ip_str(req)))
+            return
         if off < 0 or self._binding_of(sc, t, pkt) != off:
             self.events.count("drop.decline-unknown")
             return
@@ -318,6 +330,10 @@ class DhcpServer:
         in scopes with bootp enabled, which config keeps out of failover)."""
         t = self.tables[sc.index]
         self.events.count("rx.bootp")
+        fx = sc.fixed_for(pkt)
+        if fx is not None:
+            self._bootreply(sc, pkt, fx.address, -1, fx, out)
+            return
         off = sc.reservation_for(pkt)
         if off < 0:
             off = self._binding_of(sc, t, pkt)
@@ -333,17 +349,56 @@ class DhcpServer:
         flags = lt.BOOTP | (lt.RESERVED if sc.is_reserved(off) else 0)
         t.set(off, lt.ACTIVE, flags, pkt.hwaddr(), None, lt.INFINITE, 0, now, pkt.htype)
         self._changed(sc, off, now, out)
-        rep = wire.make_reply(pkt, wire.ACK, sc.addr_of(off), self.server_id)
+        self._bootreply(sc, pkt, sc.addr_of(off), off, None, out)
+
+    def _bootreply(self, sc, pkt, yiaddr, off, res, out):
+        rep = wire.make_reply(pkt, wire.ACK, yiaddr, self.server_id)
         opts = rep.options
         for code in (wire.OPT_MSG_TYPE, wire.OPT_SERVER_ID):
             if code in opts:
                 del opts[code]
-        for code, val in sc.options_for(pkt, off, None).items():
+        for code, val in sc.options_for(pkt, off, None, res).items():
             if code not in opts:
                 opts[code] = val
         dst, port = wire.reply_destination(pkt, wire.ACK)
         out.send_dhcp(wire.encode(rep, 576), dst, port, 0)
         self.events.count("tx.bootreply")
+
+    def _fixed_client(self, sc, fx, pkt, mt, now, out):
+        """A client with a reservation outside every range (ISC's fixed-address
+        outside a pool). No binding is kept and failover does not manage it:
+        the address can only ever be this client's, so either server of a
+        pair answers, with the full lease time (no MCLT cap), and nothing goes
+        to the partner. True when handled; False leaves the packet to the
+        ordinary path (a REQUEST about some other address, such as a dynamic
+        lease the client held before it was given the reservation)."""
+        addr = fx.address
+        policy = sc.policy_for(pkt)
+        if mt == wire.DISCOVER:
+            lease = sc.lease_time_for(policy, _asked(pkt))
+            self._reply(sc, pkt, wire.OFFER, addr, -1, policy, lease, now, out, sc.offer_delay_ms, fx)
+            return True
+        if mt == wire.INFORM:
+            self._reply(sc, pkt, wire.ACK, ZERO4, -1, policy, 0, now, out, 0, fx)
+            return True
+        sid = pkt.options.get(wire.OPT_SERVER_ID)
+        if sid is not None:
+            if sid != self.server_id or pkt.options.get(wire.OPT_REQUESTED_IP) != addr:
+                return False
+        elif pkt.ciaddr == ZERO4:
+            req = pkt.options.get(wire.OPT_REQUESTED_IP)
+            if req != addr:
+                if req is None or not sc.in_subnet(req):
+                    return False  # wrong network: the ordinary path answers that
+                self._refuse(sc, pkt, now, out, "address not this client's")
+                return True
+        elif pkt.ciaddr != addr:
+            return False
+        lease = sc.lease_time_for(policy, _asked(pkt))
+        self._unhold(pkt.client_key())
+        self._reply(sc, pkt, wire.ACK, addr, -1, policy, lease, now, out, 0, fx)
+        self.events.count("lease.fixed")
+        return True
 
     def _inform(self, sc, pkt, now, out):
         policy = sc.policy_for(pkt)
@@ -469,10 +524,12 @@ class DhcpServer:
     # ------------------------------------------------------------------
     # commits and replies
 
-    def _lease_time(self, sc, off, policy, now, fresh):
-        """Configured lease time, capped by the authority (MCLT rule). `fresh`:
-        the address goes to a client other than the one it was last bound to."""
-        want = sc.lease_time_for(policy)
+    def _lease_time(self, sc, off, policy, now, fresh, pkt):
+        """The lease for this client (its asked-for time held within the
+        scope's bounds, else the default), capped by the authority (MCLT
+        rule): a client never gets more than failover allows. `fresh`: the
+        address goes to a client other than the one it was last bound to."""
+        want = sc.lease_time_for(policy, _asked(pkt))
         cap = self.authorities[sc.index].max_lease(sc, off, now, fresh)
         if cap is not None and cap < want:
             return cap
@@ -483,7 +540,7 @@ class DhcpServer:
         policy = sc.policy_for(pkt)
         same = _same_client(t, off, pkt)
         renew = same and t.state(off) == lt.ACTIVE
-        lease = self._lease_time(sc, off, policy, now, not same)
+        lease = self._lease_time(sc, off, policy, now, not same, pkt)
         if lease <= 0:
             self._nak(sc, pkt, now, out, "no lease time left under MCLT")
             return
@@ -502,6 +559,16 @@ class DhcpServer:
         self._reply(sc, pkt, wire.ACK, sc.addr_of(off), off, policy, lease, now, out, 0)
         self.events.count("lease.renew" if renew else "lease.new")
 
+    def _refuse(self, sc, pkt, now, out, why):
+        """A client in INIT-REBOOT, RENEWING or REBINDING holds an address that
+        is wrong for this network or not its own. An authoritative scope
+        NAKs it; one that is not stays silent (ISC's `not authoritative;`),
+        so a second server on the link cannot NAK another server's clients."""
+        if sc.authoritative:
+            self._nak(sc, pkt, now, out, why)
+        else:
+            self.events.count("drop.not-authoritative")
+
     def _nak(self, sc, pkt, now, out, why):
         self.events.count("tx.nak")
         self.events.emit(now, ev.INFO, ev.EV_NAK, "NAK to %s: %s" % (_mac_text(pkt), why))
@@ -510,16 +577,16 @@ class DhcpServer:
         dst, port = wire.reply_destination(pkt, wire.NAK)
         out.send_dhcp(wire.encode(rep, _max_size(pkt)), dst, port, 0)
 
-    def _reply(self, sc, pkt, mtype, yiaddr, off, policy, lease, now, out, delay_ms):
+    def _reply(self, sc, pkt, mtype, yiaddr, off, policy, lease, now, out, delay_ms, res=None):
         rep = wire.make_reply(pkt, mtype, yiaddr, self.server_id)
         opts = rep.options
-        for code, val in sc.options_for(pkt, off, policy).items():
+        for code, val in sc.options_for(pkt, off, policy, res).items():
             if code not in opts:
                 opts[code] = val
         if lease:
             opts[wire.OPT_LEASE_TIME] = _u32(lease)
-            opts[wire.OPT_RENEWAL_TIME] = _u32(lease >> 1)
-            opts[wire.OPT_REBINDING_TIME] = _u32((lease * 7) >> 3)
+            opts[wire.OPT_RENEWAL_TIME] = _u32(share(lease, sc.t1_permille))  # T1, T2
+            opts[wire.OPT_REBINDING_TIME] = _u32(share(lease, sc.t2_permille))
         dst, port = wire.reply_destination(pkt, mtype)
         out.send_dhcp(wire.encode(rep, _max_size(pkt)), dst, port, delay_ms)
         self.events.count_as("tx.", _TYPE_NAMES[mtype])
@@ -633,6 +700,18 @@ def _max_size(pkt):
     """The client's maximum message size (option 57, at least 576), at most an Ethernet MTU."""
     n = pkt.max_message_size()
     return n if n < 1500 else 1500
+
+
+def _asked(pkt):
+    """The lease time the client asks for (option 51), or -1. A value beyond
+    any configurable lease (2**25 s and up, "infinite" included) becomes
+    2**25, so no big int is built on a 32-bit board."""
+    v = pkt.options.get(wire.OPT_LEASE_TIME)
+    if v is None or len(v) != 4:
+        return -1
+    if v[0] or v[1] > 1:
+        return 1 << 25
+    return (v[1] << 16) | (v[2] << 8) | v[3]
 
 
 def _u32(n):

@@ -57,7 +57,7 @@ class Relationship:
         self.mclt = rc.mclt  # the secondary adopts the primary's from CONNECT
         self.safe_period = rc.auto_state_switchover or 0
         self.lb_max_secs = rc.load_balance_max_seconds
-        self.desired = dict((sc.index, sc.lease_time) for sc in scopes)
+        self.desired = dict((sc.index, sc.longest_lease) for sc in scopes)
         self.configure_split()
         key = bytes(rc.shared_secret) if rc.shared_secret and rc.enable_authentication else None
         self.stats = {"bndupd_sent": 0, "bndupd_received": 0, "bndack_sent": 0, "bndack_received": 0,

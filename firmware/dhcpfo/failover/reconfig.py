@@ -206,7 +206,7 @@ def add_scope(rel, sc, now, out):
     """Scope `sc` joins running relationship `rel`: every binding in use is
     sent to the partner (marked PENDING, recorded so a restart still sends it)."""
     rel.scopes.append(sc)
-    rel.desired[sc.index] = sc.lease_time
+    rel.desired[sc.index] = sc.longest_lease
     t = rel.tables[sc.index]
     for off in range(t.size):
         if t.state(off) not in (lt.FREE, lt.BACKUP) and not t.flags(off) & lt.PENDING:

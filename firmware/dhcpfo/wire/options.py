@@ -186,14 +186,52 @@ def _norm(name):
     return name.strip().lower().replace("_", "-")
 
 
-def option_code(code_or_name):
+class Definitions:
+    """Options a configuration defines for codes the table does not know, so
+    their values can be written by type (text, addresses, ...) instead of
+    hex: ISC's `option NAME code N = TYPE;`, Kea's option-def."""
+
+    def __init__(self):
+        self.types = {}  # code -> T_*
+        self.names = {}  # normalised name -> code
+        self.display = {}  # code -> name as given
+
+    def add(self, code, name, type_name):
+        """Define `code` (not in the table) as `name` of type `type_name`
+        (a TYPE_NAMES value); raises OptionValueError."""
+        if type(code) is not int or code < 1 or code > 254 or code in _RESERVED:
+            raise OptionValueError("bad-code", "option code %r is not 1..254" % (code,))
+        if code in _BY_CODE:
+            raise OptionValueError("known-option", "option %d is already defined as %s"
+                                   % (code, _BY_CODE[code][0]))
+        if code in self.types:
+            raise OptionValueError("known-option", "option %d is defined twice" % code)
+        t = T_STR if type_name == "text" else None  # ISC's word for it
+        for k in TYPE_NAMES:
+            if TYPE_NAMES[k] == type_name:
+                t = k
+        if t is None or t == T_ROUTES:
+            raise OptionValueError("bad-type", "type %r is not one of %s" % (
+                type_name, ", ".join([TYPE_NAMES[k] for k in sorted(TYPE_NAMES) if k != T_ROUTES])))
+        if name is not None:
+            n = _norm(name)
+            if not n or n in _BY_NAME or n in self.names or n.startswith("option-") or _is_digits(n):
+                raise OptionValueError("bad-name", "name %r is taken or not a name" % (name,))
+            self.names[n] = code
+            self.display[code] = name
+        self.types[code] = t
+
+
+def option_code(code_or_name, defs=None):
     """An option code from an int, a known name or alias (any case, '-' or '_'),
-    or a number in a string ("200", "option-200")."""
+    a name `defs` defines, or a number in a string ("200", "option-200")."""
     if type(code_or_name) is int:
         c = code_or_name
     elif type(code_or_name) is str:
         n = _norm(code_or_name)
         c = _BY_NAME.get(n)
+        if c is None and defs is not None:
+            c = defs.names.get(n)
         if c is None:
             if n.startswith("option-"):
                 n = n[7:]
@@ -207,16 +245,25 @@ def option_code(code_or_name):
     return c
 
 
-def option_name(code):
+def option_name(code, defs=None):
     """The canonical name of a code, or "option-N" for codes not in the table."""
     e = _BY_CODE.get(code)
-    return e[0] if e else "option-%d" % code
+    if e:
+        return e[0]
+    if defs is not None and code in defs.display:
+        return defs.display[code]
+    return "option-%d" % code
 
 
-def option_type(code):
-    """The value type of a code (T_*); unknown codes carry hex (T_BYTES)."""
+def option_type(code, defs=None):
+    """The value type of a code (T_*); unknown codes carry hex (T_BYTES)
+    unless `defs` defines them."""
     e = _BY_CODE.get(code)
-    return e[1] if e else T_BYTES
+    if e:
+        return e[1]
+    if defs is not None:
+        return defs.types.get(code, T_BYTES)
+    return T_BYTES
 
 
 # ---------------------------------------------------------------------------
@@ -292,17 +339,18 @@ def _int(v, lo, hi, name):
 # Encoding config values.
 
 
-def encode_option_value(code_or_name, value):
+def encode_option_value(code_or_name, value, defs=None):
     """(code, wire bytes) for a config value; raises OptionValueError.
 
     Any option also takes raw hex "0x...". Lists of addresses may be a JSON
-    list or one string separated by commas or spaces.
+    list or one string separated by commas or spaces. `defs` (Definitions)
+    gives codes the table does not know a name and a type.
     """
-    code = option_code(code_or_name)
-    name = option_name(code)
+    code = option_code(code_or_name, defs)
+    name = option_name(code, defs)
     if code in _RESERVED:
         raise OptionValueError("reserved-option", "%s: option %d is set by the server itself" % (name, code))
-    t = option_type(code)
+    t = option_type(code, defs)
     if _is_raw(value):
         b = parse_hex(value, name)
     else:
@@ -572,11 +620,11 @@ def _decode_routes(b):
     return out
 
 
-def decode_option_value(code, value):
+def decode_option_value(code, value, defs=None):
     """Wire bytes -> a JSON-friendly value by the option's type; values that
     do not match their type come back as "0x..." hex."""
     b = bytes(value)
-    t = option_type(code)
+    t = option_type(code, defs)
     n = len(b)
     r = None
     if t == T_IP:

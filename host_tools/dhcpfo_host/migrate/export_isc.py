@@ -20,7 +20,7 @@ from dhcpfo_host.migrate import iscoptions as io
 from dhcpfo_host.migrate.iscsyntax import hex_colon, quote
 from dhcpfo_host.migrate.leasestore import STATE_NAMES, read_store, store_warnings
 from dhcpfo_host.migrate.report import Report
-from dhcpfo_host.migrate.scopeview import class_names, scope_pools
+from dhcpfo_host.migrate.scopeview import class_names, option_definitions, scope_pools
 
 # names in our option table that ISC dhcpd 4.4 does not know (checked with dhcpd -t)
 ISC_UNKNOWN = {114, 121, 249, 252}
@@ -43,11 +43,12 @@ def isc_time(unix):
 
 
 class IscWriter:
-    def __init__(self, cfg, report=None, source="config"):
+    def __init__(self, cfg, report=None, source="config", defs=None):
         self.cfg = cfg
         self.report = report if report is not None else Report()
         self.source = source
-        self.decls = {}  # code -> declared name
+        self.decls = {}  # code -> (declared name, dhcpd type)
+        self.defs = defs if defs is not None else wo.Definitions()  # server.option_definitions
         self.names = class_names(cfg)
         self.host_names = set()
 
@@ -63,8 +64,15 @@ class IscWriter:
             if not data:
                 self._note("option %d" % code, "an empty value cannot be written for dhcpd")
                 continue
-            name = self.decls.setdefault(code, "dhcpfo-opt-%d" % code)
-            out.append("%soption %s %s;" % (indent, name, hex_colon(data)))
+            t = self.defs.types.get(code)
+            v = io.isc_value(code, data, self.defs) if t in io.ISC_DECL else None
+            if v is not None:  # defined in our configuration: declared with its type
+                name = self.defs.display.get(code, "dhcpfo-opt-%d" % code)
+                self.decls.setdefault(code, (name, io.ISC_DECL[t]))
+            else:
+                name = self.decls.setdefault(code, ("dhcpfo-opt-%d" % code, "string"))[0]
+                v = hex_colon(data)
+            out.append("%soption %s %s;" % (indent, name, v))
         return out
 
     def _note(self, construct, reason, kind="unmapped"):
@@ -151,7 +159,7 @@ class IscWriter:
             body += self._subnet(sc)
             hosts += self._hosts(sc)
         body += hosts
-        decl = ["option %s code %d = string;" % (n, c) for c, n in sorted(self.decls.items())]
+        decl = ["option %s code %d = %s;" % (n, c, t) for c, (n, t) in sorted(self.decls.items())]
         if decl:
             decl.append("")
         if cfg.server.decline_hold != 3600:
@@ -190,7 +198,15 @@ class IscWriter:
             self._note("scope %s offer_delay_ms" % net, "dhcpd has no offer delay")
         L = ["subnet %s netmask %s {" % (_ip(sc.id), _ip(sc.mask))]
         L += self._opt_lines(sc.options, "  ")
-        L += ["  default-lease-time %d;" % sc.lease_time, "  max-lease-time %d;" % sc.lease_time]
+        # our bounds default to the lease time: a client's asked-for time changes nothing
+        L += ["  default-lease-time %d;" % sc.lease_time,
+              "  min-lease-time %d;" % (sc.min_lease_time or sc.lease_time),
+              "  max-lease-time %d;" % (sc.max_lease_time or sc.lease_time)]
+        if not sc.authoritative:
+            L.append("  not authoritative;")
+        if (sc.t1_permille, sc.t2_permille) != (cfgmod.T1_PERMILLE, cfgmod.T2_PERMILLE):
+            self._note("scope %s t1_percent/t2_percent" % net, "dhcpd has no T1/T2 as shares of the "
+                       "lease: it sends 1/2 and 7/8")
         peer = sc.failover
         for pol, spans in scope_pools(sc):
             L.append("  pool {")
@@ -201,7 +217,8 @@ class IscWriter:
                 L.append("    allow members of %s;" % quote(self.names[(sc.id, pol.name)]))
                 if pol.lease_time is not None:
                     L.append("    default-lease-time %d;" % pol.lease_time)
-                    L.append("    max-lease-time %d;" % pol.lease_time)
+                    L.append("    min-lease-time %d;" % (sc.min_lease_time or pol.lease_time))
+                    L.append("    max-lease-time %d;" % (sc.max_lease_time or pol.lease_time))
             else:
                 for p in sc.policies:
                     if p.ranges and p.enabled:
@@ -303,9 +320,10 @@ def run_export(config_path, leases_dir, out_dir):
     """Write dhcpd.conf and dhcpd.leases into out_dir; returns (Report, summary)."""
     import os
     with open(config_path) as f:
-        cfg = boardconf.load_text(f.read())
+        text = f.read()
+    cfg = boardconf.load_text(text)
     report = Report()
-    w = IscWriter(cfg, report, os.path.basename(config_path))
+    w = IscWriter(cfg, report, os.path.basename(config_path), option_definitions(text)[0])
     conf = w.conf()
     rows = []
     stats = None

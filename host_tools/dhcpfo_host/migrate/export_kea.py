@@ -27,7 +27,7 @@ from dhcpfo.wire import options as wo
 from dhcpfo_host.migrate.iscsyntax import hex_colon
 from dhcpfo_host.migrate.leasestore import read_store, store_warnings
 from dhcpfo_host.migrate.report import Report
-from dhcpfo_host.migrate.scopeview import class_names, scope_pools
+from dhcpfo_host.migrate.scopeview import class_names, option_definitions, scope_pools
 
 CSV_HEADER = ("address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,"
               "hostname,state,user_context")
@@ -83,6 +83,14 @@ def kea_test(p):
     return j.join("(%s)" % g if len(groups) > 1 else g for g in groups)
 
 
+# our option value type names -> Kea option-def (type, array)
+_KEA_TYPES = {"ip": ("ipv4-address", False), "ip-list": ("ipv4-address", True), "string": ("string", False),
+              "text": ("string", False), "hex": ("binary", False), "uint8": ("uint8", False),
+              "uint16": ("uint16", False), "uint32": ("uint32", False), "int32": ("int32", False),
+              "bool": ("boolean", False), "uint8-list": ("uint8", True), "uint16-list": ("uint16", True),
+              "domain-list": ("fqdn", True)}
+
+
 def option_data(opts, report=None, where=""):
     """Kea option-data items as raw hex. Kea checks the bytes against its own
     definition of a standard option, so a value that is not valid for its type
@@ -103,8 +111,9 @@ def option_data(opts, report=None, where=""):
 
 
 class KeaWriter:
-    def __init__(self, cfg, report=None, lease_file="kea-leases4.csv", interfaces=("*",)):
+    def __init__(self, cfg, report=None, lease_file="kea-leases4.csv", interfaces=("*",), defs=()):
         self.cfg = cfg
+        self.defs = list(defs)  # server.option_definitions: (code, name, type name)
         self.report = report if report is not None else Report()
         self.lease_file = lease_file
         self.interfaces = list(interfaces)
@@ -147,6 +156,15 @@ class KeaWriter:
               "server-tag": cfg.server.name}
         if cfg.server.options:
             d4["option-data"] = option_data(cfg.server.options, self.report, "server")
+        odefs = []
+        for code, name, tname in self.defs:
+            kt = _KEA_TYPES.get(tname)
+            if kt is None or not name:
+                self._note("option definition %d" % code, "no Kea type or no name: its values go as hex")
+                continue
+            odefs.append({"name": name, "code": code, "space": "dhcp4", "type": kt[0], "array": kt[1]})
+        if odefs:
+            d4["option-def"] = odefs
         if classes:
             d4["client-classes"] = classes
         d4["subnet4"] = subnets
@@ -156,8 +174,12 @@ class KeaWriter:
 
     def _subnet(self, sc, classes):
         net = "%s/%d" % (_ip(sc.id), sc.prefix)
+        # our bounds default to the lease time, as Kea's; T1/T2 are shares of the lease
         s = {"id": self.subnet_ids[sc.id], "subnet": net, "valid-lifetime": sc.lease_time,
-             "min-valid-lifetime": sc.lease_time, "max-valid-lifetime": sc.lease_time}
+             "min-valid-lifetime": sc.min_lease_time or sc.lease_time,
+             "max-valid-lifetime": sc.max_lease_time or sc.lease_time,
+             "calculate-tee-times": True, "t1-percent": sc.t1_permille / 1000.0,
+             "t2-percent": sc.t2_permille / 1000.0, "authoritative": sc.authoritative}
         if sc.name and sc.name != _ip(sc.id):
             s["user-context"] = {"name": sc.name}
         if sc.offer_delay_ms:
@@ -235,10 +257,11 @@ class KeaWriter:
 def run_export(config_path, leases_dir, out_dir, interfaces=("*",)):
     """Write kea-dhcp4.json and kea-leases4.csv into out_dir; returns (Report, summary)."""
     with open(config_path) as f:
-        cfg = boardconf.load_text(f.read())
+        text = f.read()
+    cfg = boardconf.load_text(text)
     report = Report()
     lease_path = os.path.abspath(os.path.join(out_dir, "kea-leases4.csv"))
-    w = KeaWriter(cfg, report, lease_path, interfaces)
+    w = KeaWriter(cfg, report, lease_path, interfaces, option_definitions(text)[1])
     doc = w.config()
     rows, stats = read_store(cfg, leases_dir) if leases_dir else ([], None)
     store_warnings(stats, report)

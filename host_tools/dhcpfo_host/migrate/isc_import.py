@@ -12,12 +12,17 @@ Mapping choices worth knowing (docs/migration.md has the full table):
   (adjacent ones joined); a pool that allows members of a class gives that
   class's policy its ranges (ours: those addresses are for members only,
   which is what `allow`/`deny members of` pools usually say);
-* a fixed-address outside every range gets a one-address range, since our
-  reservations live inside ranges (a reserved address is never leased to
-  anybody else, so this adds no dynamic address);
+* a fixed-address outside every range is a reservation outside the ranges
+  (served by either server of a pair, not failover-managed, as in dhcpd);
 * the lease time of a scope is the nearest `default-lease-time` (dhcpd's
-  built-in 43200 s when none is given); min/max-lease-time have no
-  equivalent (we grant exactly lease_time) and are reported.
+  built-in 43200 s when none is given); the nearest min-/max-lease-time
+  become min_lease_time/max_lease_time (only when stated: without them a
+  client's asked-for time changes nothing here);
+* `authoritative;` / `not authoritative;` become server.authoritative and,
+  where a subnet differs, the scope's; no statement means dhcpd's default,
+  not authoritative;
+* `option NAME code N = TYPE;` for a code our table lacks becomes a
+  server.option_definitions entry, so its values import by type.
 """
 
 from dhcpfo_host import boardconf, confcheck
@@ -39,8 +44,7 @@ MIN_LEASE, MAX_LEASE = 60, 365 * 86400
 
 # Statements that have no equivalent, with the reason given in the report.
 _NO_EQUIVALENT = {
-    "authoritative": "dhcpfo always answers (and NAKs) for the scopes it serves",
-    "not": "dhcpfo is always authoritative for its scopes",
+    "not": "only `not authoritative;` is mapped",
     "ddns-update-style": "no dynamic DNS updates",
     "ddns-updates": "no dynamic DNS updates",
     "ddns-domainname": "no dynamic DNS updates",
@@ -70,8 +74,6 @@ _NO_EQUIVALENT = {
     "next-server": "the BOOTP siaddr field is not configurable (use option tftp-server-name)",
     "filename": "the BOOTP file field is not configurable (use option bootfile-name)",
     "server-name": "the BOOTP sname field is not configurable",
-    "min-lease-time": "dhcpfo grants exactly lease_time; there is no minimum",
-    "max-lease-time": "dhcpfo grants exactly lease_time; there is no maximum",
     "dynamic-bootp-lease-length": "BOOTP leases are not time-limited here",
     "dynamic-bootp-lease-cutoff": "BOOTP leases are not time-limited here",
     "stash-agent-options": "relay agent options are echoed, not stored",
@@ -125,6 +127,19 @@ class _Ctx:
         self.options = {}  # code -> bytes
         self.lease_time = None
         self.lease_stmt = None
+        self.min_lease = None  # (seconds, statement)
+        self.max_lease = None
+        self.auth = None  # authoritative: True / False / None (not said here)
+
+    def inherited(self, attr, upto="global"):
+        """The nearest value of `attr` from here up (stopping below `upto`), or None."""
+        c = self
+        while c is not None and c.kind != upto:
+            v = getattr(c, attr)
+            if v is not None:
+                return v
+            c = c.parent
+        return None
 
     def chain(self):
         out = []
@@ -209,6 +224,8 @@ class IscImporter:
         self.name = name
         self.keep_failover = failover
         self.decls = {}  # option name -> (code, type)
+        self.defs = wo.Definitions()  # declared codes our table lacks -> server.option_definitions
+        self.def_list = []
         self.peers = {}
         self.peer_order = []
         self.classes = {}
@@ -252,6 +269,14 @@ class IscImporter:
             if v is not None:
                 ctx.lease_time = v
                 ctx.lease_stmt = st
+        elif k in ("min-lease-time", "max-lease-time"):
+            v = self._int_arg(st)
+            if v is not None:
+                setattr(ctx, "min_lease" if k[1] == "i" else "max_lease", (v, st))
+        elif k == "authoritative" and len(w) == 1:
+            ctx.auth = True
+        elif k == "not" and [x.lower() for x in w[1:]] == ["authoritative"]:
+            ctx.auth = False
         elif k == "subnet" and st.block is not None:
             self._subnet(st, ctx, shared)
         elif k == "shared-network" and st.block is not None:
@@ -342,6 +367,12 @@ class IscImporter:
                 self.decls[name] = (code, None)
                 return
             self.decls[name] = (code, t)
+            if wo.option_name(code).startswith("option-") and t in wo.TYPE_NAMES and code not in self.defs.types:
+                try:
+                    self.defs.add(code, name, wo.TYPE_NAMES[t])
+                    self.def_list.append({"code": code, "name": name, "type": wo.TYPE_NAMES[t]})
+                except wo.OptionValueError as e:
+                    r.note(st, "declaration kept as hex values only: %s" % e)
             return
         if name == "space" or "." in name:
             r.unmapped(st, "option spaces / encapsulated options are not supported")
@@ -367,8 +398,8 @@ class IscImporter:
             r.unmapped(st, "value not mapped: %s" % e)
             return
         try:
-            key, value = io.json_value(code, data)
-            wo.encode_option_value(key, value)
+            key, value = io.json_value(code, data, self.defs)
+            wo.encode_option_value(key, value, self.defs)
         except wo.OptionValueError as e:
             r.unmapped(st, "value not accepted by dhcpfo: %s" % e)
             return
@@ -608,7 +639,14 @@ class IscImporter:
         server["server_id"] = _ip_text(sid)
         server["data_dir"] = data_dir
         if self.top.options:
-            server["options"] = _json_opts(self.top.options)
+            server["options"] = _json_opts(self.top.options, self.defs)
+        if self.def_list:
+            server["option_definitions"] = self.def_list
+        server["authoritative"] = bool(self.top.auth)
+        if self.top.auth is None:
+            r.add("note", None, "authoritative", "no `authoritative;` at the top of dhcpd.conf: imported as "
+                                                 "not authoritative (dhcpd's default), so no DHCPNAK for "
+                                                 "clients on the wrong network")
         scopes = []
         failover = {}
         class_scopes = {}
@@ -674,6 +712,13 @@ class IscImporter:
         if lt_ is None:
             lt_ = ISC_DEFAULT_LEASE_TIME
         sc["lease_time"] = _clamp_lease(lt_, sn.ctx, r)
+        for key, attr in (("min_lease_time", "min_lease"), ("max_lease_time", "max_lease")):
+            v = sn.ctx.inherited(attr, None)
+            if v is not None:
+                sc[key] = _clamp_lease(v[0], None, r, v[1])
+        auth = sn.ctx.inherited("auth")
+        if auth is not None and auth != bool(self.top.auth):
+            sc["authoritative"] = auth
         # options: shared-network / group levels below the subnet, then the subnet
         opts = {}
         for c in sn.ctx.chain()[1:]:
@@ -730,7 +775,7 @@ class IscImporter:
         opts.update(plain_pool_opts)
         opts.update(sn.ctx.options)
         if opts:
-            sc["options"] = _json_opts(opts)
+            sc["options"] = _json_opts(opts, self.defs)
         # reservations: hosts whose fixed-address lies in this subnet
         res = []
         seen = set()
@@ -774,10 +819,14 @@ class IscImporter:
                     if c.kind in ("host", "group") and c.kind != "global":
                         hopts.update(c.options)
                 if hopts:
-                    item["options"] = _json_opts(hopts)
+                    item["options"] = _json_opts(hopts, self.defs)
                 res.append(item)
-                if not any(a <= addr <= b for a, b, _ in ranges):
-                    ranges.append((addr, addr, ast))
+        if not ranges and res:
+            # a scope needs a range: a subnet of hosts only gets one per host
+            # (a reserved address is never leased to anybody else)
+            r.note(sn.stmt, "subnet %s/%d has hosts but no range: each fixed address is its own "
+                            "one-address range" % (sc["id"], prefix))
+            ranges = [(wo.ip_or_none(x["address"]),) * 2 + (sn.stmt,) for x in res]
         if not ranges:
             r.unmapped(sn.stmt, "subnet %s/%d has no range and no host: not served" % (sc["id"], prefix))
             return None
@@ -792,6 +841,7 @@ class IscImporter:
             sc["reservations"] = res
         if policies:
             sc["policies"] = list(policies.values())
+        _widen_bounds(sc, r, sn.stmt)
         if peer is not None:
             pp = self.peers.get(peer)
             if pp is None:
@@ -816,7 +866,7 @@ class IscImporter:
         if pool is not None:
             opts.update(pool.ctx.options)
         if opts:
-            pol["options"] = _json_opts(opts)
+            pol["options"] = _json_opts(opts, self.defs)
         lt_ = pool.ctx.lease_time if pool is not None and pool.ctx.lease_time is not None \
             else c.ctx.lease_time
         if lt_ is not None:
@@ -888,20 +938,36 @@ def _succ(b):
     return (v & 0xFFFFFFFF).to_bytes(4, "big")
 
 
-def _clamp_lease(v, ctx, report):
+def _widen_bounds(sc, report, stmt):
+    """min/max_lease_time around every default lease time of the scope (its
+    own and its policies'): dhcpd lets a class's default lie outside the
+    subnet's bounds, our configuration does not."""
+    lts = [sc["lease_time"]] + [p["lease_time"] for p in sc.get("policies", ()) if "lease_time" in p]
+    if "min_lease_time" in sc and min(lts) < sc["min_lease_time"]:
+        report.note(stmt, "min-lease-time %d lowered to %d, the shortest default lease time in the subnet"
+                    % (sc["min_lease_time"], min(lts)))
+        sc["min_lease_time"] = min(lts)
+    if "max_lease_time" in sc and max(lts) > sc["max_lease_time"]:
+        report.note(stmt, "max-lease-time %d raised to %d, the longest default lease time in the subnet"
+                    % (sc["max_lease_time"], max(lts)))
+        sc["max_lease_time"] = max(lts)
+
+
+def _clamp_lease(v, ctx, report, st=None):
     if MIN_LEASE <= v <= MAX_LEASE:
         return v
     n = MIN_LEASE if v < MIN_LEASE else MAX_LEASE
-    st = ctx.lease_stmt if ctx is not None and ctx.lease_stmt is not None else None
+    if st is None:
+        st = ctx.lease_stmt if ctx is not None and ctx.lease_stmt is not None else None
     if st is not None:
         report.note(st, "lease time %d outside dhcpfo's %d..%d: set to %d" % (v, MIN_LEASE, MAX_LEASE, n))
     return n
 
 
-def _json_opts(opts):
+def _json_opts(opts, defs=None):
     out = {}
     for code in sorted(opts):
-        k, v = io.json_value(code, opts[code])
+        k, v = io.json_value(code, opts[code], defs)
         out[k] = v
     return out
 

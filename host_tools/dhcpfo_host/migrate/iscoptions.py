@@ -149,20 +149,30 @@ def encode_tokens(t, toks):
     return _octets(_one(toks, "value"))
 
 
-def json_value(code, data):
-    """(config key, JSON value) for wire bytes of option `code`."""
-    name = wo.option_name(code)
+def json_value(code, data, defs=None):
+    """(config key, JSON value) for wire bytes of option `code`; `defs`
+    (wire.options.Definitions) names and types codes our table lacks."""
+    name = wo.option_name(code, defs)
     key = name if not name.startswith("option-") else str(code)
-    return key, wo.decode_option_value(code, data)
+    return key, wo.decode_option_value(code, data, defs)
 
 
 # -- export ---------------------------------------------------------------------------
 
 
-def isc_value(code, data):
-    """dhcpd syntax for wire bytes of a standard option we know by name, or
-    None when the bytes should go out as colon hex under a declaration."""
-    t = wo.option_type(code)
+# our value types -> dhcpd declaration types (for `option NAME code N = TYPE;`)
+ISC_DECL = {wo.T_IP: "ip-address", wo.T_IPS: "array of ip-address", wo.T_STR: "text",
+            wo.T_BYTES: "string", wo.T_U8: "unsigned integer 8", wo.T_U16: "unsigned integer 16",
+            wo.T_U32: "unsigned integer 32", wo.T_I32: "signed integer 32", wo.T_BOOL: "boolean",
+            wo.T_U8S: "array of unsigned integer 8", wo.T_U16S: "array of unsigned integer 16",
+            wo.T_DOMAINS: "domain-list compressed"}
+
+
+def isc_value(code, data, defs=None):
+    """dhcpd syntax for wire bytes of an option we know by name (or that
+    `defs` defines), or None when the bytes should go out as colon hex
+    under a declaration."""
+    t = wo.option_type(code, defs)
     n = len(data)
     fmt = wo.format_ip
     if t == wo.T_IP and n == 4:

@@ -73,3 +73,20 @@ def class_names(cfg):
                 out[(sid, name)] = name if sid is None else "%s-%s" % (cfgmod.ip_str(sid), name)
     return out
 
+
+
+def option_definitions(text):
+    """server.option_definitions of a human configuration's JSON text, as
+    (wire.options.Definitions, [(code, name, type name)]); empty for a
+    compiled document (definitions stay on the host, a board gets bytes)."""
+    from dhcpfo.wire import options as wo
+    from dhcpfo_host import confcheck
+
+    doc = confcheck.parse_text(text)
+    items = []
+    if type(doc) is dict and doc.get("format") != cfgmod.FORMAT:
+        items = confcheck.load(doc).server.option_definitions
+    defs = wo.Definitions()
+    for code, name, tname in items:
+        defs.add(code, name, tname)
+    return defs, items
