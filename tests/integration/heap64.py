@@ -33,10 +33,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 CHUNK = 1024  # bytes of partner stream per board read
+DEADLINE_S = 900  # a board VM still running after this is killed (the run then fails)
 CORE = os.path.join(REPO, "tests", "core")
 if CORE not in sys.path:  # the workload is a core test module (importable without pytest)
     sys.path.append(CORE)
@@ -78,6 +80,9 @@ class BoardVm:
         self.proc = subprocess.Popen([micropython_path(), "-X", "heapsize=%d" % heap_bytes, "_heapdrv.py"],
                                      cwd=flash, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.error = None
+        self._deadline = threading.Timer(DEADLINE_S, self.proc.kill)
+        self._deadline.daemon = True
+        self._deadline.start()
 
     def call(self, line):
         """(heap in use after the command, its value); records the first error."""
@@ -93,6 +98,7 @@ class BoardVm:
         return int(used), ast.literal_eval(value)
 
     def stop(self):
+        self._deadline.cancel()
         if self.proc.poll() is None:
             self.proc.stdin.close()
             try:
