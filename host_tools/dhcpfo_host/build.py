@@ -25,19 +25,20 @@ PACKAGES = ("dhcpfo", "runtime")
 HOST_ONLY = ("runtime/host.py",)  # CPython glue (signal, argv): never on a board
 
 # --- Heap cost model: the one place these numbers live -------------------------
-# Heap per pool address, client identifiers included. tests/core/test_lease_heap.py
-# measured 23.27 B/address under MicroPython (wasm, 32-bit) for lease/table.py
-# without client ids; with 19-byte client ids the memory-diet work budgets 32.
-BYTES_PER_ADDRESS = 32
+# Heap per pool address, client identifiers included: the board heap run
+# (tests/mp/mprun.mjs, docs/memory.md) measures 46.4 B/address under MicroPython
+# (wasm, 32-bit) with 19-byte RFC 4361 client ids from .mpy; ~23 B without
+# side client ids. The worst case, rounded up, sizes a board.
+BYTES_PER_ADDRESS = 47
 # Heap the firmware holds before the first lease: its modules loaded from .mpy
-# (96,608 B) plus config, Node, management commands and lease store built from
+# (-O3, 94,096 B) plus config, Node, management commands and lease store built from
 # examples/pair-primary.json, compiled as a bundle ships it (boardconf.write_compiled),
 # with every pool cut to one address. Measured under MicroPython 1.27 (wasm, 32-bit)
 # with `node boards/measure_heap.mjs <bundle dir> <compiled pair-primary.json>` on
 # this tree's bundle after the memory diet; tests/host/test_build.py re-measures and
 # fails when this drifts. Frozen firmware (boards/*/manifest.py) keeps the bytecode
 # in flash instead.
-FIRMWARE_FIXED_BYTES = 167408
+FIRMWARE_FIXED_BYTES = 164544
 # Room a board's filesystem must keep beside the lease store: the running bundle
 # plus the staged copy `dhcpfo flash` writes to /.new before it switches.
 BUNDLE_COPIES = 2
@@ -186,7 +187,7 @@ def build(board, config_path, out=None):
             continue
         dst = os.path.join(out, rel[:-3] + ".mpy")
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        r = subprocess.run([tool, "-O2", "-march=" + march, "-s", rel, "-o", dst, src],
+        r = subprocess.run([tool, "-O3", "-march=" + march, "-s", rel, "-o", dst, src],
                            capture_output=True, text=True)
         if r.returncode:
             raise BuildError("mpy-cross failed on %s:\n%s" % (rel, r.stderr.strip()), 1)

@@ -305,7 +305,7 @@ def prepare_flash(flash, config, board=None, firmware=FIRMWARE, mpy=False):
             os.makedirs(out_dir, exist_ok=True)
             for name in files:
                 if name.endswith(".py"):
-                    subprocess.run([cross, "-o", os.path.join(out_dir, name[:-3] + ".mpy"),
+                    subprocess.run([cross, "-O3", "-o", os.path.join(out_dir, name[:-3] + ".mpy"),
                                     "-s", name, os.path.join(dirpath, name)], check=True)
     shutil.copy(os.path.join(firmware, "main.py"), os.path.join(flash, "main.py"))
     cfg_path = os.path.join(flash, "config.json")

@@ -97,7 +97,7 @@ def test_state_is_a_fixed_table_whatever_the_number_of_clients():
         grew = tracemalloc.get_traced_memory()[0] - base
     finally:
         tracemalloc.stop()
-    assert len(s._clients._tag) == 64 and len(s._relays._tag) == srv.ABUSE_DEFAULTS["relay_slots"]
+    assert len(s._clients._t) == 9 * 64 and len(s._relays._t) == 9 * srv.ABUSE_DEFAULTS["relay_slots"]
     assert len(s._offers) <= srv.OFFER_CAP
     assert grew < 32 * 1024, grew
 

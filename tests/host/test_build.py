@@ -92,7 +92,7 @@ def test_cli_prints_size_and_capacity(tmp_path, capsys):
     assert rc == 0
     assert "built w5500-evb-pico bundle in %s:" % (tmp_path / "o") in out
     max_n = (180000 - B.FIRMWARE_FIXED_BYTES) // B.BYTES_PER_ADDRESS
-    assert "capacity: 10 addresses need %d B of 180000 B heap" % (B.FIRMWARE_FIXED_BYTES + 320) in out
+    assert "capacity: 10 addresses need %d B of 180000 B heap" % (B.FIRMWARE_FIXED_BYTES + 10 * B.BYTES_PER_ADDRESS) in out
     assert "%d at most" % max_n in out
 
 

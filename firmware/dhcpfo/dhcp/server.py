@@ -57,31 +57,43 @@ class RateTable:
     the start of its window and its count. Another sender hashing to a busy
     slot takes it over, so a flood of made-up senders costs no memory and can
     only make others' counts start afresh, never push a real client over.
+    Slots are 9 bytes of one bytearray (tag u24, start u32, count u16): a
+    list per field held ~12 B per slot on a 32-bit board, 24 B on 64-bit.
     """
 
     def __init__(self, slots, rate, window):
         self.slots = slots if slots > 0 else 1
-        self.rate = rate
+        self.rate = rate if rate < 0xFFFF else 0xFFFF
         self.window = window if window > 0 else 1
-        self._tag = [-1] * self.slots
-        self._start = [0] * self.slots
-        self._count = [0] * self.slots
+        self._t = bytearray(9 * self.slots)
+        for i in range(self.slots):
+            self._t[9 * i] = 0xFF  # tag 0xFFxxxx: no sender (_hash stays below 2**20)
 
     def allow(self, key, now):
         """Count one message from `key` (bytes); False when over the rate."""
         if self.rate <= 0:
             return True
         h = _hash(key)
-        i = h % self.slots
-        if self._tag[i] != h or now - self._start[i] >= self.window or now < self._start[i]:
-            self._tag[i] = h
-            self._start[i] = now
-            self._count[i] = 1
+        t = self._t
+        p = 9 * (h % self.slots)
+        start = (t[p + 3] << 24) | (t[p + 4] << 16) | (t[p + 5] << 8) | t[p + 6]
+        if ((t[p] << 16) | (t[p + 1] << 8) | t[p + 2]) != h or now - start >= self.window or now < start:
+            t[p] = h >> 16
+            t[p + 1] = (h >> 8) & 255
+            t[p + 2] = h & 255
+            t[p + 3] = (now >> 24) & 255
+            t[p + 4] = (now >> 16) & 255
+            t[p + 5] = (now >> 8) & 255
+            t[p + 6] = now & 255
+            t[p + 7] = 0
+            t[p + 8] = 1
             return True
-        n = self._count[i]
+        n = (t[p + 7] << 8) | t[p + 8]
         if n >= self.rate:
             return False
-        self._count[i] = n + 1
+        n += 1
+        t[p + 7] = n >> 8
+        t[p + 8] = n & 255
         return True
 
 

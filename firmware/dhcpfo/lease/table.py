@@ -24,11 +24,13 @@ the engine must be able to derive it from the record and its configuration
 Client identity: a client id equal to 0x01+mac (what most clients send) is
 only the CID_IS_HWADDR flag. Other client ids and non-Ethernet hardware
 addresses are side data (XCID, XHW flags), counted by `side_entries()`:
-client ids packed in one bytearray behind a small-int hash (about 37 B of
-heap each for a 19-byte DUID on MicroPython, see _cid_put), hardware
-addresses in a small dict; a per-offset list, made on first use (4 B per
-address), finds a binding's side data in O(1). The log stores them as EXTRA
-records (`extra(i)`, `log_extra(i)`).
+client ids packed in one bytearray, without their trailing mac when it is
+the record's (DUID-LL and DUID-LLT end with it), found by offset through 3-byte
+positions and by value through a second u16 index like the hardware one
+(made on first use: 6 B per address plus the id, ~20 B of heap per address
+for a 19-byte RFC 4361 id); hardware addresses in a small dict with a
+per-offset list. The log stores them as EXTRA records (`extra(i)`,
+`log_extra(i)`).
 
 Hardware index: open addressing with linear probing over a bytearray of
 u16 slots holding offset+1 (0 = empty), 1.5 slots per address, backward-shift
@@ -96,12 +98,22 @@ def _slot(lst, i):
     return lst[i] if lst is not None else None
 
 
-def _hash(b, p, n):
-    """A 24-bit hash of b[p:p+n]: a small-int dict key, so a lookup allocates nothing."""
-    h = n
+def _hash(b, p, n, h):
+    """A 24-bit hash of b[p:p+n] continued from h (a small int: no allocation)."""
     for k in range(p, p + n):
         h = ((h << 5) - h + b[k]) & 0xFFFFFF
     return h
+
+
+def _ent(a, p):
+    """The side client id entry at a[p] as a small int: header bytes << 9 |
+    mac appended << 8 | stored length (see _cid_put for the encoding)."""
+    h = a[p]
+    if h < 0x80:
+        return 0x200 | h
+    if h < 0xFF:
+        return 0x300 | (h & 0x7F)
+    return 0x400 | a[p + 1]
 
 
 def _blob_records(cid, hw):
@@ -120,9 +132,10 @@ class LeaseTable:
         self._ns = size + (size >> 1) + 1
         self._ix = bytearray(self._ns * 2)
         self._counts = [0] * 8
-        self._xcid = {}  # hash of a side client id -> offset, or a tuple of offsets
+        self._ncid = 0  # side client ids held
+        self._cx = None  # u16 slots: offset+1 by side client id hash, made on first use
         self._xhw = {}
-        self._xc = None  # offset -> position of its side client id in _xa, made on first use
+        self._xc = None  # 3 bytes per offset: position+1 of its side client id in _xa, 0 none
         self._xh = None  # offset -> its side hardware address (the _xhw key object), likewise
         self._xa = bytearray(0)  # side client ids: length byte + bytes, one after another
         self._xan = 0  # bytes of _xa in use (live ids and holes)
@@ -149,9 +162,10 @@ class LeaseTable:
             b[i * REC] = FREE
         self._counts = [0] * 8
         self._counts[FREE] = self.size
-        self._xcid = {}  # hash of a side client id -> offset, or a tuple of offsets
+        self._ncid = 0  # side client ids held
+        self._cx = None  # u16 slots: offset+1 by side client id hash, made on first use
         self._xhw = {}
-        self._xc = None  # offset -> position of its side client id in _xa, made on first use
+        self._xc = None  # 3 bytes per offset: position+1 of its side client id in _xa, 0 none
         self._xh = None  # offset -> its side hardware address (the _xhw key object), likewise
         self._xa = bytearray(0)  # side client ids: length byte + bytes, one after another
         self._xan = 0  # bytes of _xa in use (live ids and holes)
@@ -269,7 +283,7 @@ class LeaseTable:
 
     def side_entries(self):
         """(client ids, hardware addresses) held in the side dicts."""
-        return (len(self._xcid), len(self._xhw))
+        return (self._ncid, len(self._xhw))
 
     def extra_records(self):
         """Log EXTRA records needed for all side data (snapshot size)."""
@@ -284,9 +298,13 @@ class LeaseTable:
         return h % self._ns
 
     def _index_add(self, i):
-        ix = self._ix
+        self._slot_add(self._ix, self._home(self._buf, i * REC + 2), i)
+
+    def _index_del(self, i):
+        self._slot_del(self._ix, self._home(self._buf, i * REC + 2), i, False)
+
+    def _slot_add(self, ix, s, i):
         ns = self._ns
-        s = self._home(self._buf, i * REC + 2)
         while ix[2 * s] or ix[2 * s + 1]:
             s += 1
             if s == ns:
@@ -295,12 +313,11 @@ class LeaseTable:
         ix[2 * s] = v >> 8
         ix[2 * s + 1] = v & 255
 
-    def _index_del(self, i):
-        ix = self._ix
+    def _slot_del(self, ix, s, i, cids):
+        # ix: the hardware index (cids False) or the client id one
         ns = self._ns
         b = self._buf
         want = i + 1
-        s = self._home(b, i * REC + 2)
         while True:
             v = (ix[2 * s] << 8) | ix[2 * s + 1]
             if v == 0:
@@ -319,7 +336,7 @@ class LeaseTable:
             v = (ix[2 * j] << 8) | ix[2 * j + 1]
             if v == 0:
                 break
-            k = self._home(b, (v - 1) * REC + 2)
+            k = self._cid_home(v - 1) if cids else self._home(b, (v - 1) * REC + 2)
             if s <= j:
                 stay = s < k <= j
             else:
@@ -415,12 +432,19 @@ class LeaseTable:
         best = -1
         if len(cid) == 7 and cid[0] == 1:
             best = self._scan_hw(memoryview(cid)[1:], 1)
-        if self._xcid:
-            v = self._xcid.get(_hash(cid, 0, len(cid)))
-            if v is not None:
-                for i in (v,) if isinstance(v, int) else v:
-                    if self._cid_eq(i, cid) and self._better(i, best):
-                        best = i
+        cx = self._cx
+        if cx is not None:
+            ns = self._ns
+            s = _hash(cid, 0, len(cid), len(cid)) % ns
+            while True:
+                v = (cx[2 * s] << 8) | cx[2 * s + 1]
+                if v == 0:
+                    return best
+                if self._cid_eq(v - 1, cid) and self._better(v - 1, best):
+                    best = v - 1
+                s += 1
+                if s == ns:
+                    s = 0
         return best
 
     def find_client(self, cid, htype, mac):
@@ -438,51 +462,117 @@ class LeaseTable:
 
     # ---------------------------------------------------------------- updates
 
-    # Side client ids live in one bytearray (a length byte and the id, ~20 B
-    # for a DUID) found through a per-offset position list and a dict keyed
-    # by a small-int hash: ~36 B of heap per id where a bytes key in a dict
-    # costs ~64 B. Dropped ids leave holes, squeezed out when _xa is full.
+    # Side client ids live in one bytearray _xa, one entry after another: a
+    # header byte h, then the stored bytes. h < 0x80: the id is the h bytes;
+    # 0x80 <= h < 0xFF: the id is the h & 0x7F bytes followed by the record's
+    # mac (DUID-LL/LLT ids end with the client's link-layer address); h 0xFF:
+    # a length byte follows (ids of 128..255 bytes). Dropped ids leave holes,
+    # squeezed out when _xa is full.
+
+    def _xpos(self, i):
+        xc = self._xc
+        if xc is None:
+            return -1
+        k = 3 * i
+        return ((xc[k] << 16) | (xc[k + 1] << 8) | xc[k + 2]) - 1
+
+    def _set_xpos(self, i, p):
+        if self._xc is None:
+            self._xc = bytearray(3 * self.size)
+        xc = self._xc
+        p += 1
+        k = 3 * i
+        xc[k] = p >> 16
+        xc[k + 1] = (p >> 8) & 255
+        xc[k + 2] = p & 255
 
     def _cid_put(self, i, cid):
         n = len(cid)
-        if self._xan + 1 + n > len(self._xa):
-            self._cid_repack(1 + n)
+        o = i * REC
+        b = self._buf
+        m = n > 6 and n - 6 < 0x7F and b[o + 1] & HAS_HW
+        if m:
+            for k in range(6):
+                if cid[n - 6 + k] != b[o + 2 + k]:
+                    m = False
+                    break
+        if m:
+            head = 1
+            n -= 6
+        else:
+            head = 1 if n < 0x80 else 2
+        if self._xan + head + n > len(self._xa):
+            self._cid_repack(head + n)
         a = self._xa
         p = self._xan
-        a[p] = n
-        a[p + 1 : p + 1 + n] = cid
-        self._xan = p + 1 + n
-        if self._xc is None:
-            self._xc = [None] * self.size
-        self._xc[i] = p
-        _xadd(self._xcid, _hash(a, p + 1, n), i)
+        if m:
+            a[p] = 0x80 | n
+        elif head == 1:
+            a[p] = n
+        else:
+            a[p] = 0xFF
+            a[p + 1] = n
+        a[p + head : p + head + n] = cid[:n]
+        self._xan = p + head + n
+        self._set_xpos(i, p)
+        if self._cx is None:
+            self._cx = bytearray(self._ns * 2)
+        self._slot_add(self._cx, self._cid_home(i), i)
+        self._ncid += 1
+
+    def _cid_home(self, i):
+        # the client id index's home slot for offset i's side id
+        a = self._xa
+        p = self._xpos(i)
+        e = _ent(a, p)
+        n = e & 255
+        if e & 0x100:
+            h = _hash(a, p + (e >> 9), n, n + 6)
+            h = _hash(self._buf, i * REC + 2, 6, h)
+        else:
+            h = _hash(a, p + (e >> 9), n, n)
+        return h % self._ns
 
     def _cid_drop(self, i):
-        p = self._xc[i]
-        a = self._xa
-        n = a[p]
-        _xdel(self._xcid, _hash(a, p + 1, n), i)
-        self._xc[i] = None
-        self._xfree += 1 + n
+        self._slot_del(self._cx, self._cid_home(i), i, True)
+        p = self._xpos(i)
+        e = _ent(self._xa, p)
+        self._set_xpos(i, -1)
+        self._xfree += (e >> 9) + (e & 255)
+        self._ncid -= 1
 
     def _cid_of(self, i):
-        p = _slot(self._xc, i)
-        if p is None:
+        p = self._xpos(i)
+        if p < 0:
             return None
         a = self._xa
-        return bytes(a[p + 1 : p + 1 + a[p]])
+        e = _ent(a, p)
+        s = p + (e >> 9)
+        c = bytes(a[s : s + (e & 255)])
+        if e & 0x100:
+            o = i * REC
+            c += bytes(self._buf[o + 2 : o + 8])
+        return c
 
     def _cid_eq(self, i, cid):
-        p = _slot(self._xc, i)
-        if p is None:
+        p = self._xpos(i)
+        if p < 0:
             return False
         a = self._xa
-        n = a[p]
-        if n != len(cid):
+        e = _ent(a, p)
+        n = e & 255
+        s = p + (e >> 9)
+        if len(cid) != (n + 6 if e & 0x100 else n):
             return False
         for k in range(n):
-            if a[p + 1 + k] != cid[k]:
+            if a[s + k] != cid[k]:
                 return False
+        if e & 0x100:
+            b = self._buf
+            o = i * REC + 2 - n
+            for k in range(n, n + 6):
+                if b[o + k] != cid[k]:
+                    return False
         return True
 
     def _cid_repack(self, need):
@@ -491,14 +581,14 @@ class LeaseTable:
         live = self._xan - self._xfree
         a = bytearray(live + need + max(64, (live + need) >> 2))
         q = 0
-        xc = self._xc
-        if xc is not None:
+        if self._xc is not None:
             for i in range(self.size):
-                p = xc[i]
-                if p is not None:
-                    m = 1 + old[p]
+                p = self._xpos(i)
+                if p >= 0:
+                    e = _ent(old, p)
+                    m = (e >> 9) + (e & 255)
                     a[q : q + m] = old[p : p + m]
-                    xc[i] = q
+                    self._set_xpos(i, q)
                     q += m
         self._xa = a
         self._xan = q
