@@ -210,9 +210,11 @@ class Node:
             for i in range(min(quota, len(later))):
                 self.handle_dhcp(later[i], local_addr, now)
 
-    def peer_connected(self, conn, peer_ip, outgoing, now):
-        """A TCP connection to or from a failover partner is up."""
-        rel = self._rel_for_ip(peer_ip)
+    def peer_connected(self, conn, peer_ip, outgoing, now, port=None):
+        """A TCP connection to or from a failover partner is up. `port`, when
+        the driver knows it, is the partner's port we dialled (outgoing) or
+        our port it arrived on: it tells apart relationships with one partner."""
+        rel = self._rel_for_ip(peer_ip, port, outgoing)
         if rel is None:
             self.events.count("peer.unknown-address")
             self.out.close(conn)
@@ -247,10 +249,11 @@ class Node:
                 nxt = d
         return nxt
 
-    def _rel_for_ip(self, ip):
+    def _rel_for_ip(self, ip, port=None, outgoing=False):
         for rel in self.relationships:
             if rel.partner_address == ip:
-                return rel
+                if port is None or port == (rel.rc.partner_port if outgoing else rel.rc.local_port):
+                    return rel
         return None
 
     def relationship(self, name):

@@ -38,6 +38,7 @@ from dhcpfo.events import ERROR
 from dhcpfo.mgmt.commands import Commands
 from dhcpfo.node import Node
 from runtime.aio import NodeRunner, ip_text
+from runtime.cfgfile import ConfigFile
 from runtime.store import LeaseStore
 from runtime.udp import UdpEndpoint
 
@@ -297,7 +298,8 @@ def run(config_path=CONFIG, board_path=BOARD):
     if why:
         log("safe mode (%s): node not started" % why)
         return None
-    cfg = cfgmod.load(_read_json(config_path))
+    doc = _read_json(config_path)  # kept: live changes edit it and write it back (runtime/cfgfile.py)
+    cfg = cfgmod.load(doc)
     data_dir = cfg.server.data_dir
     makedirs(data_dir)
     last = take_last_stop(data_dir)
@@ -317,7 +319,7 @@ def run(config_path=CONFIG, board_path=BOARD):
         unix_now = ntp_time(ntp_host)
         log("NTP %s: %s" % (ntp_host, "ok" if unix_now else "no answer, time from the partner"))
     clock = Clock(unix_now=unix_now)
-    node = Node(cfg)
+    node = Node(cfg, doc=doc)
     store = LeaseStore(data_dir)
     stats = store.load(node.tables_by_scope(), node.restore_meta)
     node.after_restore()
@@ -333,7 +335,8 @@ def run(config_path=CONFIG, board_path=BOARD):
     srv = cfg.server
     udp = UdpEndpoint(ip_text(srv.listen_address), srv.listen_port, srv.interface)
     runner = NodeRunner(node, store, clock, udp, srv.server_id, mgmt=Commands(node).handle,
-                        relay_port=srv.relay_port, token=srv.mgmt_token)
+                        relay_port=srv.relay_port, token=srv.mgmt_token,
+                        user_token=srv.mgmt_user_token, config_file=ConfigFile(config_path))
 
     def fail_stop(reason):
         log("FAIL-STOP: " + reason)
@@ -347,15 +350,12 @@ def run(config_path=CONFIG, board_path=BOARD):
         import machine
 
         runner.extra_tasks.append(("watchdog", watchdog(runner, machine.WDT(timeout=wdt_ms), 1)))
-    peers = [(ip_text(rc.local_address), rc.local_port) for rc in cfg.failover]
-    connectors = [(rel, ip_text(rc.partner_address), rc.partner_port, None)
-                  for rel, rc in zip(node.relationships, cfg.failover)]
     mgmt = (ip_text(srv.mgmt_address), srv.mgmt_port) if srv.mgmt_port else None
     log("node %s: DHCP on %s:%d, %d scope(s), %d relationship(s), free heap %d"
         % (srv.name, ip_text(srv.listen_address), srv.listen_port, len(node.tables),
            len(node.relationships), gc.mem_free()))
     try:
-        asyncio.run(runner.serve(peer_listen=peers, connectors=connectors, mgmt_listen=mgmt))
+        asyncio.run(runner.serve(mgmt_listen=mgmt))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # startup or the loop itself failed: same rule

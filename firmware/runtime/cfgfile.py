@@ -1,0 +1,50 @@
+# runtime/cfgfile.py - the node's configuration file, rewritten atomically
+# when a live change (Outbox.config) is committed.
+#
+# The new document goes to `<path>.new`, is flushed and synced, then renamed
+# over `<path>`: a crash leaves either the old file or the new one whole,
+# never a mix (os.rename replaces the target on POSIX and on littlefs; on
+# FAT MicroPython removes the target and renames). A leftover `.new` is
+# never read. On CPython the directory is synced too, so the rename itself
+# survives a power cut.
+
+import os
+
+from dhcpfo.compat import json_dumps
+from runtime.store import OS_FS
+
+
+class ConfigFile:
+    """Where the driver writes a changed configuration document."""
+
+    def __init__(self, path, fs=None):
+        self.path = path
+        self.fs = fs if fs is not None else OS_FS
+        self.writes = 0
+
+    def write(self, doc):
+        """Replace the file with `doc` (compiled form, compact JSON); raises
+        OSError (or MemoryError) if it is not durably in place."""
+        tmp = self.path + ".new"
+        f = self.fs.open(tmp, "w")
+        try:
+            f.write(json_dumps(doc))
+            self.fs.sync(f)
+        finally:
+            f.close()
+        self.fs.rename(tmp, self.path)
+        _sync_dir(self.path)
+        self.writes += 1
+
+
+def _sync_dir(path):
+    """fsync the directory holding `path` where the port can (CPython on POSIX)."""
+    if not (hasattr(os, "open") and hasattr(os, "O_RDONLY") and hasattr(os, "fsync")):
+        return  # MicroPython: the filesystem commits the rename itself
+    i = path.rfind("/")
+    d = path[:i] if i > 0 else ("/" if i == 0 else ".")
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
