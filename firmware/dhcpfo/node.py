@@ -284,6 +284,8 @@ class Node:
         from dhcpfo.failover import meta
         rel.persist()
         self._log_meta(rel.meta_key + AMNESIA, meta.pack_amnesia(0, 0))
+        for sc in rel.scopes:
+            rc.send_in_use(rel, sc, self.out)  # what this node granted alone, the partner learns
         if self.started:
             rel.start(now, self.out)  # new: no saved state, learns everything from the partner
         return rel

@@ -209,3 +209,41 @@ def test_the_32nd_relationship_is_refused():
                               "scopes": ["10.31.0.0"]}, 1)
     assert not ans["ok"] and "31" in ans["error"] and n.out.config is None
     assert len(n.relationships) == 31
+
+
+def _ack_from(p, s, mac, xid):
+    """A client served by server `s` alone (no partner hears it); its address."""
+    from dhcpfo.wire import dhcp as wire
+    from pairlink import client_packet
+    offer = [r for r in p.dhcp(s, client_packet(mac, wire.DISCOVER, xid)) if r.msg_type == wire.OFFER][0]
+    req = client_packet(mac, wire.REQUEST, xid, o50=offer.yiaddr, o54=offer.options[wire.OPT_SERVER_ID])
+    acks = [r for r in p.dhcp(s, req) if r.msg_type == wire.ACK]
+    assert acks, "no ACK from a server serving alone"
+    return acks[0].yiaddr
+
+
+def test_a_relationship_created_on_a_serving_node_keeps_its_leases():
+    # regression: a relationship created live starts with no saved state and
+    # resynchronises in RECOVER; it took the new partner's FREE over the
+    # leases it had granted alone, which the partner then also refused
+    p = _normal()
+    p.cut()
+    for s in (p.a, p.b):
+        _ok(p, s, {"cmd": "remove-failover", "name": "pair", "force": True})
+    macs = [bytes([2, 0, 0, 0, 7, i]) for i in range(4)]
+    leased = [_ack_from(p, p.a, mac, 40 + i) for i, mac in enumerate(macs)]
+    for i, s in enumerate((p.a, p.b)):
+        me, partner = ("198.18.0.2", "198.18.0.3") if i == 0 else ("198.18.0.3", "198.18.0.2")
+        _ok(p, s, {"cmd": "add-failover", "name": "pair", "partner": partner, "local_address": me,
+                   "role": "primary" if i == 0 else "secondary", "scopes": [NET1], "mclt": 60})
+    p.connect()
+    p.tick(5)
+    assert p.state(p.a) == S.NORMAL and p.state(p.b) == S.NORMAL
+    for s in (p.a, p.b):
+        t = s.node.tables[0]
+        sc = s.node.scopes[0]
+        for mac, addr in zip(macs, leased):
+            off = sc.offset_of(addr)
+            assert t.state(off) == lt.ACTIVE and t.hwaddr(off)[1] == mac, (s.addr, addr, t.state(off))
+    p.restart(p.a)
+    assert p.a.node.tables[0].state(p.a.node.scopes[0].offset_of(leased[0])) == lt.ACTIVE
