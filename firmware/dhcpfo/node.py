@@ -67,9 +67,13 @@ class Outbox:
 class Node:
     """A dhcpfo node: scopes, lease tables, DHCP service and failover relationships."""
 
-    def __init__(self, config, events=None, relationship_factory=None, doc=None):
+    def __init__(self, config, events=None, relationship_factory=None, doc=None, doc_source=None):
         self.config = config
-        self.doc = doc  # the configuration document, needed for live reconfiguration
+        # the configuration document, needed for live reconfiguration: held
+        # (doc), or fetched when a change needs it (doc_source(): a board
+        # reads its file back rather than keep the document on its heap)
+        self.doc = doc
+        self._doc_source = doc_source
         self.events = events if events is not None else ev.Events()
         self.out = Outbox()
         self.scopes = Scopes(config)
@@ -334,6 +338,12 @@ class Node:
         rc.apply_settings(rel, cfg.relationship(name), changes, now, self.out)
 
     def _doc(self):
+        if self.doc is None and self._doc_source is not None:
+            try:
+                return self._doc_source()  # kept once a change is made (self.doc)
+            except (OSError, ValueError) as e:
+                from dhcpfo.failover.reconfig import ReconfigError
+                raise ReconfigError(["cannot read the configuration document: %s" % (e,)])
         if self.doc is None:
             from dhcpfo.failover.reconfig import ReconfigError
             raise ReconfigError(["this node was built without its configuration document"])

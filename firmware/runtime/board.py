@@ -298,8 +298,7 @@ def run(config_path=CONFIG, board_path=BOARD):
     if why:
         log("safe mode (%s): node not started" % why)
         return None
-    doc = _read_json(config_path)  # kept: live changes edit it and write it back (runtime/cfgfile.py)
-    cfg = cfgmod.load(doc)
+    cfg = cfgmod.load(_read_json(config_path))
     data_dir = cfg.server.data_dir
     makedirs(data_dir)
     last = take_last_stop(data_dir)
@@ -319,7 +318,9 @@ def run(config_path=CONFIG, board_path=BOARD):
         unix_now = ntp_time(ntp_host)
         log("NTP %s: %s" % (ntp_host, "ok" if unix_now else "no answer, time from the partner"))
     clock = Clock(unix_now=unix_now)
-    node = Node(cfg, doc=doc)
+    # live changes edit the document and write it back (runtime/cfgfile.py);
+    # it is read again when one is made rather than kept on the heap
+    node = Node(cfg, doc_source=lambda: _read_json(config_path))
     store = LeaseStore(data_dir)
     stats = store.load(node.tables_by_scope(), node.restore_meta)
     node.after_restore()

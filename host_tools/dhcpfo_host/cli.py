@@ -13,6 +13,29 @@ def _firmware_on_path():
         sys.path.insert(0, fw)
 
 
+def _connection_args(p):
+    """Where the node's management port is and how to authenticate."""
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=6470)
+    p.add_argument("--token", default=os.environ.get("DHCPFO_TOKEN"),
+                   help="management token (default: $DHCPFO_TOKEN)")
+    p.add_argument("--token-file", help="read the management token from this file")
+    p.add_argument("--role", default="administrator", choices=("administrator", "user"),
+                   help="the role the token belongs to (default: administrator)")
+
+
+def _token(args):
+    """The token from --token-file, else --token / $DHCPFO_TOKEN; None after printing why it failed."""
+    if not args.token_file:
+        return args.token or ""
+    try:
+        with open(args.token_file) as f:
+            return f.read().strip()
+    except OSError as e:
+        print("dhcpfo: cannot read the token file: %s" % e, file=sys.stderr)
+        return None
+
+
 def main(argv=None):
     _firmware_on_path()
     ap = argparse.ArgumentParser(prog="dhcpfo", description=__doc__)
@@ -32,13 +55,7 @@ def main(argv=None):
     p.add_argument("--keep", action="store_true", help="keep the demo's logs and lease files")
 
     p = sub.add_parser("call", help="send a management command to a running node")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=6470)
-    p.add_argument("--token", default=os.environ.get("DHCPFO_TOKEN"),
-                   help="management token (default: $DHCPFO_TOKEN)")
-    p.add_argument("--token-file", help="read the management token from this file")
-    p.add_argument("--role", default="administrator", choices=("administrator", "user"),
-                   help="the role the token belongs to (default: administrator)")
+    _connection_args(p)
     p.add_argument("command", help="command name, e.g. status, get-failover, get-leases")
     p.add_argument("args", nargs="*", help="key=value arguments (values parsed as JSON when possible)")
 
@@ -69,6 +86,14 @@ def main(argv=None):
     p.add_argument("--port", required=True, help="serial device or any pyserial URL")
     p.add_argument("--baud", type=int, default=115200)
 
+    from dhcpfo_host import failover_cli
+
+    def failover_connection(p):
+        _connection_args(p)
+        p.add_argument("--json", action="store_true", help="print the node's answer as JSON")
+
+    failover_cli.add_parsers(sub, failover_connection)
+
     from dhcpfo_host.migrate import commands as migrate
     migrate.add_parsers(sub)
 
@@ -97,17 +122,19 @@ def main(argv=None):
     if args.cmd == "demo":
         from dhcpfo_host import demo
         return demo.main(args.seconds or None, args.clients, args.keep)
+    if args.cmd == "failover":
+        from dhcpfo_host import mgmtclient
+        token = _token(args)
+        if token is None:
+            return 2
+        return failover_cli.run(args, lambda req: mgmtclient.call(args.host, args.port, req, token=token,
+                                                                  role=args.role))
     if args.cmd == "call":
         from dhcpfo_host import mgmtclient
         req = {"cmd": args.command}
-        token = args.token
-        if args.token_file:
-            try:
-                with open(args.token_file) as f:
-                    token = f.read().strip()
-            except OSError as e:
-                print("dhcpfo: cannot read the token file: %s" % e, file=sys.stderr)
-                return 2
+        token = _token(args)
+        if token is None:
+            return 2
         for kv in args.args:
             if "=" not in kv:
                 print("dhcpfo: argument %r is not key=value" % kv, file=sys.stderr)

@@ -258,3 +258,45 @@ def test_a_configuration_that_cannot_be_written_is_a_fail_stop(pair):
     a.start()
     assert a.rels() == {}  # the change was never acknowledged and is not there
     _has(a, NET1, bound)
+
+
+def _cli(*argv):
+    """`dhcpfo failover ...` as an admin would run it (no terminal on stdin)."""
+    r = subprocess.run([sys.executable, "-m", "dhcpfo_host.cli", "failover"] + list(argv)
+                       + ["--port", str(_mgmt_port(0)), "--token", TOKEN],
+                       capture_output=True, text=True, cwd=REPO, timeout=60, stdin=subprocess.DEVNULL)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_failover_cli_subcommands(pair):
+    a = pair[0]
+    a.start()
+    port = str(BASE + 2)
+    rc, out, err = _cli("add", "--name", "p", "--partner", ADDR[1], "--scope", NET1, "--local-address", ADDR[0],
+                        "--local-port", port, "--partner-port", port, "--mclt", "5m", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["relationship"]["mclt"] == 300
+    rc, out, err = _cli("show")
+    assert rc == 0 and out.splitlines()[0].split()[:3] == ["NAME", "ROLE", "MODE"] and "\np " in out
+    rc, out, err = _cli("show", "--name", "nope")
+    assert rc == 1 and "no failover relationship named nope" in err
+    # the shared secret is confirmed: without a terminal only --force does it
+    rc, out, err = _cli("set", "--name", "p", "--shared-secret", "s3cret")
+    assert rc == 2 and "--force" in err
+    rc, out, err = _cli("set", "--name", "p", "--shared-secret", "s3cret", "--force")
+    assert rc == 0 and "yes" in out.splitlines()[1].split()
+    rc, out, err = _cli("set", "--name", "p", "--auto-state-transition", "false", "--safe-period", "1m")
+    assert rc == 1 and "safe_period needs auto_state_transition true" in err
+    rc, out, err = _cli("set", "--name", "p", "--mclt", "soon")
+    assert rc == 2 and "not a time span" in err
+    rc, out, err = _cli("add-scope", "--name", "p", "--scope", NET2, "--scope", "127.81.9.0")
+    assert rc == 1 and "127.81.9.0 does not exist" in err and NET2 in out
+    rc, out, err = _cli("remove-scope", "--name", "p", "--scope", NET2)
+    assert rc == 1 and "not normal" in err  # the partner never came: a terminating error
+    rc, out, err = _cli("remove-scope", "--name", "p", "--scope", NET2, "--force")
+    assert rc == 0 and NET2 not in out
+    rc, out, err = _cli("remove", "--name", "p", "--name", "nope", "--force")
+    assert rc == 1 and "removed p" in out and "nope" in err
+    assert a.rels() == {}
+    doc = json.loads(a.path.read_text())
+    assert doc["failover"] == []

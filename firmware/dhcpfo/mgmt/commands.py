@@ -7,11 +7,9 @@
 # "get-failover", Get-DhcpServerv4ScopeStatistics -> "get-scope-statistics").
 
 from dhcpfo.compat import ip_str
-from dhcpfo.failover.reconfig import ReconfigError
 from dhcpfo.lease import status
 from dhcpfo.lease import table as lt
 from dhcpfo import events as ev
-from dhcpfo.mgmt import failover as fo
 
 STATE_NAMES = dict((i, status.NAMES[i]) for i in range(1, len(status.NAMES)))
 
@@ -54,18 +52,18 @@ class Commands:
             "get-scope-statistics": (self.scope_stats, "addresses free/in use per scope, per server"),
             "get-failover": (self.get_failover, "relationships with mode, state, partner state, MCLT"),
             "set-failover-state": (self.set_failover_state, "{name, state: partner-down|shutdown|pause|resume}"),
-            "add-failover": (self._node_cmd(fo.add_failover),
+            "add-failover": (self._reconfig("add_failover"),
                              "new relationship (Add-DhcpServerv4Failover): {name, partner, scopes, role?, mode?, "
                              "load_balance_percent? | reserve_percent?, server_role?, mclt?, auto_state_transition?, "
                              "safe_period?, shared_secret?, force?, local_address?, local_port?, partner_port?}"),
-            "remove-failover": (self._node_cmd(fo.remove_failover),
+            "remove-failover": (self._reconfig("remove_failover"),
                                 "delete relationships (Remove-DhcpServerv4Failover): {name or [names], force?, passthru?}"),
-            "add-failover-scope": (self._node_cmd(fo.add_failover_scope),
+            "add-failover-scope": (self._reconfig("add_failover_scope"),
                                    "scopes join a relationship (Add-DhcpServerv4FailoverScope): {name, scopes}"),
-            "remove-failover-scope": (self._node_cmd(fo.remove_failover_scope),
+            "remove-failover-scope": (self._reconfig("remove_failover_scope"),
                                       "scopes leave a relationship (Remove-DhcpServerv4FailoverScope): "
                                       "{name, scopes, force?}"),
-            "set-failover": (self._node_cmd(fo.set_failover),
+            "set-failover": (self._reconfig("set_failover"),
                              "change a relationship (Set-DhcpServerv4Failover): {name, load_balance_percent? | "
                              "reserve_percent?, server_role?, mclt?, auto_state_transition?, safe_period?, "
                              "shared_secret?, enable_auth?, partner_down?, mode?, force?}"),
@@ -88,16 +86,26 @@ class Commands:
             return {"ok": False, "error": "unknown command %r; try 'help'" % (name,)}
         try:
             res = entry[0](req, now)
-        except (CommandError, fo.Refused) as e:
+        except CommandError as e:
             return {"ok": False, "error": str(e)}
-        except ReconfigError as e:  # a rule of failover/reconfig.py: nothing was changed
-            return {"ok": False, "error": "; ".join(e.errors)}
         res["ok"] = True
         return res
 
-    def _node_cmd(self, fn):
+    def _reconfig(self, name):
+        """A command of mgmt/failover.py. Imported on first use: a board that
+        is never reconfigured keeps that code (and failover/reconfig.py) off its heap."""
         node = self.node
-        return lambda req, now: fn(node, req, now)
+
+        def run(req, now):
+            from dhcpfo.failover.reconfig import ReconfigError
+            from dhcpfo.mgmt import failover as fo
+            try:
+                return getattr(fo, name)(node, req, now)
+            except fo.Refused as e:
+                raise CommandError(str(e))
+            except ReconfigError as e:  # a rule of failover/reconfig.py: nothing was changed
+                raise CommandError("; ".join(e.errors))
+        return run
 
     # ------------------------------------------------------------------
 
