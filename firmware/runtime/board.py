@@ -63,6 +63,12 @@ def _read_json(path):
         return json_loads(f.read())
 
 
+def _relative(path):
+    """`path` relative to the working directory "/" (run() changes to it):
+    MicroPython's VfsPosix cannot rename between two absolute paths (runtime/cfgfile.py)."""
+    return path.lstrip("/") or path
+
+
 def _exists(path):
     try:
         os.stat(path)
@@ -337,7 +343,7 @@ def run(config_path=CONFIG, board_path=BOARD):
     udp = UdpEndpoint(ip_text(srv.listen_address), srv.listen_port, srv.interface)
     runner = NodeRunner(node, store, clock, udp, srv.server_id, mgmt=Commands(node).handle,
                         relay_port=srv.relay_port, token=srv.mgmt_token,
-                        user_token=srv.mgmt_user_token, config_file=ConfigFile(config_path))
+                        user_token=srv.mgmt_user_token, config_file=ConfigFile(_relative(config_path)))
 
     def fail_stop(reason):
         log("FAIL-STOP: " + reason)

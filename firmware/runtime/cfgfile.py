@@ -6,7 +6,11 @@
 # never a mix (os.rename replaces the target on POSIX and on littlefs; on
 # FAT MicroPython removes the target and renames). A leftover `.new` is
 # never read. On CPython the directory is synced too, so the rename itself
-# survives a power cut.
+# survives a power cut. A rename that reports success but leaves the
+# temporary file behind is a failure too: MicroPython's VfsPosix (the unix
+# port, emulated boards) renames nothing when both paths are absolute inside
+# a mount at "/" (both resolve into one shared buffer), so a board names its
+# file relative to its working directory "/".
 
 import os
 
@@ -33,6 +37,8 @@ class ConfigFile:
         finally:
             f.close()
         self.fs.rename(tmp, self.path)
+        if self.fs.size(tmp) >= 0:
+            raise OSError("rename of %s over %s did not take place" % (tmp, self.path))
         _sync_dir(self.path)
         self.writes += 1
 

@@ -62,6 +62,29 @@ class _FailingSync(OsFs):
         raise OSError(28, "no space left")
 
 
+class _SilentRename(OsFs):
+    """A rename that reports success and does nothing (MicroPython's VfsPosix
+    with two absolute paths inside a mount at "/")."""
+
+    def rename(self, src, dst):
+        pass
+
+
+def test_a_rename_that_did_not_happen_is_a_failure():
+    p = _path()
+    with open(p, "w") as f:
+        f.write('{"old": 1}')
+    try:
+        ConfigFile(p, _SilentRename()).write({"new": 2})
+    except OSError as e:
+        assert "did not take place" in str(e)
+    else:
+        raise AssertionError("a rename that did nothing was taken for a write")
+    assert _read(p) == {"old": 1}
+    for f in (p, p + ".new"):
+        os.remove(f)
+
+
 def test_a_failed_write_leaves_the_old_file():
     p = _path()
     with open(p, "w") as f:
