@@ -36,11 +36,25 @@ class ConfigFile:
             self.fs.sync(f)
         finally:
             f.close()
+        _keep_mode(self.path, tmp)
         self.fs.rename(tmp, self.path)
         if self.fs.size(tmp) >= 0:
             raise OSError("rename of %s over %s did not take place" % (tmp, self.path))
         _sync_dir(self.path)
         self.writes += 1
+
+
+def _keep_mode(path, tmp):
+    """The new file gets the old one's permissions (it holds the management
+    token and shared secrets: a 0600 file must not come back 0644). CPython
+    only: MicroPython's filesystems have no permissions."""
+    if not hasattr(os, "chmod"):
+        return
+    try:
+        mode = os.stat(path)[0] & 0o7777
+    except OSError:
+        return  # no old file: the process's umask decides
+    os.chmod(tmp, mode)
 
 
 def _sync_dir(path):

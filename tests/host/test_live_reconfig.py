@@ -300,3 +300,13 @@ def test_failover_cli_subcommands(pair):
     assert a.rels() == {}
     doc = json.loads(a.path.read_text())
     assert doc["failover"] == []
+
+
+def test_the_rewritten_configuration_keeps_the_file_permissions(tmp_path):
+    from runtime.cfgfile import ConfigFile
+    path = tmp_path / "node.json"
+    path.write_text("{}")
+    os.chmod(path, 0o600)  # it holds the management token and shared secrets
+    ConfigFile(str(path)).write({"failover": []})
+    assert json.loads(path.read_text()) == {"failover": []}
+    assert os.stat(path).st_mode & 0o777 == 0o600
