@@ -47,6 +47,7 @@ _DHCPFO = (
     "lease/table.py",
     "mgmt/__init__.py",
     "mgmt/commands.py",
+    "mgmt/failover.py",
     "mgmt/session.py",
     "wire/__init__.py",
     "wire/dhcp.py",
@@ -57,6 +58,7 @@ _RUNTIME = (
     "__init__.py",
     "aio.py",
     "board.py",
+    "cfgfile.py",
     "store.py",
     "udp_mp.py",
 )

@@ -104,9 +104,10 @@ class PeerConn:
 
 class NodeRunner:
     def __init__(self, node, store, clock, udp, local_addr, mgmt=None, log=None, relay_port=67, token=None,
-                 user_token=None, config_file=None):
+                 user_token=None, config_path=None):
         self.node = node
-        self.config_file = config_file  # runtime.cfgfile.ConfigFile: where Outbox.config goes
+        self.config_path = config_path  # where Outbox.config goes (runtime/cfgfile.py)
+        self.config_file = None  # its ConfigFile, made at the first change (heap on a board)
         self.store = store
         self.clock = clock
         self.udp = udp
@@ -160,7 +161,10 @@ class NodeRunner:
             # a crash in between costs a resynchronisation, never a wrong state)
             try:
                 if self.config_file is None:
-                    raise OSError("this node has no configuration file to write")
+                    if self.config_path is None:
+                        raise OSError("this node has no configuration file to write")
+                    from runtime.cfgfile import ConfigFile
+                    self.config_file = ConfigFile(self.config_path)
                 self.config_file.write(out.config)
             except Exception as e:
                 out.clear()

@@ -38,7 +38,6 @@ from dhcpfo.events import ERROR
 from dhcpfo.mgmt.commands import Commands
 from dhcpfo.node import Node
 from runtime.aio import NodeRunner, ip_text
-from runtime.cfgfile import ConfigFile
 from runtime.store import LeaseStore
 from runtime.udp import UdpEndpoint
 
@@ -343,7 +342,7 @@ def run(config_path=CONFIG, board_path=BOARD):
     udp = UdpEndpoint(ip_text(srv.listen_address), srv.listen_port, srv.interface)
     runner = NodeRunner(node, store, clock, udp, srv.server_id, mgmt=Commands(node).handle,
                         relay_port=srv.relay_port, token=srv.mgmt_token,
-                        user_token=srv.mgmt_user_token, config_file=ConfigFile(_relative(config_path)))
+                        user_token=srv.mgmt_user_token, config_path=_relative(config_path))
 
     def fail_stop(reason):
         log("FAIL-STOP: " + reason)

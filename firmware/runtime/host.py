@@ -14,7 +14,6 @@ from dhcpfo.events import LEVEL_NAMES
 from dhcpfo.mgmt.commands import Commands
 from dhcpfo.node import Node
 from runtime.aio import NodeRunner, ip_bytes, ip_text
-from runtime.cfgfile import ConfigFile
 from runtime.store import LeaseStore
 from runtime.udp import UdpEndpoint
 
@@ -83,7 +82,7 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
     runner = NodeRunner(node, store, clock, udp, local, mgmt=commands.handle,
                         relay_port=srv.relay_port, token=srv.mgmt_token,
                         user_token=srv.mgmt_user_token,
-                        config_file=ConfigFile(config_path))  # live changes rewrite the file (compiled form)
+                        config_path=config_path)  # live changes rewrite the file (compiled form)
     mgmt_listen = (ip_text(srv.mgmt_address), srv.mgmt_port) if srv.mgmt_port else None
 
     async def main():

@@ -52,23 +52,12 @@ class Commands:
             "get-scope-statistics": (self.scope_stats, "addresses free/in use per scope, per server"),
             "get-failover": (self.get_failover, "relationships with mode, state, partner state, MCLT"),
             "set-failover-state": (self.set_failover_state, "{name, state: partner-down|shutdown|pause|resume}"),
-            "add-failover": (self._reconfig("add_failover"),
-                             "new relationship (Add-DhcpServerv4Failover): {name, partner, scopes, role?, mode?, "
-                             "load_balance_percent? | reserve_percent?, server_role?, mclt?, auto_state_transition?, "
-                             "safe_period?, shared_secret?, force?, local_address?, local_port?, partner_port?}"),
-            "remove-failover": (self._reconfig("remove_failover"),
-                                "delete relationships (Remove-DhcpServerv4Failover): {name or [names], force?, passthru?}"),
-            "add-failover-scope": (self._reconfig("add_failover_scope"),
-                                   "scopes join a relationship (Add-DhcpServerv4FailoverScope): {name, scopes}"),
-            "remove-failover-scope": (self._reconfig("remove_failover_scope"),
-                                      "scopes leave a relationship (Remove-DhcpServerv4FailoverScope): "
-                                      "{name, scopes, force?}"),
-            "set-failover": (self._reconfig("set_failover"),
-                             "change a relationship (Set-DhcpServerv4Failover): {name, load_balance_percent? | "
-                             "reserve_percent?, server_role?, mclt?, auto_state_transition?, safe_period?, "
-                             "shared_secret?, enable_auth?, partner_down?, mode?, force?}"),
-            "get-counters": (self.get_counters, "performance counters"),
-            "get-events": (self.get_events, "recent events, newest first: {offset?, limit?, level?}"),
+            # the change commands of mgmt/failover.py; arguments in docs/operations.md
+            "add-failover": (self.reconfigure, "new relationship (Add-DhcpServerv4Failover)"),
+            "remove-failover": (self.reconfigure, "delete relationships (Remove-DhcpServerv4Failover)"),
+            "add-failover-scope": (self.reconfigure, "Add-DhcpServerv4FailoverScope"),
+            "remove-failover-scope": (self.reconfigure, "Remove-DhcpServerv4FailoverScope"),
+            "set-failover": (self.reconfigure, "change a relationship (Set-DhcpServerv4Failover)"),
         }
 
     # commands that change the node: the read-only role may not run them
@@ -91,21 +80,18 @@ class Commands:
         res["ok"] = True
         return res
 
-    def _reconfig(self, name):
-        """A command of mgmt/failover.py. Imported on first use: a board that
-        is never reconfigured keeps that code (and failover/reconfig.py) off its heap."""
-        node = self.node
-
-        def run(req, now):
-            from dhcpfo.failover.reconfig import ReconfigError
-            from dhcpfo.mgmt import failover as fo
-            try:
-                return getattr(fo, name)(node, req, now)
-            except fo.Refused as e:
-                raise CommandError(str(e))
-            except ReconfigError as e:  # a rule of failover/reconfig.py: nothing was changed
-                raise CommandError("; ".join(e.errors))
-        return run
+    def reconfigure(self, req, now):
+        """A command of mgmt/failover.py ("add-failover" -> add_failover).
+        Imported on first use: a board that is never reconfigured keeps that
+        code (and failover/reconfig.py) off its heap."""
+        from dhcpfo.failover.reconfig import ReconfigError
+        from dhcpfo.mgmt import failover as fo
+        try:
+            return getattr(fo, req["cmd"].replace("-", "_"))(self.node, req, now)
+        except fo.Refused as e:
+            raise CommandError(str(e))
+        except ReconfigError as e:  # a rule of failover/reconfig.py: nothing was changed
+            raise CommandError("; ".join(e.errors))
 
     # ------------------------------------------------------------------
 
