@@ -247,3 +247,31 @@ def test_a_relationship_created_on_a_serving_node_keeps_its_leases():
             assert t.state(off) == lt.ACTIVE and t.hwaddr(off)[1] == mac, (s.addr, addr, t.state(off))
     p.restart(p.a)
     assert p.a.node.tables[0].state(p.a.node.scopes[0].offset_of(leased[0])) == lt.ACTIVE
+
+
+def test_set_failover_server_role_swaps_who_serves_in_hot_standby():
+    from dhcpfo.wire import dhcp as wire
+    from pairlink import client_packet
+    p = _normal(mode="hot-standby")
+    roles = [p.a.node.relationships[0].rc.hot_standby_role, p.b.node.relationships[0].rc.hot_standby_role]
+    assert roles == ["active", "standby"]
+    _refused(p, p.a, {"cmd": "set-failover", "name": "pair", "load_balance_percent": 50}, "does not apply")
+    _ok(p, p.a, {"cmd": "set-failover", "name": "pair", "server_role": "standby"})
+    _ok(p, p.b, {"cmd": "set-failover", "name": "pair", "server_role": "active"})
+    p.connect()
+    p.tick(5)
+    assert p.state(p.a) == S.NORMAL and p.state(p.b) == S.NORMAL
+    ra, rb = p.broadcast(client_packet(b"\x02\x00\x00\x00\x09\x02", wire.DISCOVER, 6))
+    assert rb and not ra  # the secondary is the active server now
+    p.restart(p.a)
+    assert p.a.node.relationships[0].rc.hot_standby_role == "standby"
+
+
+def test_help_lists_every_command_and_every_change_is_administrators_only():
+    p = Pair()
+    table = Commands(p.a.node).handle({"cmd": "help"}, p.now)["commands"]
+    for name in ("status", "get-leases", "get-scope-statistics", "get-failover", "set-failover-state",
+                 "get-counters", "get-events") + ADMIN_ONLY:
+        assert name in table, name
+    for name in ADMIN_ONLY:
+        assert name in Commands.CHANGES

@@ -52,6 +52,8 @@ class Commands:
             "get-scope-statistics": (self.scope_stats, "addresses free/in use per scope, per server"),
             "get-failover": (self.get_failover, "relationships with mode, state, partner state, MCLT"),
             "set-failover-state": (self.set_failover_state, "{name, state: partner-down|shutdown|pause|resume}"),
+            "get-counters": (self.get_counters, "performance counters"),
+            "get-events": (self.get_events, "recent events, newest first: {offset?, limit?, level?}"),
             # the change commands of mgmt/failover.py; arguments in docs/operations.md
             "add-failover": (self.reconfigure, "new relationship (Add-DhcpServerv4Failover)"),
             "remove-failover": (self.reconfigure, "delete relationships (Remove-DhcpServerv4Failover)"),
