@@ -67,9 +67,13 @@ class Outbox:
 class Node:
     """A dhcpfo node: scopes, lease tables, DHCP service and failover relationships."""
 
-    def __init__(self, config, events=None, relationship_factory=None, doc=None):
+    def __init__(self, config, events=None, relationship_factory=None, doc=None, doc_source=None):
         self.config = config
-        self.doc = doc  # the configuration document, needed for live reconfiguration
+        # the configuration document, needed for live reconfiguration: held
+        # (doc), or fetched when a change needs it (doc_source(): a board
+        # reads its file back rather than keep the document on its heap)
+        self.doc = doc
+        self._doc_source = doc_source
         self.events = events if events is not None else ev.Events()
         self.out = Outbox()
         self.scopes = Scopes(config)
@@ -210,9 +214,11 @@ class Node:
             for i in range(min(quota, len(later))):
                 self.handle_dhcp(later[i], local_addr, now)
 
-    def peer_connected(self, conn, peer_ip, outgoing, now):
-        """A TCP connection to or from a failover partner is up."""
-        rel = self._rel_for_ip(peer_ip)
+    def peer_connected(self, conn, peer_ip, outgoing, now, port=None):
+        """A TCP connection to or from a failover partner is up. `port`, when
+        the driver knows it, is the partner's port we dialled (outgoing) or
+        our port it arrived on: it tells apart relationships with one partner."""
+        rel = self._rel_for_ip(peer_ip, port, outgoing)
         if rel is None:
             self.events.count("peer.unknown-address")
             self.out.close(conn)
@@ -247,10 +253,11 @@ class Node:
                 nxt = d
         return nxt
 
-    def _rel_for_ip(self, ip):
+    def _rel_for_ip(self, ip, port=None, outgoing=False):
         for rel in self.relationships:
             if rel.partner_address == ip:
-                return rel
+                if port is None or port == (rel.rc.partner_port if outgoing else rel.rc.local_port):
+                    return rel
         return None
 
     def relationship(self, name):
@@ -281,6 +288,8 @@ class Node:
         from dhcpfo.failover import meta
         rel.persist()
         self._log_meta(rel.meta_key + AMNESIA, meta.pack_amnesia(0, 0))
+        for sc in rel.scopes:
+            rc.send_in_use(rel, sc, self.out)  # what this node granted alone, the partner learns
         if self.started:
             rel.start(now, self.out)  # new: no saved state, learns everything from the partner
         return rel
@@ -329,6 +338,12 @@ class Node:
         rc.apply_settings(rel, cfg.relationship(name), changes, now, self.out)
 
     def _doc(self):
+        if self.doc is None and self._doc_source is not None:
+            try:
+                return self._doc_source()  # kept once a change is made (self.doc)
+            except (OSError, ValueError) as e:
+                from dhcpfo.failover.reconfig import ReconfigError
+                raise ReconfigError(["cannot read the configuration document: %s" % (e,)])
         if self.doc is None:
             from dhcpfo.failover.reconfig import ReconfigError
             raise ReconfigError(["this node was built without its configuration document"])

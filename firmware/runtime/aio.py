@@ -8,7 +8,10 @@
 # Fail-stop: a task that dies, a commit that fails, or a MemoryError inside
 # the core turns DHCP off, closes every failover link (so the partner takes
 # over) and hands the reason to `on_fail_stop` (a board records it and
-# resets). A node never goes on half-working. A refused, reset or stalled
+# resets). A node never goes on half-working. A changed configuration
+# document (live reconfiguration, Outbox.config) is written atomically after
+# the turn's records and before anything of the turn is sent; a failed write
+# is a commit failure like the lease store's. A refused, reset or stalled
 # partner connection is not a failure: it is an ordinary lost link, which
 # the core's connect action retries.
 
@@ -84,6 +87,10 @@ def _reply_name(payload):
     except Exception:  # our own encoding: never expected, but a count is not worth a crash
         return None
     return _REPLY_NAMES[mt] if mt < len(_REPLY_NAMES) else None
+def endpoints(rel):
+    """(partner host, partner port, local address, local port) of a relationship, as text."""
+    rc = rel.rc
+    return ip_text(rc.partner_address), rc.partner_port, ip_text(rc.local_address), rc.local_port
 
 
 class PeerConn:
@@ -91,11 +98,12 @@ class PeerConn:
 
     _next_id = 1
 
-    def __init__(self, reader, writer, peer_ip, outgoing):
+    def __init__(self, reader, writer, peer_ip, outgoing, port=None):
         self.reader = reader
         self.writer = writer
         self.peer_ip = peer_ip
         self.outgoing = outgoing
+        self.port = port  # the partner's port dialled, or our listening port it came in on
         self.closed = False
         self.draining = False
         self.id = PeerConn._next_id
@@ -107,8 +115,10 @@ class PeerConn:
 
 class NodeRunner:
     def __init__(self, node, store, clock, udp, local_addr, mgmt=None, log=None, relay_port=67, token=None,
-                 user_token=None):
+                 user_token=None, config_path=None):
         self.node = node
+        self.config_path = config_path  # where Outbox.config goes (runtime/cfgfile.py)
+        self.config_file = None  # its ConfigFile, made at the first change (heap on a board)
         self.store = store
         self.clock = clock
         self.udp = udp
@@ -131,7 +141,9 @@ class NodeRunner:
         self.failed = None  # the fail-stop reason, once stopped for one
         self.send_error = None  # cause of the last refused DHCP send, logged once until a send succeeds
         self.on_fail_stop = None  # callable(reason) after service is down (a board resets)
-        self.servers = []
+        self.servers = []  # the management listener
+        self.listeners = {}  # (address, port) -> failover listener (None while it opens)
+        self.connectors = {}  # relationship -> its connector task
         self.beat = 0  # tick-task turns: the watchdog feeds only while this moves
         self.peer_nomem = 0  # partner reads in a row that failed for memory
         self.extra_tasks = []  # (name, coroutine) run under the same guard (board: link, watchdog)
@@ -154,6 +166,23 @@ class NodeRunner:
             out.clear()
             self.fail_stop("lease store commit failed: " + _why(e))
             raise FailStop(self.failed)
+        relink = out.config is not None
+        if relink:
+            # a live change: durable before the answer, the CONNECT or the
+            # update that follows from it leaves (the records above first, so
+            # a crash in between costs a resynchronisation, never a wrong state)
+            try:
+                if self.config_file is None:
+                    if self.config_path is None:
+                        raise OSError("this node has no configuration file to write")
+                    from runtime.cfgfile import ConfigFile
+                    self.config_file = ConfigFile(self.config_path)
+                self.config_file.write(out.config)
+            except Exception as e:
+                out.clear()
+                self.fail_stop("configuration write failed: " + _why(e))
+                raise FailStop(self.failed)
+            out.config = None
         lost = []
         for payload, dst, port, delay in out.dhcp:
             ip = ip_text(dst)
@@ -193,6 +222,8 @@ class NodeRunner:
             asyncio.create_task(self._connect(host, port))
         out.clear()
         self.stats_turns += 1
+        if relink:
+            self.sync_links()
         for conn in lost:
             self._lost(conn)
 
@@ -262,7 +293,7 @@ class NodeRunner:
             self.udp.close()
         except Exception:
             pass
-        for s in self.servers:
+        for s in self.servers + [s for s in self.listeners.values() if s is not None]:
             try:
                 s.close()
             except Exception:
@@ -337,7 +368,7 @@ class NodeRunner:
 
     async def _peer_loop(self, conn):
         self.conns.append(conn)
-        self.node.peer_connected(conn, conn.peer_ip, conn.outgoing, self.clock.now())
+        self.node.peer_connected(conn, conn.peer_ip, conn.outgoing, self.clock.now(), conn.port)
         self.flush()
         while self.running and not conn.closed:
             try:
@@ -358,13 +389,18 @@ class NodeRunner:
             self.flush()
         self._lost(conn)
 
-    async def _accept(self, reader, writer):
+    def _acceptor(self, port):
+        """The accept callback of the listener on our `port` (MicroPython
+        streams tell the peer's address only, not which listener took it)."""
+        return lambda reader, writer: self._accept(reader, writer, port)
+
+    async def _accept(self, reader, writer, port=None):
         try:
             ip = peer_ip(writer.get_extra_info("peername"))
         except Exception:
             writer.close()
             return
-        await self._guard("peer", self._peer_loop(PeerConn(reader, writer, ip, False)), False)
+        await self._guard("peer", self._peer_loop(PeerConn(reader, writer, ip, False, port)), False)
 
     async def _connect(self, host, port, local=None):
         try:
@@ -378,8 +414,62 @@ class NodeRunner:
         if not self.running:
             writer.close()
             return False
-        asyncio.create_task(self._guard("peer", self._peer_loop(PeerConn(reader, writer, ip_bytes(host), True)), False))
+        asyncio.create_task(self._guard("peer", self._peer_loop(PeerConn(reader, writer, ip_bytes(host), True, port)),
+                                        False))
         return True
+
+    # ------------------------------------------------------------------
+    # failover links follow the relationships (start and live changes)
+
+    def _start_connector(self, rel, host, port, local):
+        self.connectors[rel] = asyncio.create_task(
+            self._guard("connect", self.connector_task(rel, host, port, local)))
+
+    def sync_links(self):
+        """Listeners and connectors for the relationships the node has now,
+        without a restart: a created relationship listens and connects as one
+        configured at start does; a deleted one's connector stops (the core
+        already closed its links) and its listener closes unless another
+        relationship shares the endpoint."""
+        rels = self.node.relationships
+        for rel in list(self.connectors):
+            if rel not in rels:
+                self.connectors.pop(rel).cancel()
+        want = []
+        for rel in rels:
+            if getattr(rel, "clock", 0) is None:
+                rel.clock = self.clock  # as at start: an unsynced clock learns the partner's time
+            host, port, local, lport = endpoints(rel)
+            if rel not in self.connectors:
+                self._start_connector(rel, host, port, local)
+            if (local, lport) not in want:
+                want.append((local, lport))
+        for addr in list(self.listeners):
+            if addr not in want:
+                srv = self.listeners.pop(addr)
+                if srv is not None:
+                    srv.close()
+        for addr in want:
+            if addr not in self.listeners:
+                self.listeners[addr] = None
+                asyncio.create_task(self._listen(addr))
+
+    async def _listen(self, addr):
+        """Open a failover listener at run time; a failure (address in use)
+        is an error event, not a fail-stop: the connector still dials out."""
+        try:
+            srv = await asyncio.start_server(self._acceptor(addr[1]), addr[0], addr[1])
+        except Exception as e:
+            if self.listeners.get(addr, 1) is None:
+                del self.listeners[addr]
+            self.node.events.count("peer.listen-error")
+            self.node.events.emit(self.clock.now(), ev.ERROR, ev.EV_SERVICE,
+                                  "cannot listen for failover partners on %s:%d: %s" % (addr[0], addr[1], _why(e)))
+            return
+        if self.running and addr in self.listeners and self.listeners[addr] is None:
+            self.listeners[addr] = srv
+        else:  # stopped, or no longer wanted, while it opened
+            srv.close()
 
     async def connector_task(self, rel, host, port, local):
         """Keep one outgoing attempt going per relationship while it has no link."""
@@ -468,32 +558,38 @@ class NodeRunner:
     async def _mgmt_accept(self, reader, writer):
         await self._guard("mgmt", self._mgmt_client(reader, writer), False)
 
-    async def serve(self, peer_listen=None, connectors=(), mgmt_listen=None):
-        """Run until stop(): DHCP, ticks, failover links, management."""
+    async def serve(self, peer_listen=None, connectors=None, mgmt_listen=None):
+        """Run until stop(): DHCP, ticks, failover links, management. Without
+        peer_listen and connectors, each relationship listens on its local
+        endpoint and connects to its partner's (runtime.aio.endpoints)."""
         now = self.clock.now()
         self.node.start(now)
         self.flush()
-        servers = self.servers
-        seen = []
+        if peer_listen is None and connectors is None:
+            peer_listen = []
+            connectors = []
+            for rel in self.node.relationships:
+                host, port, local, lport = endpoints(rel)
+                peer_listen.append((local, lport))
+                connectors.append((rel, host, port, local))
         for addr in peer_listen or ():
-            if addr not in seen:  # relationships may share one listening endpoint
-                seen.append(addr)
-                servers.append(await asyncio.start_server(self._accept, addr[0], addr[1]))
+            if addr not in self.listeners:  # relationships may share one listening endpoint
+                self.listeners[addr] = await asyncio.start_server(self._acceptor(addr[1]), addr[0], addr[1])
         if mgmt_listen is not None and self.mgmt is not None:
-            servers.append(await asyncio.start_server(self._mgmt_accept, mgmt_listen[0], mgmt_listen[1]))
+            self.servers.append(await asyncio.start_server(self._mgmt_accept, mgmt_listen[0], mgmt_listen[1]))
         self._stop = asyncio.Event()
         tasks = [asyncio.create_task(self._guard("dhcp", self.dhcp_task())),
                  asyncio.create_task(self._guard("tick", self.tick_task()))]
-        for rel, host, port, local in connectors:
-            tasks.append(asyncio.create_task(self._guard("connect", self.connector_task(rel, host, port, local))))
+        for rel, host, port, local in connectors or ():
+            self._start_connector(rel, host, port, local)
         for name, coro in self.extra_tasks:
             tasks.append(asyncio.create_task(self._guard(name, coro)))
         if self.failed is None:
             await self._stop.wait()
         self.running = False
-        for t in tasks:
+        for t in tasks + list(self.connectors.values()):
             t.cancel()
-        for s in servers:
+        for s in self.servers + [s for s in self.listeners.values() if s is not None]:
             s.close()
         for c in list(self.conns):
             self._close(c)

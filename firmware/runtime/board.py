@@ -62,6 +62,12 @@ def _read_json(path):
         return json_loads(f.read())
 
 
+def _relative(path):
+    """`path` relative to the working directory "/" (run() changes to it):
+    MicroPython's VfsPosix cannot rename between two absolute paths (runtime/cfgfile.py)."""
+    return path.lstrip("/") or path
+
+
 def _exists(path):
     try:
         os.stat(path)
@@ -317,7 +323,9 @@ def run(config_path=CONFIG, board_path=BOARD):
         unix_now = ntp_time(ntp_host)
         log("NTP %s: %s" % (ntp_host, "ok" if unix_now else "no answer, time from the partner"))
     clock = Clock(unix_now=unix_now)
-    node = Node(cfg)
+    # live changes edit the document and write it back (runtime/cfgfile.py);
+    # it is read again when one is made rather than kept on the heap
+    node = Node(cfg, doc_source=lambda: _read_json(config_path))
     store = LeaseStore(data_dir)
     stats = store.load(node.tables_by_scope(), node.restore_meta)
     node.after_restore()
@@ -337,7 +345,8 @@ def run(config_path=CONFIG, board_path=BOARD):
     gc.collect()
     udp = UdpEndpoint(ip_text(srv.listen_address), srv.listen_port, srv.interface)
     runner = NodeRunner(node, store, clock, udp, srv.server_id, mgmt=Commands(node).handle,
-                        relay_port=srv.relay_port, token=srv.mgmt_token, user_token=srv.mgmt_user_token)
+                        relay_port=srv.relay_port, token=srv.mgmt_token,
+                        user_token=srv.mgmt_user_token, config_path=_relative(config_path))
 
     def fail_stop(reason):
         log("FAIL-STOP: " + reason)
@@ -357,15 +366,12 @@ def run(config_path=CONFIG, board_path=BOARD):
         import machine
 
         runner.extra_tasks.append(("watchdog", watchdog(runner, machine.WDT(timeout=wdt_ms), 1)))
-    peers = [(ip_text(rc.local_address), rc.local_port) for rc in cfg.failover]
-    connectors = [(rel, ip_text(rc.partner_address), rc.partner_port, None)
-                  for rel, rc in zip(node.relationships, cfg.failover)]
     mgmt = (ip_text(srv.mgmt_address), srv.mgmt_port) if srv.mgmt_port else None
     log("node %s: DHCP on %s:%d, %d scope(s), %d relationship(s), free heap %d"
         % (srv.name, ip_text(srv.listen_address), srv.listen_port, len(node.tables),
            len(node.relationships), gc.mem_free()))
     try:
-        asyncio.run(runner.serve(peer_listen=peers, connectors=connectors, mgmt_listen=mgmt))
+        asyncio.run(runner.serve(mgmt_listen=mgmt))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # startup or the loop itself failed: same rule

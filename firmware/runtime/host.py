@@ -23,10 +23,16 @@ def load_config(path):
     """Validate and compile on the host side (a human JSON config, or an already
     compiled one), then load it with the board's loader; on error print every
     problem and exit 2 (nothing applied)."""
-    from dhcpfo_host.boardconf import load_file  # host-only: the validator stays off boards
+    return load_document(path)[1]
+
+
+def load_document(path):
+    """(compiled document, Config) of a config file, as load_config checks it.
+    The node keeps the document: live changes edit it and write it back."""
+    from dhcpfo_host.boardconf import load_document_file  # host-only: the validator stays off boards
 
     try:
-        return load_file(path)
+        return load_document_file(path)
     except OSError as e:
         print("dhcpfo: cannot read config %s: %s" % (path, e), file=sys.stderr)
         sys.exit(2)
@@ -37,10 +43,11 @@ def load_config(path):
         sys.exit(2)
 
 
-def build(cfg, data_dir=None, unix_now=None):
-    """Node + store + clock, with the lease log replayed into the node."""
+def build(cfg, data_dir=None, unix_now=None, doc=None):
+    """Node + store + clock, with the lease log replayed into the node. With
+    `doc` (the compiled configuration document) the node accepts live changes."""
     clock = Clock(unix_now=unix_now)
-    node = Node(cfg)
+    node = Node(cfg, doc=doc)
     d = data_dir or cfg.server.data_dir
     os.makedirs(d, exist_ok=True)
     store = LeaseStore(d)
@@ -65,8 +72,8 @@ def _event_printer(verbose):
 
 
 def run(config_path, data_dir=None, verbose=False, ready_file=None):
-    cfg = load_config(config_path)
-    node, store, clock = build(cfg, data_dir)
+    doc, cfg = load_document(config_path)
+    node, store, clock = build(cfg, data_dir, doc=doc)
     node.events.sink = _event_printer(verbose)
     srv = cfg.server
     syslog.install(node, srv, lambda: to_unix(clock.now()) if clock.synced else None)
@@ -76,12 +83,8 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
     commands = Commands(node, max_page=1 << 20)  # no heap limit here: whole lists in one reply
     runner = NodeRunner(node, store, clock, udp, local, mgmt=commands.handle,
                         relay_port=srv.relay_port, token=srv.mgmt_token,
-                        user_token=srv.mgmt_user_token)
-    peer_listen = []
-    connectors = []
-    for rel, rc in zip(node.relationships, cfg.failover):
-        peer_listen.append((ip_text(rc.local_address), rc.local_port))
-        connectors.append((rel, ip_text(rc.partner_address), rc.partner_port, ip_text(rc.local_address)))
+                        user_token=srv.mgmt_user_token,
+                        config_path=config_path)  # live changes rewrite the file (compiled form)
     mgmt_listen = (ip_text(srv.mgmt_address), srv.mgmt_port) if srv.mgmt_port else None
 
     async def main():
@@ -93,7 +96,7 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
         print("dhcpfo node %s: DHCP on %s:%d, %d scope(s), %d relationship(s), management on %s"
               % (cfg.server.name, listen_text, udp.port, len(node.tables), len(node.relationships),
                  "%s:%d" % mgmt_listen if mgmt_listen else "off"), flush=True)
-        await runner.serve(peer_listen=peer_listen, connectors=connectors, mgmt_listen=mgmt_listen)
+        await runner.serve(mgmt_listen=mgmt_listen)
 
     runner.on_fail_stop = lambda reason: print("dhcpfo node %s FAIL-STOP: %s" % (cfg.server.name, reason),
                                                file=sys.stderr, flush=True)

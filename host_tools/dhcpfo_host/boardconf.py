@@ -137,6 +137,16 @@ def load_text(text):
 
 def load_file(path):
     """A config file, human or already compiled -> Config."""
+    return load_document_file(path)[1]
+
+
+def load_document_file(path):
+    """A config file, human or already compiled -> (compiled document, Config):
+    what a node keeps to change its configuration while it runs."""
     with open(path) as f:
         text = f.read()
-    return load(confcheck.parse_text(text))
+    obj = confcheck.parse_text(text)
+    if type(obj) is dict and obj.get("format") == fw.FORMAT:
+        return obj, fw.load(obj)
+    doc = compile_config(obj)
+    return doc, fw.load(doc)

@@ -144,6 +144,14 @@ def main(argv=None):
     p.add_argument("--port", required=True, help="serial device or any pyserial URL")
     p.add_argument("--baud", type=int, default=115200)
 
+    from dhcpfo_host import failover_cli
+
+    def failover_connection(p):
+        _node_args(p)
+        p.add_argument("--json", action="store_true", help="print the node's answer as JSON")
+
+    failover_cli.add_parsers(sub, failover_connection)
+
     from dhcpfo_host.migrate import commands as migrate
     migrate.add_parsers(sub)
 
@@ -174,6 +182,15 @@ def main(argv=None):
         return demo.main(args.seconds or None, args.clients, args.keep)
     if args.cmd == "counters":
         return _counters(args)
+    if args.cmd == "failover":
+        from dhcpfo_host import mgmtclient
+        try:
+            kw = _node_conn(args)
+        except UsageError as e:
+            print("dhcpfo: %s" % e, file=sys.stderr)
+            return 2
+        return failover_cli.run(args, lambda req: mgmtclient.call(kw["host"], kw["port"], req, token=kw["token"],
+                                                                  role=kw["role"], serial=kw["serial"]))
     if args.cmd == "call":
         from dhcpfo_host import mgmtclient
         req = {"cmd": args.command}

@@ -226,9 +226,9 @@ async def _scenario(tl, runners):
     by_ip = dict((SERVERS[i], runners[i]) for i in range(2))
 
     class RecordingConn(real_conn):
-        def __init__(self, reader, writer, peer_ip, outgoing):
+        def __init__(self, reader, writer, peer_ip, outgoing, port=None):
             me = by_ip[SERVERS[1]] if aio.ip_text(peer_ip) == SERVERS[0] else by_ip[SERVERS[0]]
-            real_conn.__init__(self, reader, RecordingWriter(writer, tl, me), peer_ip, outgoing)
+            real_conn.__init__(self, reader, RecordingWriter(writer, tl, me), peer_ip, outgoing, port)
 
     aio.PeerConn = RecordingConn
     relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -40,7 +40,7 @@ def request(rel, what, now, out):
 
 
 def status(rel, now):
-    share = hashing.primary_share(rel.hba) * 100 // 256
+    share = (hashing.primary_share(rel.hba) * 100 + 128) // 256  # rounded, as hba_for_percent rounds
     return {
         "name": rel.name,
         "role": "primary" if rel.primary else "secondary",

@@ -202,17 +202,27 @@ def apply_settings(rel, rc, changes, now, out):
             rel.drop(lk, now, out, "reconfigured")
 
 
-def add_scope(rel, sc, now, out):
-    """Scope `sc` joins running relationship `rel`: every binding in use is
-    sent to the partner (marked PENDING, recorded so a restart still sends it)."""
-    rel.scopes.append(sc)
-    rel.desired[sc.index] = sc.longest_lease
+def send_in_use(rel, sc, out):
+    """Every binding in use in scope `sc` is owed to the partner: marked
+    PENDING and recorded (a restart still sends it). Until the partner
+    acknowledges, a pending binding wins a duel against the partner's copy
+    (failover/receive.py), so a relationship created or extended on a node
+    that was serving alone never trades its clients' leases for the
+    partner's FREE, even while it resynchronises in RECOVER."""
     t = rel.tables[sc.index]
     for off in range(t.size):
         if t.state(off) not in (lt.FREE, lt.BACKUP) and not t.flags(off) & lt.PENDING:
             t.set_flags(off, t.flags(off) | lt.PENDING)
             out.records.append(ll.encode_binding(sc.index, off, t))
     rel.updates.rescan()
+
+
+def add_scope(rel, sc, now, out):
+    """Scope `sc` joins running relationship `rel`: every binding in use is
+    sent to the partner (send_in_use)."""
+    rel.scopes.append(sc)
+    rel.desired[sc.index] = sc.longest_lease
+    send_in_use(rel, sc, out)
     rel.balance(now, out)  # in NORMAL the primary gives the secondary its share at once
 
 

@@ -54,10 +54,17 @@ class Commands:
             "set-failover-state": (self.set_failover_state, "{name, state: partner-down|shutdown|pause|resume}"),
             "get-counters": (self.get_counters, "performance counters"),
             "get-events": (self.get_events, "recent events, newest first: {offset?, limit?, level?}"),
+            # the change commands of mgmt/failover.py; arguments in docs/operations.md
+            "add-failover": (self.reconfigure, "new relationship (Add-DhcpServerv4Failover)"),
+            "remove-failover": (self.reconfigure, "delete relationships (Remove-DhcpServerv4Failover)"),
+            "add-failover-scope": (self.reconfigure, "Add-DhcpServerv4FailoverScope"),
+            "remove-failover-scope": (self.reconfigure, "Remove-DhcpServerv4FailoverScope"),
+            "set-failover": (self.reconfigure, "change a relationship (Set-DhcpServerv4Failover)"),
         }
 
     # commands that change the node: the read-only role may not run them
-    CHANGES = ("set-failover-state",)
+    CHANGES = ("set-failover-state", "add-failover", "remove-failover", "add-failover-scope",
+               "remove-failover-scope", "set-failover")
 
     def handle(self, req, now, role="administrator"):
         if not isinstance(req, dict):
@@ -74,6 +81,19 @@ class Commands:
             return {"ok": False, "error": str(e)}
         res["ok"] = True
         return res
+
+    def reconfigure(self, req, now):
+        """A command of mgmt/failover.py ("add-failover" -> add_failover).
+        Imported on first use: a board that is never reconfigured keeps that
+        code (and failover/reconfig.py) off its heap."""
+        from dhcpfo.failover.reconfig import ReconfigError
+        from dhcpfo.mgmt import failover as fo
+        try:
+            return getattr(fo, req["cmd"].replace("-", "_"))(self.node, req, now)
+        except fo.Refused as e:
+            raise CommandError(str(e))
+        except ReconfigError as e:  # a rule of failover/reconfig.py: nothing was changed
+            raise CommandError("; ".join(e.errors))
 
     # ------------------------------------------------------------------
 
