@@ -33,6 +33,7 @@ its class); the tests of a class run in file order and each begins with
     5. as 1 from the other side;
     6. partition, we go PARTNER-DOWN by management command, heal:
        POTENTIAL-CONFLICT, then NORMAL;
+    6c. as 4c with ISC primary;
     7. ISC killed while we are in PARTNER-DOWN, restarted: ISC recovers
        from us, NORMAL.
   ISC primary `split 256` + dfo secondary in hot-standby (the nearest ISC
@@ -269,6 +270,100 @@ def check_normal_serving(p, tag):
     assert protocol_errors(p) == []
 
 
+def check_restart_cut_off_after_isc_pd(p, tag):
+    """Issue 8 item 3 (draft-12 §9.3.2 step 5) against a real ISC: the
+    link is cut, ISC is forced into PARTNER-DOWN, we renew a client after
+    that, crash and restart while still cut off, and the link heals while
+    we are in STARTUP. ISC's PARTNER-DOWN is older than our last operation
+    (the renewal): POTENTIAL-CONFLICT, not RECOVER; the renewal reaches
+    ISC; NORMAL on both; the renewed address is never given to another
+    client (one asks for it by option 50 while cut off and after)."""
+    settle(p)
+    c, lease = acquire(p, "udhcpc", "dfo", SIDS["dfo"])
+    ip = lease.ip
+    # renew in NORMAL until the lease is the configured length (the first
+    # is MCLT long): nothing expires in this test
+    for _ in range(3):
+        wait_until(lambda: p.failover()["pending_updates"] == 0, 20, 0.2, "update acknowledged")
+        ev = renew(c)
+        assert ev.ip == ip and ev.server_id == SIDS["dfo"], ev
+        if ev.lease_time == LEASE_TIME:
+            break
+    assert ev.lease_time == LEASE_TIME, ev
+    normal_end = int(ev.stamp) / 1e9 + ev.lease_time
+    wait_until(lambda: (isc_ends(p, ip, c.mac) or 0) >= normal_end - 2, 20, 0.2, "ISC has the renewed lease")
+    ends_before = isc_ends(p, ip, c.mac)
+
+    p.lab.link_down(p.hosts["dfo"], "eth1")
+    healed = False
+    try:
+        p.wait_states(CI, CI, 3 * MRD + 10)
+        # ISC's PARTNER-DOWN must start after our COMMUNICATIONS-INTERRUPTED
+        # (whole seconds; a tie counts as ours being later): else the
+        # renewal would not be what makes the difference
+        ci_at = to_unix(p.failover()["state_since"])
+        wait_until(lambda: time.time() >= ci_at + 2, 10, 0.1, "a time after our COMMUNICATIONS-INTERRUPTED")
+        p.isc.set_local_state(PD)
+        p.wait_states(CI, PD, 10)
+        pd_at = isc_stos(p)
+        # our renewal must come after ISC's start-time-of-state (whole
+        # seconds, so at least 2 s later): wall-clock order, not a sync
+        wait_until(lambda: time.time() >= pd_at + 2, 10, 0.1, "a time after ISC's PARTNER-DOWN")
+        ev = renew(c)
+        assert ev.ip == ip and ev.server_id == SIDS["dfo"], ev
+        granted_end = int(ev.stamp) / 1e9 + ev.lease_time
+        RESULTS["restart_cut_off.%s.renewal_lease_s" % tag] = ev.lease_time
+        assert granted_end > ends_before + 2, (granted_end, ends_before)
+        # a second client asks for the renewed address: not given
+        other, ol = acquire_asking(p, "isc", ip)
+        assert ol.ip != ip, ol
+        assert p.duplicates() == []
+
+        p.node.kill()  # a crash, still cut off
+        p.node.start()
+        assert p.our_state() == "startup", "the node left STARTUP before the heal: %s" % p.our_path()[-3:]
+        t1 = time.monotonic()
+        p.lab.link_up(p.hosts["dfo"], "eth1")
+        healed = True
+        # until both are NORMAL: ISC's file never binds the address to
+        # another client, never FREE or BACKUP while our client holds it
+        wrong = []
+
+        def normal_and_watch():
+            row = p.isc.lease_file().get(ip) or {}
+            st, mac = row.get("binding state"), (row.get("hardware ethernet") or "").lower()
+            if st in ("free", "backup") or (mac and mac != c.mac.lower()):
+                wrong.append((time.time(), st, mac))
+            return p.our_state() == "normal" and p.isc.state() == "normal"
+
+        wait_until(normal_and_watch, 3 * MCLT + 30, 0.2, "NORMAL on both after the heal")
+    finally:
+        if not healed:
+            p.lab.link_up(p.hosts["dfo"], "eth1")
+    RESULTS["restart_cut_off.%s.normal_after_heal_s" % tag] = round(time.monotonic() - t1, 2)
+    path = p.our_path()
+    moves = p.isc.moves()
+    RESULTS["restart_cut_off.%s.path_dfo" % tag] = path[-4:]
+    RESULTS["restart_cut_off.%s.path_isc" % tag] = ["%s -> %s" % m for m in moves[-4:]]
+    assert wrong == [], wrong
+    last_start = [s for s in path if s.startswith("startup ->")][-1]
+    # (a link that came up only after our 15 s STARTUP would show
+    # startup -> communications-interrupted: then §9.3.2 was not exercised)
+    assert last_start.startswith("startup -> potential-conflict"), path
+    assert not any("recover" in s for s in path[path.index(last_start):]), path
+    assert (PD, PC) in moves, moves
+    # the renewal granted while cut off reached ISC
+    wait_until(lambda: p.failover()["pending_updates"] == 0, 20, 0.2, "our updates acknowledged")
+    wait_until(lambda: (isc_ends(p, ip, c.mac) or 0) >= granted_end - 2, 20, 0.2,
+               "ISC has the renewal granted while cut off")
+    both_know(p, {ip: c.mac})
+    # and in NORMAL the address is still not anyone else's
+    third, tl = acquire_asking(p, "isc", ip)
+    assert tl.ip != ip, tl
+    assert p.duplicates() == []
+    assert protocol_errors(p) == []
+
+
 class TestDfoPrimary:
     """dfo primary, ISC secondary, load balance (split 128)."""
 
@@ -362,98 +457,7 @@ class TestDfoPrimary:
         assert protocol_errors(p) == []
 
     def test_dfo_primary_renews_after_isc_partner_down_restarts_cut_off(self, pair):
-        """Issue 8 item 3 (draft-12 §9.3.2 step 5) against a real ISC: the
-        link is cut, ISC is forced into PARTNER-DOWN, we renew a client after
-        that, crash and restart while still cut off, and the link heals while
-        we are in STARTUP. ISC's PARTNER-DOWN is older than our last operation
-        (the renewal): POTENTIAL-CONFLICT, not RECOVER; the renewal reaches
-        ISC; NORMAL on both; the renewed address is never given to another
-        client (one asks for it by option 50 while cut off and after)."""
-        p = pair
-        settle(p)
-        c, lease = acquire(p, "udhcpc", "dfo", SIDS["dfo"])
-        ip = lease.ip
-        # renew in NORMAL until the lease is the configured length (the first
-        # is MCLT long): nothing expires in this test
-        for _ in range(3):
-            wait_until(lambda: p.failover()["pending_updates"] == 0, 20, 0.2, "update acknowledged")
-            ev = renew(c)
-            assert ev.ip == ip and ev.server_id == SIDS["dfo"], ev
-            if ev.lease_time == LEASE_TIME:
-                break
-        assert ev.lease_time == LEASE_TIME, ev
-        normal_end = int(ev.stamp) / 1e9 + ev.lease_time
-        wait_until(lambda: (isc_ends(p, ip, c.mac) or 0) >= normal_end - 2, 20, 0.2, "ISC has the renewed lease")
-        ends_before = isc_ends(p, ip, c.mac)
-
-        p.lab.link_down(p.hosts["dfo"], "eth1")
-        healed = False
-        try:
-            p.wait_states(CI, CI, 3 * MRD + 10)
-            # ISC's PARTNER-DOWN must start after our COMMUNICATIONS-INTERRUPTED
-            # (whole seconds; a tie counts as ours being later): else the
-            # renewal would not be what makes the difference
-            ci_at = to_unix(p.failover()["state_since"])
-            wait_until(lambda: time.time() >= ci_at + 2, 10, 0.1, "a time after our COMMUNICATIONS-INTERRUPTED")
-            p.isc.set_local_state(PD)
-            p.wait_states(CI, PD, 10)
-            pd_at = isc_stos(p)
-            # our renewal must come after ISC's start-time-of-state (whole
-            # seconds, so at least 2 s later): wall-clock order, not a sync
-            wait_until(lambda: time.time() >= pd_at + 2, 10, 0.1, "a time after ISC's PARTNER-DOWN")
-            ev = renew(c)
-            assert ev.ip == ip and ev.server_id == SIDS["dfo"], ev
-            granted_end = int(ev.stamp) / 1e9 + ev.lease_time
-            RESULTS["restart_cut_off.renewal_lease_s"] = ev.lease_time
-            assert granted_end > ends_before + 2, (granted_end, ends_before)
-            # a second client asks for the renewed address: not given
-            other, ol = acquire_asking(p, "isc", ip)
-            assert ol.ip != ip, ol
-            assert p.duplicates() == []
-
-            p.node.kill()  # a crash, still cut off
-            p.node.start()
-            assert p.our_state() == "startup", "the node left STARTUP before the heal: %s" % p.our_path()[-3:]
-            t1 = time.monotonic()
-            p.lab.link_up(p.hosts["dfo"], "eth1")
-            healed = True
-            # until both are NORMAL: ISC's file never binds the address to
-            # another client, never FREE or BACKUP while our client holds it
-            wrong = []
-
-            def normal_and_watch():
-                row = p.isc.lease_file().get(ip) or {}
-                st, mac = row.get("binding state"), (row.get("hardware ethernet") or "").lower()
-                if st in ("free", "backup") or (mac and mac != c.mac.lower()):
-                    wrong.append((time.time(), st, mac))
-                return p.our_state() == "normal" and p.isc.state() == "normal"
-
-            wait_until(normal_and_watch, 3 * MCLT + 30, 0.2, "NORMAL on both after the heal")
-        finally:
-            if not healed:
-                p.lab.link_up(p.hosts["dfo"], "eth1")
-        RESULTS["restart_cut_off.normal_after_heal_s"] = round(time.monotonic() - t1, 2)
-        path = p.our_path()
-        moves = p.isc.moves()
-        RESULTS["restart_cut_off.path_dfo"] = path[-4:]
-        RESULTS["restart_cut_off.path_isc"] = ["%s -> %s" % m for m in moves[-4:]]
-        assert wrong == [], wrong
-        last_start = [s for s in path if s.startswith("startup ->")][-1]
-        # (a link that came up only after our 15 s STARTUP would show
-        # startup -> communications-interrupted: then §9.3.2 was not exercised)
-        assert last_start.startswith("startup -> potential-conflict"), path
-        assert not any("recover" in s for s in path[path.index(last_start):]), path
-        assert (PD, PC) in moves, moves
-        # the renewal granted while cut off reached ISC
-        wait_until(lambda: p.failover()["pending_updates"] == 0, 20, 0.2, "our updates acknowledged")
-        wait_until(lambda: (isc_ends(p, ip, c.mac) or 0) >= granted_end - 2, 20, 0.2,
-                   "ISC has the renewal granted while cut off")
-        both_know(p, {ip: c.mac})
-        # and in NORMAL the address is still not anyone else's
-        third, tl = acquire_asking(p, "isc", ip)
-        assert tl.ip != ip, tl
-        assert p.duplicates() == []
-        assert protocol_errors(p) == []
+        check_restart_cut_off_after_isc_pd(pair, "dfo-primary")
 
     def test_isc_acks_outlive_the_connection(self, pair):
         """ISC batches its BNDACKs (up to 2 s) on a queue that is not tied to
@@ -522,6 +526,9 @@ class TestIscPrimary:
         both_know(p, {lease.ip: c.mac})
         assert p.duplicates() == []
         assert protocol_errors(p) == []
+
+    def test_isc_primary_partner_down_we_renew_and_restart_cut_off(self, pair):
+        check_restart_cut_off_after_isc_pd(pair, "isc-primary")
 
     def test_isc_primary_killed_restarted_while_we_are_partner_down(self, pair):
         p = pair
