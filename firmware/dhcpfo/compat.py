@@ -206,7 +206,10 @@ def _pads(key):
             b = k[i] if i < len(k) else 0
             ipad[i] = b ^ 0x36
             opad[i] = b ^ 0x5C
-        if len(_PADS) >= 32:  # keys come from the configuration: a few at most
+        # keys: the configured secrets plus one per live failover connection
+        # (wire/failover.py connection_key); a dropped connection's key is
+        # forgotten at the next clear, so a few entries of heap at most
+        if len(_PADS) >= 8:
             _PADS.clear()
         pads = _PADS[bytes(key)] = (bytes(ipad), bytes(opad))
     return pads

@@ -214,17 +214,19 @@ class Node:
             for i in range(min(quota, len(later))):
                 self.handle_dhcp(later[i], local_addr, now)
 
-    def peer_connected(self, conn, peer_ip, outgoing, now, port=None):
+    def peer_connected(self, conn, peer_ip, outgoing, now, port=None, nonce=None):
         """A TCP connection to or from a failover partner is up. `port`, when
         the driver knows it, is the partner's port we dialled (outgoing) or
-        our port it arrived on: it tells apart relationships with one partner."""
+        our port it arrived on: it tells apart relationships with one partner.
+        nonce: fresh random bytes from the driver for this connection
+        (wire.failover NONCE_LEN; binds a signed relationship's digests to it)."""
         rel = self._rel_for_ip(peer_ip, port, outgoing)
         if rel is None:
             self.events.count("peer.unknown-address")
             self.out.close(conn)
             return
         self._conns[conn] = rel
-        rel.connected(conn, outgoing, now, self.out)
+        rel.connected(conn, outgoing, now, self.out, nonce)
 
     def peer_data(self, conn, data, now):
         rel = self._conns.get(conn)

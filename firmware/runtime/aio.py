@@ -21,6 +21,7 @@ from dhcpfo import events as ev
 from dhcpfo.compat import IS_MICROPYTHON, asyncio, ip_str, json_dumps, json_loads
 from dhcpfo.mgmt import session as msession
 from dhcpfo.wire import dhcp as wire
+from dhcpfo.wire import failover as fw
 from runtime.udp import DRAIN_MAX
 
 BROADCAST = "255.255.255.255"
@@ -43,14 +44,15 @@ def ip_bytes(text):
     return bytes([int(p) for p in parts])
 
 
-def fresh_nonce():
-    """Randomness for a management handshake (os.urandom on every port that has it)."""
+def fresh_nonce(size=msession.NONCE_BYTES):
+    """Randomness for a management handshake or a failover connection
+    (os.urandom on every port that has it)."""
     try:
         import os
-        return os.urandom(msession.NONCE_BYTES)
+        return os.urandom(size)
     except (ImportError, AttributeError, OSError):
         import random
-        return bytes(random.getrandbits(8) for _ in range(msession.NONCE_BYTES))
+        return bytes(random.getrandbits(8) for _ in range(size))
 
 
 def peer_ip(peername):
@@ -368,7 +370,8 @@ class NodeRunner:
 
     async def _peer_loop(self, conn):
         self.conns.append(conn)
-        self.node.peer_connected(conn, conn.peer_ip, conn.outgoing, self.clock.now(), conn.port)
+        self.node.peer_connected(conn, conn.peer_ip, conn.outgoing, self.clock.now(), conn.port,
+                                 fresh_nonce(fw.NONCE_LEN))
         self.flush()
         while self.running and not conn.closed:
             try:

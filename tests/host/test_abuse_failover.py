@@ -99,19 +99,57 @@ def test_replay_after_good_messages_in_one_read_returns_them_with_the_error():
     assert e.value.reason == "replayed" and [m.xid for m in e.value.messages] == [1, 2]
 
 
+NP, NS = b"P" * fo.NONCE_LEN, b"S" * fo.NONCE_LEN  # the two sides' nonces of one connection
+
+
+def _hello(t, nonce=NP, key=KEY, name=b"pair"):
+    return fo.encode(fo.with_nonce(fo.make_connect(1, from_unix(t), name, 10, 60, 3600, bytes(32)), nonce), key)
+
+
+def _hello_ack(t, nonce=NS, key=None):
+    return fo.encode(fo.with_nonce(fo.make_connectack(1, from_unix(t), b"pair", 10, 60), nonce), key)
+
+
+def test_bound_connection_switches_to_its_own_key():
+    """The secondary's side of one connection: the CONNECT under the shared
+    secret, everything after it under the connection's key."""
+    d = fo.StreamDecoder(KEY, nonce=NS, primary=False)
+    ck = fo.connection_key(KEY, NP, NS)
+    got = d.feed(_hello(T) + fo.encode(_bndupd(2, T), ck))
+    assert [m.mtype for m in got] == [fo.CONNECT, fo.BNDUPD] and d.key == ck
+    # the primary's side verifies our CONNECTACK with the same key
+    dp = fo.StreamDecoder(KEY, nonce=NP, primary=True)
+    assert dp.feed(_hello_ack(T, NS, ck))[0].mtype == fo.CONNECTACK and dp.key == ck
+
+
 def test_recorded_session_replayed_on_a_new_connection_is_refused():
-    guard = fo.ReplayGuard(window=60)
-    session = b"".join(fo.encode(_bndupd(i, T + i * 10), KEY) for i in range(20))  # 190 s of traffic
-    assert len(fo.StreamDecoder(KEY, guard=guard).feed(session)) == 20
-    assert guard.newest == T + 190
-    # the attacker connects and plays the recording back
-    _refused(fo.StreamDecoder(KEY, guard=guard), session, "replayed")
-    # the tail of the recording within the window is accepted as a first
-    # message, but the connection is refused as soon as the recording's time
-    # would have to go back; the real partner, whose clock moved on, connects
-    assert fo.StreamDecoder(KEY, guard=guard).feed(fo.encode(_bndupd(50, T + 200), KEY))[0].xid == 50
-    assert fo.StreamDecoder(KEY, guard=guard).feed(fo.encode(_bndupd(51, T + 150), KEY))  # within 60 s
-    _refused(fo.StreamDecoder(KEY, guard=guard), fo.encode(_bndupd(52, T + 139), KEY), "replayed")
+    """A recording of the primary's side of one connection, played to the
+    secondary on a new connection (another secondary nonce): only the
+    CONNECT verifies; the first message after it fails the digest."""
+    ck1 = fo.connection_key(KEY, NP, NS)
+    session = _hello(T) + b"".join(fo.encode(_bndupd(i, T + i), ck1) for i in range(2, 6))
+    assert len(fo.StreamDecoder(KEY, nonce=NS).feed(session)) == 5
+    d = fo.StreamDecoder(KEY, nonce=b"s" * fo.NONCE_LEN)
+    with pytest.raises(fo.FailoverError) as e:
+        d.feed(session)
+    assert e.value.reason == "bad-digest" and [m.mtype for m in e.value.messages] == [fo.CONNECT]
+    # the same stream sent fresh on that connection, under its key, is accepted
+    ck2 = fo.connection_key(KEY, NP, b"s" * fo.NONCE_LEN)
+    d2 = fo.StreamDecoder(KEY, nonce=b"s" * fo.NONCE_LEN)
+    assert len(d2.feed(_hello(T + 100) + fo.encode(_bndupd(2, T + 100), ck2))) == 2
+
+
+def test_recorded_connectack_is_refused_by_a_primary_with_a_new_nonce():
+    old = _hello_ack(T, NS, fo.connection_key(KEY, NP, NS))
+    _refused(fo.StreamDecoder(KEY, nonce=b"p" * fo.NONCE_LEN, primary=True), old, "bad-digest")
+
+
+@pytest.mark.parametrize("first", ["no-nonce", "state", "short-nonce"])
+def test_a_bound_connection_must_open_with_a_nonce(first):
+    frame = {"no-nonce": fo.encode(fo.make_connect(1, from_unix(T), b"pair", 10, 60, 3600, bytes(32)), KEY),
+             "state": fo.encode(fo.make_state(1, from_unix(T), fo.S_NORMAL), KEY),
+             "short-nonce": _hello(T, b"x" * (fo.NONCE_LEN - 1))}[first]
+    _refused(fo.StreamDecoder(KEY, nonce=NS), frame, "unbound")
 
 
 def test_without_a_key_times_are_not_checked():
@@ -156,22 +194,84 @@ def test_short_length_claim_is_refused():
 # Through a node: the secondary of examples/pair-*.json (shared secret set).
 
 
-def _secondary():
-    with open(os.path.join(EXAMPLES, "pair-secondary.json")) as f:
+def _node(role, now):
+    with open(os.path.join(EXAMPLES, "pair-%s.json" % role)) as f:
         doc = json.load(f)
-    cfg = boardconf.load(doc)
-    node = Node(cfg)
-    now = from_unix(T)
+    node = Node(boardconf.load(doc))
     node.start(now)
+    assert node.relationships[0].channel.key == KEY
+    return node
+
+
+def _secondary():
+    now = from_unix(T)
+    node = _node("secondary", now)
     rel = node.relationships[0]
-    assert rel.channel.key == KEY
-    node.out.closes.clear()
-    node.peer_connected("c1", bytes(rel.partner_address), False, now)
+    node.out.clear()
+    node.peer_connected("c1", bytes(rel.partner_address), False, now, nonce=NS)
     return node, rel, now
 
 
 def _connect(rel, t, key=KEY):
-    return fo.encode(fo.make_connect(1, from_unix(t), rel.name.encode(), 10, 60, 3600, bytes(32)), key)
+    return _hello(t, NP, key, rel.name.encode()) if key else fo.encode(fo.make_connect(1, from_unix(t), rel.name.encode(), 10, 60,
+                                                                     3600, bytes(32)))
+
+
+def _session(p, s, conns, nonces, now, rounds=20):
+    """One connection between two real Nodes (bounded rounds of delivery):
+    returns what each sent on it, {node: bytes}."""
+    sent = {p: b"", s: b""}
+    cp, cs = conns
+    p.out.clear()
+    s.out.clear()
+    p.peer_connected(cp, bytes(p.relationships[0].partner_address), True, now, nonce=nonces[0])
+    s.peer_connected(cs, bytes(s.relationships[0].partner_address), False, now, nonce=nonces[1])
+    for _ in range(rounds):
+        moved = False
+        for node, mine, other, theirs in ((p, cp, s, cs), (s, cs, p, cp)):
+            data = b"".join(d for c, d in node.out.peer if c == mine)
+            node.out.clear()
+            if data:
+                sent[node] += data
+                other.peer_data(theirs, data, now)
+                moved = True
+        if not moved:
+            break
+    return sent
+
+
+def test_recorded_primary_replayed_to_the_secondary_on_a_new_connection():
+    """Issue 12 item 4: a captured signed session played back on a NEW
+    connection is refused and counted; the real partner connects fine."""
+    now = from_unix(T)
+    p, s = _node("primary", now), _node("secondary", now)
+    rp, rs = p.relationships[0], s.relationships[0]
+    sent = _session(p, s, ("p1", "s1"), (NP, NS), now)
+    assert rs.channel.link is not None and rs.channel.link.conn == "s1"
+    assert rs.partner_state != fo.S_UNKNOWN and sent[p].count(b"\x00\x11") >= 2
+    s.peer_closed("s1", now + 5)
+    p.peer_closed("p1", now + 5)
+    state_before = (rs.state, rs.partner_state)
+
+    # the attacker, on the primary's address, connects and plays it back
+    s.out.clear()
+    s.peer_connected("x", bytes(rs.partner_address), False, now + 10, nonce=b"n" * fo.NONCE_LEN)
+    s.peer_data("x", sent[p], now + 10)
+    assert "x" in s.out.closes
+    assert s.events.get("peer.bad-stream.bad-digest") == 1
+    assert rs.channel.link is None and (rs.state, rs.partner_state) == state_before
+
+    # the secondary's side replayed to the primary: refused at the CONNECTACK
+    p.out.clear()
+    p.peer_connected("y", bytes(rp.partner_address), True, now + 10, nonce=b"m" * fo.NONCE_LEN)
+    p.peer_data("y", sent[s], now + 10)
+    assert "y" in p.out.closes and p.events.get("peer.bad-stream.bad-digest") == 1
+    assert rp.channel.link is None
+
+    # the real partners, fresh nonces: connected, nothing refused
+    _session(p, s, ("p2", "s2"), (b"q" * fo.NONCE_LEN, b"r" * fo.NONCE_LEN), now + 20)
+    assert rs.channel.link.conn == "s2" and rp.channel.link.conn == "p2"
+    assert s.events.get("peer.bad-stream.bad-digest") == 1 and p.events.get("peer.bad-stream.bad-digest") == 1
 
 
 def test_node_closes_on_a_forged_connect_and_logs_an_auth_failure():
@@ -199,7 +299,8 @@ def test_node_closes_when_a_signed_message_goes_back_in_time():
     node, rel, now = _secondary()
     node.peer_data("c1", _connect(rel, T), now)
     assert "c1" not in node.out.closes  # a good CONNECT: answered, link up
-    node.peer_data("c1", fo.encode(fo.make_state(2, from_unix(T - 5), fo.S_NORMAL), KEY), now)
+    ck = fo.connection_key(KEY, NP, NS)
+    node.peer_data("c1", fo.encode(fo.make_state(2, from_unix(T - 5), fo.S_NORMAL), ck), now)
     assert "c1" in node.out.closes and node.events.get("peer.bad-stream.replayed") == 1
 
 

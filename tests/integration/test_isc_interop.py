@@ -24,10 +24,16 @@ its class); the tests of a class run in file order and each begins with
     4b. we crash with an update ISC has not acknowledged yet: ISC sends the
        BNDACK on our next connection, with the old xid; we ignore it and
        send the update again.
+    4c. partition, ISC forced to PARTNER-DOWN, we renew a client after
+       that, crash and restart still cut off, the link heals during our
+       STARTUP: POTENTIAL-CONFLICT (§9.3.2 step 5: our last operation, the
+       renewal, is newer than ISC's PARTNER-DOWN), the renewal reaches ISC,
+       NORMAL, the renewed address given to no one else (issue 8 item 3).
   ISC primary + dfo secondary, split 128
     5. as 1 from the other side;
     6. partition, we go PARTNER-DOWN by management command, heal:
        POTENTIAL-CONFLICT, then NORMAL;
+    6c. as 4c with ISC primary;
     7. ISC killed while we are in PARTNER-DOWN, restarted: ISC recovers
        from us, NORMAL.
   ISC primary `split 256` + dfo secondary in hot-standby (the nearest ISC
@@ -56,8 +62,9 @@ import time
 
 import pytest
 
+from dhcpfo.compat import to_unix
 from integration.conftest import require
-from integration.iscpair import POOL, REL, SCOPE, SIDS, IscPair
+from integration.iscpair import POOL, REL, SCOPE, SIDS, IscPair, isc_time
 from integration.netns import Lab, wait_until
 from integration.pair import wait_new_event
 
@@ -182,6 +189,35 @@ def both_know(p, want, timeout=20):
         raise AssertionError("%s: want %s, have %s" % (e, want, last)) from None
 
 
+def renew(c, timeout=20):
+    """SIGUSR1 to a udhcpc: a unicast renewal to its server; its next hook event."""
+    t_sig = time.time()
+    c.proc.send_signal(signal.SIGUSR1)
+    return wait_new_event(c, {"renew", "bound"}, t_sig, timeout, fail={"leasefail", "nak", "deconfig"})
+
+
+def acquire_asking(p, side, ip):
+    """A new udhcpc in `side`'s hash bucket asking for `ip` (option 50)."""
+    c = p.client("udhcpc", side, extra_args=["-r", ip])
+    lease = c.acquire(20)
+    assert lease.ip is not None, lease
+    return c, lease
+
+
+def isc_ends(p, ip, mac):
+    """When ISC's lease file says `ip` ends if it binds it ACTIVE to `mac`, else None."""
+    row = p.isc.lease_file().get(ip) or {}
+    if row.get("binding state") != "active" or (row.get("hardware ethernet") or "").lower() != mac.lower():
+        return None
+    return isc_time(row.get("ends"))
+
+
+def isc_stos(p):
+    """ISC's start-time-of-state (OMAPI local-stos, Unix seconds)."""
+    v = p.isc.failover_object().get("local-stos", "")
+    return int(v.replace(":", ""), 16) if v else time.time()
+
+
 def check_normal_serving(p, tag):
     """Shared body of tests 1 and 5."""
     settle(p)
@@ -230,6 +266,100 @@ def check_normal_serving(p, tag):
     for c, l in got:
         if l.server_id == SIDS["isc"]:
             wait_until(lambda: p.isc_acked(l.ip), 10, 0.2, "ISC saw our BNDACK for %s" % l.ip)
+    assert p.duplicates() == []
+    assert protocol_errors(p) == []
+
+
+def check_restart_cut_off_after_isc_pd(p, tag):
+    """Issue 8 item 3 (draft-12 §9.3.2 step 5) against a real ISC: the
+    link is cut, ISC is forced into PARTNER-DOWN, we renew a client after
+    that, crash and restart while still cut off, and the link heals while
+    we are in STARTUP. ISC's PARTNER-DOWN is older than our last operation
+    (the renewal): POTENTIAL-CONFLICT, not RECOVER; the renewal reaches
+    ISC; NORMAL on both; the renewed address is never given to another
+    client (one asks for it by option 50 while cut off and after)."""
+    settle(p)
+    c, lease = acquire(p, "udhcpc", "dfo", SIDS["dfo"])
+    ip = lease.ip
+    # renew in NORMAL until the lease is the configured length (the first
+    # is MCLT long): nothing expires in this test
+    for _ in range(3):
+        wait_until(lambda: p.failover()["pending_updates"] == 0, 20, 0.2, "update acknowledged")
+        ev = renew(c)
+        assert ev.ip == ip and ev.server_id == SIDS["dfo"], ev
+        if ev.lease_time == LEASE_TIME:
+            break
+    assert ev.lease_time == LEASE_TIME, ev
+    normal_end = int(ev.stamp) / 1e9 + ev.lease_time
+    wait_until(lambda: (isc_ends(p, ip, c.mac) or 0) >= normal_end - 2, 20, 0.2, "ISC has the renewed lease")
+    ends_before = isc_ends(p, ip, c.mac)
+
+    p.lab.link_down(p.hosts["dfo"], "eth1")
+    healed = False
+    try:
+        p.wait_states(CI, CI, 3 * MRD + 10)
+        # ISC's PARTNER-DOWN must start after our COMMUNICATIONS-INTERRUPTED
+        # (whole seconds; a tie counts as ours being later): else the
+        # renewal would not be what makes the difference
+        ci_at = to_unix(p.failover()["state_since"])
+        wait_until(lambda: time.time() >= ci_at + 2, 10, 0.1, "a time after our COMMUNICATIONS-INTERRUPTED")
+        p.isc.set_local_state(PD)
+        p.wait_states(CI, PD, 10)
+        pd_at = isc_stos(p)
+        # our renewal must come after ISC's start-time-of-state (whole
+        # seconds, so at least 2 s later): wall-clock order, not a sync
+        wait_until(lambda: time.time() >= pd_at + 2, 10, 0.1, "a time after ISC's PARTNER-DOWN")
+        ev = renew(c)
+        assert ev.ip == ip and ev.server_id == SIDS["dfo"], ev
+        granted_end = int(ev.stamp) / 1e9 + ev.lease_time
+        RESULTS["restart_cut_off.%s.renewal_lease_s" % tag] = ev.lease_time
+        assert granted_end > ends_before + 2, (granted_end, ends_before)
+        # a second client asks for the renewed address: not given
+        other, ol = acquire_asking(p, "isc", ip)
+        assert ol.ip != ip, ol
+        assert p.duplicates() == []
+
+        p.node.kill()  # a crash, still cut off
+        p.node.start()
+        assert p.our_state() == "startup", "the node left STARTUP before the heal: %s" % p.our_path()[-3:]
+        t1 = time.monotonic()
+        p.lab.link_up(p.hosts["dfo"], "eth1")
+        healed = True
+        # until both are NORMAL: ISC's file never binds the address to
+        # another client, never FREE or BACKUP while our client holds it
+        wrong = []
+
+        def normal_and_watch():
+            row = p.isc.lease_file().get(ip) or {}
+            st, mac = row.get("binding state"), (row.get("hardware ethernet") or "").lower()
+            if st in ("free", "backup") or (mac and mac != c.mac.lower()):
+                wrong.append((time.time(), st, mac))
+            return p.our_state() == "normal" and p.isc.state() == "normal"
+
+        wait_until(normal_and_watch, 3 * MCLT + 30, 0.2, "NORMAL on both after the heal")
+    finally:
+        if not healed:
+            p.lab.link_up(p.hosts["dfo"], "eth1")
+    RESULTS["restart_cut_off.%s.normal_after_heal_s" % tag] = round(time.monotonic() - t1, 2)
+    path = p.our_path()
+    moves = p.isc.moves()
+    RESULTS["restart_cut_off.%s.path_dfo" % tag] = path[-4:]
+    RESULTS["restart_cut_off.%s.path_isc" % tag] = ["%s -> %s" % m for m in moves[-4:]]
+    assert wrong == [], wrong
+    last_start = [s for s in path if s.startswith("startup ->")][-1]
+    # (a link that came up only after our 15 s STARTUP would show
+    # startup -> communications-interrupted: then §9.3.2 was not exercised)
+    assert last_start.startswith("startup -> potential-conflict"), path
+    assert not any("recover" in s for s in path[path.index(last_start):]), path
+    assert (PD, PC) in moves, moves
+    # the renewal granted while cut off reached ISC
+    wait_until(lambda: p.failover()["pending_updates"] == 0, 20, 0.2, "our updates acknowledged")
+    wait_until(lambda: (isc_ends(p, ip, c.mac) or 0) >= granted_end - 2, 20, 0.2,
+               "ISC has the renewal granted while cut off")
+    both_know(p, {ip: c.mac})
+    # and in NORMAL the address is still not anyone else's
+    third, tl = acquire_asking(p, "isc", ip)
+    assert tl.ip != ip, tl
     assert p.duplicates() == []
     assert protocol_errors(p) == []
 
@@ -326,6 +456,9 @@ class TestDfoPrimary:
         assert p.duplicates() == []
         assert protocol_errors(p) == []
 
+    def test_dfo_primary_renews_after_isc_partner_down_restarts_cut_off(self, pair):
+        check_restart_cut_off_after_isc_pd(pair, "dfo-primary")
+
     def test_isc_acks_outlive_the_connection(self, pair):
         """ISC batches its BNDACKs (up to 2 s) on a queue that is not tied to
         the connection: when we crash before they go out, ISC sends them on
@@ -393,6 +526,9 @@ class TestIscPrimary:
         both_know(p, {lease.ip: c.mac})
         assert p.duplicates() == []
         assert protocol_errors(p) == []
+
+    def test_isc_primary_partner_down_we_renew_and_restart_cut_off(self, pair):
+        check_restart_cut_off_after_isc_pd(pair, "isc-primary")
 
     def test_isc_primary_killed_restarted_while_we_are_partner_down(self, pair):
         p = pair

@@ -676,6 +676,12 @@ class World:
         e = conn
         if not isinstance(e, End) or e.closed or e.sn is not sn:
             return
+        # a signed connection's key is its own (bound to both nonces, see
+        # wire/failover.py "Replay"): the observer reads with the sender's
+        for rel in sn.node.relationships:
+            lk = rel.channel.find(e)
+            if lk is not None:
+                e.dec.key = lk.key()
         try:
             msgs = e.dec.feed(payload)
         except fw.FailoverError as err:

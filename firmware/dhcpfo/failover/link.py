@@ -8,18 +8,28 @@
 # is the relationship's business.
 
 from dhcpfo import events as ev
+from dhcpfo.compat import int_to_be, sha256
 from dhcpfo.wire import failover as fw
 
 
 class Link:
-    """One connection: its stream decoder and whether the handshake is done."""
+    """One connection: its stream decoder and whether the handshake is done.
 
-    def __init__(self, conn, outgoing, key, now):
+    With a key, `nonce` (ours) binds the connection's digest key to this
+    connection (wire/failover.py, "Replay"); the decoder holds the key both
+    directions use."""
+
+    def __init__(self, conn, outgoing, key, now, nonce=None, primary=False):
         self.conn = conn
         self.outgoing = outgoing
-        self.decoder = fw.StreamDecoder(key)
+        self.nonce = nonce
+        self.decoder = fw.StreamDecoder(key, nonce=nonce, primary=primary)
         self.opened = now
         self.up = False  # handshake done
+
+    def key(self):
+        """The key our messages on this connection are signed with (None: unsigned)."""
+        return self.decoder.key
 
 
 class Channel:
@@ -34,6 +44,7 @@ class Channel:
         self.links = []
         self.link = None  # the connection past the handshake
         self._xid = 1
+        self._opened = 0  # connections opened, for a stand-in nonce (see open)
         self.last_rx = 0
         self.last_tx = 0
         # what the partner said at connect
@@ -52,7 +63,7 @@ class Channel:
 
     def send(self, lk, msg, now, out):
         try:
-            data = fw.encode(msg, self.key)
+            data = fw.encode(msg, lk.key())
         except fw.FailoverError as e:
             self.events.count("peer.encode-error." + e.reason)
             return
@@ -69,13 +80,24 @@ class Channel:
                 return lk
         return None
 
-    def open(self, conn, outgoing, now, out, mclt, hba):
-        """A new connection; the primary starts the handshake (CONNECT)."""
-        lk = Link(conn, outgoing, self.key, now)
+    def open(self, conn, outgoing, now, out, mclt, hba, nonce=None):
+        """A new connection; the primary starts the handshake (CONNECT).
+
+        nonce: fresh random bytes from the driver (fw.NONCE_LEN), used with
+        a key only. Without one (tests, the simulation) a stand-in is made
+        from the relationship, a counter and `now`: unique within a run but
+        predictable, so a driver must pass one."""
+        self._opened += 1
+        if self.key is not None and (nonce is None or len(nonce) != fw.NONCE_LEN):
+            seed = self.name_b + (b"p" if self.primary else b"s") + int_to_be(self._opened, 4)
+            nonce = sha256(seed + int_to_be(now & 0xFFFFFFFF, 4))[:fw.NONCE_LEN]
+        lk = Link(conn, outgoing, self.key, now, nonce if self.key is not None else None, self.primary)
         self.links.append(lk)
         if self.primary:
-            self.send(lk, fw.make_connect(self.next_xid(), now, self.name_b, self.max_unacked,
-                                          self.receive_timer, mclt, hba), now, out)
+            m = fw.make_connect(self.next_xid(), now, self.name_b, self.max_unacked, self.receive_timer, mclt, hba)
+            if lk.nonce is not None:
+                fw.with_nonce(m, lk.nonce)
+            self.send(lk, m, now, out)
         return lk
 
     def remove(self, lk, out=None):
@@ -126,13 +148,18 @@ class Channel:
         if reject is not None:
             self.events.emit(now, ev.WARN, ev.EV_CONNECT_REJECT, "relationship %s: CONNECT refused, reason %d"
                              % (self.name, reject))
-            self.send(lk, fw.make_connectack(m.xid, now, name or self.name_b, tls_reply=tls, reject=reject),
-                      now, out)
+            self.send(lk, self._signed(lk, fw.make_connectack(m.xid, now, name or self.name_b, tls_reply=tls,
+                                                              reject=reject)), now, out)
             return "connect refused", now
         self._learn_partner(m)
-        self.send(lk, fw.make_connectack(m.xid, now, self.name_b, self.max_unacked, self.receive_timer,
-                                         tls_reply=tls), now, out)
+        self.send(lk, self._signed(lk, fw.make_connectack(m.xid, now, self.name_b, self.max_unacked,
+                                                          self.receive_timer, tls_reply=tls)), now, out)
         return None, now
+
+    @staticmethod
+    def _signed(lk, m):
+        """Our CONNECTACK carries our nonce when the connection is bound."""
+        return fw.with_nonce(m, lk.nonce) if lk.nonce is not None else m
 
     def on_connectack(self, lk, m, now, out, clockdiff, clock):
         """Primary: the secondary's CONNECTACK. Returns (why, now)."""

@@ -306,13 +306,13 @@ class Relationship:
     # ------------------------------------------------------------------
     # connections
 
-    def connected(self, conn, outgoing, now, out):
+    def connected(self, conn, outgoing, now, out, nonce=None):
         if self.channel.link is not None:
             self.events.count("peer.duplicate-connection")
             out.close(conn)
             return
         self.clockdiff.new_link()
-        self.channel.open(conn, outgoing, now, out, self.mclt, self.hba)
+        self.channel.open(conn, outgoing, now, out, self.mclt, self.hba, nonce)
 
     def closed(self, conn, now, out):
         lk = self.channel.find(conn)

@@ -24,13 +24,20 @@
 # reasons 21 / 20); one without a key closes on any digest (reason 13).
 #
 # Replay (docs/failover.md, "Authentication"): a digest proves who sent a
-# message, not when. With a key, the decoder also refuses (reason
-# "replayed", close) a message whose TIME field is older than the last one
-# it accepted on the same connection, and, given a ReplayGuard shared by a
-# relationship's connections, a connection whose first message is more than
-# guard.window seconds older than the newest time accepted on any earlier
-# one: recorded traffic cannot be played back on a new connection once the
-# partner has sent anything newer.
+# message, not when. With a key, each connection gets a key of its own:
+#   * each side draws a nonce for the connection (NONCE_LEN random bytes,
+#     from its driver: the core has no randomness) and sends it in its
+#     CONNECT (primary) or CONNECTACK (secondary) as a vendor-specific
+#     option (29, draft §12.29; sub-option NONCE_TAG);
+#   * the CONNECT is signed with the shared secret; the CONNECTACK and every
+#     later message in either direction with connection_key(secret,
+#     primary nonce, secondary nonce).
+# A message recorded on one connection fails the digest on any other (the
+# receiver's fresh nonce is in the key), without a clock: boards have no
+# RTC. Within a connection the decoder also refuses (reason "replayed") a
+# message whose TIME is older than the last one it accepted. What is left
+# replayable is a CONNECT alone: it gets a CONNECTACK and nothing it sends
+# after it can verify.
 
 import struct
 
@@ -115,8 +122,8 @@ ALLOWED = {
     POOLRESP: b"\x01",
     BNDUPD: _BND_OPTS,
     BNDACK: _BND_OPTS + b"\x15\x10",
-    CONNECT: b"\x16\x0e\x13\x1c\x14\x1b\x0f\x0b",
-    CONNECTACK: b"\x16\x0e\x13\x1c\x14\x1a\x15\x10",
+    CONNECT: b"\x16\x0e\x13\x1c\x14\x1b\x0f\x0b\x1d",  # + 29: our connection nonce
+    CONNECTACK: b"\x16\x0e\x13\x1c\x14\x1a\x15\x10\x1d",
     UPDREQALL: b"",
     UPDDONE: b"",
     UPDREQ: b"",
@@ -198,6 +205,9 @@ DIGEST_HMAC_SHA256 = const(2)  # private digest type, see the header comment
 _DIGEST_LEN = const(32)
 _DIGEST_OPT_LEN = const(37)  # 4 (code, length) + 1 (type) + 32
 MAX_SKEW = const(60)  # ISC rejects CONNECT/CONNECTACK beyond this (interop §2)
+NONCE_LEN = const(16)  # a connection nonce (see the header comment)
+NONCE_TAG = const(1)  # its sub-option number inside option 29
+_KEY_LABEL = b"dhcpfo failover connection"
 VENDOR = ("dhcpfo-" + VERSION).encode()
 
 
@@ -564,17 +574,37 @@ def decode_frame(frame, key=None):
     return Message(mtype, time, xid, opts)
 
 
-class ReplayGuard:
-    """The newest message time accepted from one partner, over all of a
-    relationship's connections (see StreamDecoder). window: how far (s) the
-    first message of a new connection may lie behind it: the partner's clock
-    never runs backwards, so only a recording is older."""
+def with_nonce(msg, nonce):
+    """Put our connection nonce into a CONNECT or CONNECTACK (option 29)."""
+    msg.set_bytes(OPT_VENDOR_OPTIONS, bytes([NONCE_TAG]) + bytes(nonce))
+    return msg
 
-    __slots__ = ("newest", "window")
 
-    def __init__(self, window=MAX_SKEW):
-        self.newest = 0  # Unix seconds, 0 = nothing accepted yet
-        self.window = window
+def nonce_of(msg):
+    """The partner's connection nonce from its CONNECT/CONNECTACK, or None."""
+    v = msg.get_bytes(OPT_VENDOR_OPTIONS)
+    if v is None or len(v) != 1 + NONCE_LEN or v[0] != NONCE_TAG:
+        return None
+    return bytes(v[1:])
+
+
+def connection_key(secret, primary_nonce, secondary_nonce):
+    """The digest key of one connection: bound to both sides' nonces."""
+    return hmac_sha256(secret, _KEY_LABEL + bytes(primary_nonce) + bytes(secondary_nonce))
+
+
+def _peek_nonce(frame):
+    """The nonce option of a frame not verified yet (the primary needs it to
+    derive the key it verifies the CONNECTACK with), or None."""
+    p = frame[3]
+    n = len(frame)
+    while p + 4 <= n:
+        code = (frame[p] << 8) | frame[p + 1]
+        olen = (frame[p + 2] << 8) | frame[p + 3]
+        if code == OPT_VENDOR_OPTIONS and olen == 1 + NONCE_LEN and p + 4 + olen <= n and frame[p + 4] == NONCE_TAG:
+            return bytes(frame[p + 5:p + 4 + olen])
+        p += 4 + olen
+    return None
 
 
 class StreamDecoder:
@@ -587,32 +617,51 @@ class StreamDecoder:
     decoder never holds more than one frame's worth.
 
     With a key every message must carry a valid digest, and its TIME must
-    not go back on this connection (nor, with a guard, lie more than
-    guard.window behind the newest time accepted on an earlier connection):
-    "replayed" otherwise.
+    not go back on this connection ("replayed" otherwise). With a key and
+    `nonce` (ours for this connection) the key is bound to the connection:
+    the partner's first message must be its CONNECT (we are the secondary)
+    or CONNECTACK (`primary`) carrying its nonce ("unbound" otherwise), and
+    from there on `key` is connection_key(...): what we send on this
+    connection must be signed with `key` too.
     """
 
-    def __init__(self, key=None, max_len=MAX_LEN, guard=None):
-        self.key = key
+    def __init__(self, key=None, max_len=MAX_LEN, nonce=None, primary=False):
+        self.key = key  # verifies the next frame; after the handshake, the connection's key
         self.max_len = max_len
-        self.guard = guard
+        self.nonce = nonce if key is not None else None
+        self.primary = primary
         self.ignored = 0  # unknown message types without options, skipped
         self.last_time = -1  # TIME of the last message accepted (with a key), -1 = none yet
         self._buf = b""
         self._err = None
 
     def _fresh(self, t):
-        """Refuse a signed message older than what this connection (or, for
-        its first message, the relationship) already accepted."""
-        g = self.guard
-        if self.last_time < 0:
-            if g is not None and g.newest and t + g.window < g.newest:
-                raise FailoverError("replayed", True, REJ_DIGEST_FAILED)
-        elif t < self.last_time:
+        """Refuse a signed message older than what this connection already accepted."""
+        if t < self.last_time:
             raise FailoverError("replayed", True, REJ_DIGEST_FAILED)
         self.last_time = t
-        if g is not None and t > g.newest:
-            g.newest = t
+
+    def _bind(self, frame):
+        """The partner's first frame on a connection whose key is bound to
+        the nonces: verify it and switch to the connection's key."""
+        secret = self.key
+        if self.primary:
+            theirs = _peek_nonce(frame)
+            if theirs is None:
+                raise FailoverError("unbound", True, REJ_DIGEST_FAILED)
+            key = connection_key(secret, self.nonce, theirs)
+            msg = decode_frame(frame, key)
+            want = CONNECTACK
+        else:
+            msg = decode_frame(frame, secret)
+            theirs = nonce_of(msg) if msg is not None else None
+            key = connection_key(secret, theirs, self.nonce) if theirs is not None else None
+            want = CONNECT
+        if msg is None or msg.mtype != want or key is None:
+            raise FailoverError("unbound", True, REJ_DIGEST_FAILED)
+        self.key = key
+        self.nonce = None  # bound: every later frame uses self.key
+        return msg
 
     def pending(self):
         """Bytes held waiting for the rest of a frame."""
@@ -632,7 +681,8 @@ class StreamDecoder:
                     raise FailoverError("bad-length")
                 if n - p < length:
                     break
-                msg = decode_frame(buf[p:p + length], self.key)
+                frame = buf[p:p + length]
+                msg = self._bind(frame) if self.nonce is not None else decode_frame(frame, self.key)
                 p += length
                 if msg is None:
                     self.ignored += 1
