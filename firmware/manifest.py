@@ -27,6 +27,7 @@ _DHCPFO = (
     "dhcp/server.py",
     "failover/__init__.py",
     "failover/admin.py",
+    "failover/audit.py",
     "failover/authority.py",
     "failover/bindings.py",
     "failover/clockdiff.py",

@@ -20,15 +20,18 @@ EV_AUTH_FAIL = const(20256)  # message digest missing or wrong; connection close
 EV_CONNECT_REJECT = const(20257)  # CONNECT/CONNECTACK refused (reason in the text)
 EV_BNDUPD_REJECT = const(20258)
 EV_POOL_LOW = const(20259)
-EV_CONFLICT = const(20260)  # binding conflict resolved (draft-12 §7.1.3)
 EV_MGMT_AUTH_FAIL = const(20261)  # management authentication refused (source, back-off)
-EV_HASH_DROP = const(36)  # audit: packet dropped, client id hash mismatch or standby server
-EV_LEASE = const(10)  # audit: new lease
-EV_RENEW = const(11)
+# configuration audit (the seed's opcodes; failover/audit.py)
+EV_CREATE_FAILOVER = const(20262)
+EV_DELETE_FAILOVER = const(20263)
+EV_ADD_FAILOVER_SCOPE = const(20264)
+EV_REMOVE_FAILOVER_SCOPE = const(20265)
+EV_CHANGE_FAILOVER_CONFIG = const(20266)
+# lease audit (DHCP audit log codes): only the ones worth an event; new
+# leases, renewals and expiries are counters (lease.new, lease.renew, ...)
 EV_RELEASE = const(12)
 EV_DECLINE = const(13)
 EV_NAK = const(15)
-EV_EXPIRED = const(18)
 EV_SERVICE = const(1000)  # node start/stop, configuration applied
 EV_SEND_FAIL = const(1002)  # (1001: board fail-stop report) a DHCP reply the socket refused (no route, no interface): not sent
 

@@ -294,6 +294,8 @@ class Node:
             rc.send_in_use(rel, sc, self.out)  # what this node granted alone, the partner learns
         if self.started:
             rel.start(now, self.out)  # new: no saved state, learns everything from the partner
+        from dhcpfo.failover import audit
+        audit.created(self.events, now, rcf, self.config.server.server_id)
         return rel
 
     def delete_relationship(self, name, now, force=False):
@@ -307,7 +309,8 @@ class Node:
         self._unregister(rel)
         self._log_meta(SLOT_OWNER + rel.meta_key, bytes(20))  # the slot is free
         self._commit(new, cfg)
-        self.events.emit(now, ev.INFO, ev.EV_SERVICE, "relationship %s deleted; its scopes serve alone" % name)
+        from dhcpfo.failover import audit
+        audit.deleted(self.events, now, rel.rc, self.config.server.server_id)
 
     def add_failover_scopes(self, name, scope_ids, now):
         from dhcpfo.failover import reconfig as rc
@@ -315,11 +318,15 @@ class Node:
         new, cfg = rc.add_scopes(self._doc(), name, scope_ids)
         self._commit(new, cfg)
         rel.rc = cfg.relationship(name)
+        added = []
         for sid in rel.rc.scopes:
             sc = self.scopes.by_id(sid)
             if sc is not None and sc not in rel.scopes:
                 rc.add_scope(rel, sc, now, self.out)
                 self.server.authorities[sc.index] = rel.authority
+                added.append(sc.id)
+        from dhcpfo.failover import audit
+        audit.scopes_changed(self.events, now, rel.rc, added, True)
 
     def remove_failover_scopes(self, name, scope_ids, now, force=False):
         from dhcpfo.failover import reconfig as rc
@@ -327,17 +334,24 @@ class Node:
         new, cfg = rc.remove_scopes(self._doc(), name, scope_ids, rel, force)
         self._commit(new, cfg)
         rel.rc = cfg.relationship(name)
+        removed = []
         for sc in list(rel.scopes):
             if sc.id not in rel.rc.scopes:
                 rc.remove_scope(rel, sc)
                 self.server.authorities[sc.index] = self._standalone()
+                removed.append(sc.id)
+        from dhcpfo.failover import audit
+        audit.scopes_changed(self.events, now, rel.rc, removed, False)
 
     def set_relationship(self, name, changes, now):
         from dhcpfo.failover import reconfig as rc
         rel = self._existing(name)
         new, cfg = rc.set_options(self._doc(), name, changes)
         self._commit(new, cfg)
+        old = rel.rc
         rc.apply_settings(rel, cfg.relationship(name), changes, now, self.out)
+        from dhcpfo.failover import audit
+        audit.settings_changed(self.events, now, old, rel.rc)
 
     def _doc(self):
         if self.doc is None and self._doc_source is not None:

@@ -251,7 +251,7 @@ def fill_events(now):
     from dhcpfo import events as ev
     e = S["a"]["node"].events
     for i in range(400):
-        e.emit(now, ev.INFO, ev.EV_LEASE, "lease 198.18.0.%d to 02:00:5e:42:00:%02x" % (i & 255, i & 255))
+        e.emit(now, ev.INFO, ev.EV_RELEASE, "lease 198.18.0.%d to 02:00:5e:42:00:%02x" % (i & 255, i & 255))
 
 
 def leases_page(offset, now):

@@ -47,14 +47,14 @@ def test_events_are_paged_newest_first():
 def test_events_ring_is_bounded_in_bytes_and_count():
     e = ev.Events(capacity=8, max_bytes=600)
     for i in range(50):
-        e.emit(i, ev.INFO, ev.EV_LEASE, "x" * 100)
+        e.emit(i, ev.INFO, ev.EV_RELEASE, "x" * 100)
     assert e.bytes <= 600 and len(e.recent(100)) == 600 // (100 + ev.EVENT_OVERHEAD)
     assert e.total == 50 and e.dropped == 50 - len(e.recent(100))
     assert e.recent(1)[0][0] == 49  # the newest survives
     for i in range(20):
-        e.emit(i, ev.INFO, ev.EV_LEASE, "y")
+        e.emit(i, ev.INFO, ev.EV_RELEASE, "y")
     assert len(e.recent(100)) == 8  # count bound
-    e.emit(0, ev.INFO, ev.EV_LEASE, "z" * 10000)  # one huge text cannot take the ring
+    e.emit(0, ev.INFO, ev.EV_RELEASE, "z" * 10000)  # one huge text cannot take the ring
     assert e.bytes <= 600 and len(e.recent(1)[0][3]) == 600 // 4
 
 
