@@ -61,6 +61,7 @@ _RUNTIME = (
     "aio.py",
     "board.py",
     "console.py",
+    "eventlog.py",
     "cfgfile.py",
     "store.py",
     "syslog.py",

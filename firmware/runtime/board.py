@@ -335,13 +335,17 @@ def run(config_path=CONFIG, board_path=BOARD):
         node.storage_lost(clock.now())
     for rel in node.relationships:
         rel.clock = clock
+    from runtime import eventlog
+
+    wall = lambda: to_unix(clock.now()) if clock.synced else None  # noqa: E731
+    eventlog.install(node, data_dir, wall, clock.now)  # the last run's tail first, then this run's
     if last:
         node.events.emit(clock.now(), ERROR, EV_FAIL_STOP, "last run fail-stopped: " + last)
     srv = cfg.server
     if srv.syslog_address is not None:
         from runtime import syslog
 
-        syslog.install(node, srv, lambda: to_unix(clock.now()) if clock.synced else None)
+        syslog.install(node, srv, wall)
     gc.collect()
     udp = UdpEndpoint(ip_text(srv.listen_address), srv.listen_port, srv.interface)
     runner = NodeRunner(node, store, clock, udp, srv.server_id, mgmt=Commands(node).handle,

@@ -15,7 +15,7 @@ from dhcpfo.mgmt.commands import Commands
 from dhcpfo.node import Node
 from runtime.aio import NodeRunner, ip_bytes, ip_text
 from runtime.store import LeaseStore
-from runtime import syslog
+from runtime import eventlog, syslog
 from runtime.udp import UdpEndpoint
 
 
@@ -74,9 +74,11 @@ def _event_printer(verbose):
 def run(config_path, data_dir=None, verbose=False, ready_file=None):
     doc, cfg = load_document(config_path)
     node, store, clock = build(cfg, data_dir, doc=doc)
-    node.events.sink = _event_printer(verbose)
+    wall = lambda: to_unix(clock.now()) if clock.synced else None  # noqa: E731
+    eventlog.install(node, data_dir or cfg.server.data_dir, wall, clock.now)
+    node.events.sink = syslog.chain(_event_printer(verbose), node.events.sink)
     srv = cfg.server
-    syslog.install(node, srv, lambda: to_unix(clock.now()) if clock.synced else None)
+    syslog.install(node, srv, wall)
     listen_text = ip_text(srv.listen_address)
     udp = UdpEndpoint(listen_text, srv.listen_port, srv.interface)
     local = srv.listen_address if listen_text != "0.0.0.0" else srv.server_id
