@@ -5,7 +5,7 @@
 # No service may start serving on the machine's real interfaces: policy-rc.d
 # blocks service start-up during the install, and any unit is disabled after.
 set -eu
-PKGS="isc-dhcp-client isc-dhcp-relay dhcpcd-base busybox isc-dhcp-server kea-dhcp4-server kea-admin tshark iproute2 socat"
+PKGS="isc-dhcp-client isc-dhcp-relay dhcpcd-base busybox isc-dhcp-server kea-dhcp4-server kea-admin tshark iproute2 socat faketime"
 if [ "$(id -u)" != 0 ]; then
     echo "sysdeps: not root; skipping Debian packages ($PKGS)"
     exit 0
