@@ -20,14 +20,13 @@ import glob
 import os
 import resource
 import shutil
-import signal
 import threading
 import time
 
 from faults import ledger
 from integration.netns import LabError, PerfResult, tool, wait_until
 from integration.nodes import PYTHON, Node
-from integration.pair import SCOPE, SIDS, Pair
+from integration.pair import SCOPE, Pair
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOADCLIENT = os.path.join(HERE, "..", "integration", "loadclient.py")
@@ -331,6 +330,8 @@ def wipe_b(fp):
     fp.nodes["b"].start(40)
     fp.wait_states({"b": ("recover-wait", "recover-done", "normal")}, NORMAL_DEADLINE, interval=0.2)
     fp.early_lost = fp.lost_now(sides=("b",))
+    fp.notes.append("checked %d running leases on b in %s" % (
+        len(ledger.current(fp.grants(), time.time())), fp.state("b")))
     return t
 
 

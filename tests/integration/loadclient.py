@@ -4,9 +4,9 @@ Run inside a lab namespace: many virtual clients (distinct MACs) share one
 UDP socket bound to port 68 on one interface; each does DISCOVER -> OFFER ->
 REQUEST -> ACK as fast as the server answers, with up to `window` clients
 in flight. Every ACK is written at once to the output file as a JSON line
-{"ev": "ack", "mac", "ip", "t", "lease" (seconds granted),
-"sid" (the ACK's server identifier), "wall" (time.time())} (and NAKs/retries as their own lines), so a
-test can compare what clients were promised with what a crashed and
+{"ev": "ack", "mac", "ip", "t", "lease" (seconds granted), "sid" (the ACK's
+server identifier), "wall" (time.time())} (and NAKs/retries as their own
+lines), so a test can compare what clients were promised with what a crashed and
 restarted server remembers. Unanswered messages are retransmitted after
 `retry` seconds; a NAK sends the client back to DISCOVER. The run ends when
 every client holds an ACK or after `seconds`; the last line is
