@@ -95,11 +95,13 @@ def current(grants, now, margin=5.0):
 
 
 def lost(grants, table, side, now, margin=5.0):
-    """Text lines, one per running grant that `table` ({ip: row} of active
-    leases, as get-leases gives them) does not bind to the same client."""
+    """Text lines, one per running grant that `table` ({ip: row}, as
+    get-leases gives it) does not hold ACTIVE for the same client (the row
+    it has instead is in the line: state, client, seconds left)."""
     out = []
     for g in current(grants, now, margin):
         row = table.get(g.ip)
-        if row is None or row.get("mac") != g.mac:
-            out.append("%s: %r not held (%s)" % (side, g, row and (row.get("state"), row.get("mac"))))
+        if row is None or row.get("mac") != g.mac or row.get("state") != "active":
+            out.append("%s: %r not held (%s)" % (side, g, row and (row.get("state"), row.get("mac"),
+                                                                    row.get("expires_in"))))
     return out

@@ -218,7 +218,7 @@ class FaultPair(Pair):
         now = time.time()
         out = []
         for side in sides:
-            out += ledger.lost(grants, self.nodes[side].leases(SCOPE, state="active"), side, now)
+            out += ledger.lost(grants, self.nodes[side].leases(SCOPE), side, now)
         return out
 
     def stop_all(self):

@@ -31,3 +31,5 @@ def test_running_lease_missing_or_rebound_is_lost():
     assert len(lost) == 1 and "198.18.0.21" in lost[0]
     table["198.18.0.21"] = {"mac": B, "state": "active"}
     assert ledger.lost(gs, table, "a", now=120) == []
+    table["198.18.0.21"] = {"mac": B, "state": "expired"}  # expired early on the server
+    assert len(ledger.lost(gs, table, "a", now=120)) == 1
