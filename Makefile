@@ -6,7 +6,7 @@ PY := .venv/bin/python
 PYTEST_ARGS ?=
 N ?= 2000
 
-.PHONY: run test venv npm sysdeps fwcheck test-py test-mp bench soak fuzz clean
+.PHONY: run test venv npm sysdeps fwcheck test-py test-mp bench soak fuzz faults clean
 
 .venv/.stamp: requirements.txt pyproject.toml
 	python3 -m venv .venv
@@ -53,6 +53,13 @@ soak: venv
 FUZZ_SECONDS ?= 60
 fuzz: venv
 	FUZZ_SECONDS=$(FUZZ_SECONDS) PYTHONPATH=firmware:host_tools:tests $(PY) -m fuzz.run $(FUZZ_TARGETS)
+
+# The real fault suite (tests/faults/, docs/faults.md): a dhcpfo pair in
+# network namespaces under load, each fault on a fresh pair; root only (a
+# skip with the reason otherwise). Prints the table, writes it to FAULTS_JSON.
+FAULTS_JSON ?= build/faults.json
+faults: sysdeps venv
+	PYTHONPATH=firmware:host_tools:tests $(PY) -m faults.run --json $(FAULTS_JSON) $(FAULTS)
 
 clean:
 	rm -rf .venv node_modules build .pytest_cache

@@ -5,7 +5,7 @@
 # No service may start serving on the machine's real interfaces: policy-rc.d
 # blocks service start-up during the install, and any unit is disabled after.
 set -eu
-PKGS="isc-dhcp-client isc-dhcp-relay dhcpcd-base busybox isc-dhcp-server kea-dhcp4-server kea-admin tshark iproute2 socat"
+PKGS="isc-dhcp-client isc-dhcp-relay dhcpcd-base busybox isc-dhcp-server kea-dhcp4-server kea-admin tshark iproute2 socat faketime nftables"
 if [ "$(id -u)" != 0 ]; then
     echo "sysdeps: not root; skipping Debian packages ($PKGS)"
     exit 0
@@ -30,7 +30,7 @@ if [ -n "$missing" ]; then
 fi
 # Make sure nothing the packages ship is serving.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    for u in isc-dhcp-server kea-dhcp4-server; do
+    for u in isc-dhcp-server kea-dhcp4-server nftables; do
         systemctl disable --now "$u" >/dev/null 2>&1 || true
     done
 fi

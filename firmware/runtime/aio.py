@@ -290,23 +290,25 @@ class NodeRunner:
             return
         self.failed = reason
         self.running = False
-        self.node.out.clear()
-        try:
-            self.udp.close()
-        except Exception:
-            pass
-        for s in self.servers + [s for s in self.listeners.values() if s is not None]:
+        try:  # out of memory, any step here can raise: on_fail_stop runs anyway
+            self.node.out.clear()
             try:
-                s.close()
+                self.udp.close()
             except Exception:
                 pass
-        for c in list(self.conns):
-            self._close(c)
-        self.conns = []
-        if hasattr(self, "_stop"):
-            self._stop.set()
-        if self.on_fail_stop is not None:
-            self.on_fail_stop(reason)
+            for s in self.servers + [s for s in self.listeners.values() if s is not None]:
+                try:
+                    s.close()
+                except Exception:
+                    pass
+            for c in list(self.conns):
+                self._close(c)
+            self.conns = []
+            if hasattr(self, "_stop"):
+                self._stop.set()
+        finally:
+            if self.on_fail_stop is not None:
+                self.on_fail_stop(reason)
 
     async def _guard(self, name, coro, forever=True):
         """Run one task; its death (an exception) is a fail-stop, and so is

@@ -100,14 +100,40 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
                  "%s:%d" % mgmt_listen if mgmt_listen else "off"), flush=True)
         await runner.serve(mgmt_listen=mgmt_listen)
 
-    runner.on_fail_stop = lambda reason: print("dhcpfo node %s FAIL-STOP: %s" % (cfg.server.name, reason),
-                                               file=sys.stderr, flush=True)
-    asyncio.run(main())
+    runner.on_fail_stop = _fail_stop_printer(cfg.server.name)
+    try:
+        asyncio.run(main())
+    except MemoryError:
+        # Out of memory in the event loop itself (an asyncio callback, or
+        # the loop's own shutdown after a fail-stop): the same fail-stop,
+        # with the documented exit status, not a traceback and status 1.
+        if runner.failed is None:
+            try:
+                runner.fail_stop("event loop out of memory")
+            except Exception:  # the loop is closed: its sockets close at exit
+                pass
     udp.close()
     if runner.failed is not None:
         return 3
     print("dhcpfo node %s stopped" % cfg.server.name, flush=True)
     return 0
+
+
+def _fail_stop_printer(name):
+    """on_fail_stop for CPython: the reason on stderr. Out of memory, even
+    formatting it can fail; then a line built at start-up is written."""
+    fallback = ("dhcpfo node %s FAIL-STOP: out of memory (reason not printable)\n" % name).encode()
+
+    def report(reason):
+        try:
+            print("dhcpfo node %s FAIL-STOP: %s" % (name, reason), file=sys.stderr, flush=True)
+        except MemoryError:
+            try:
+                os.write(2, fallback)
+            except OSError:
+                pass
+
+    return report
 
 
 def _write_ready(path, port):

@@ -4,8 +4,9 @@ Run inside a lab namespace: many virtual clients (distinct MACs) share one
 UDP socket bound to port 68 on one interface; each does DISCOVER -> OFFER ->
 REQUEST -> ACK as fast as the server answers, with up to `window` clients
 in flight. Every ACK is written at once to the output file as a JSON line
-{"ev": "ack", "mac", "ip", "t"} (and NAKs/retries as their own lines), so a
-test can compare what clients were promised with what a crashed and
+{"ev": "ack", "mac", "ip", "t", "lease" (seconds granted), "sid" (the ACK's
+server identifier), "wall" (time.time())} (and NAKs/retries as their own
+lines), so a test can compare what clients were promised with what a crashed and
 restarted server remembers. Unanswered messages are retransmitted after
 `retry` seconds; a NAK sends the client back to DISCOVER. The run ends when
 every client holds an ACK or after `seconds`; the last line is
@@ -139,7 +140,12 @@ class Load:
             self.stats["ack"] += 1
             c.state = BOUND
             c.ip = pkt.yiaddr
-            self.log(ev="ack", mac=mac_text(c.mac), ip=ip_text(pkt.yiaddr), n=c.i)
+            lease = pkt.options.get(wire.OPT_LEASE_TIME)
+            sid = pkt.options.get(wire.OPT_SERVER_ID)
+            self.log(ev="ack", mac=mac_text(c.mac), ip=ip_text(pkt.yiaddr), n=c.i,
+                     lease=int.from_bytes(lease, "big") if lease and len(lease) == 4 else None,
+                     sid=ip_text(sid) if sid and len(sid) == 4 else None,
+                     wall=round(time.time(), 4))
         elif mt == wire.NAK:
             self.stats["nak"] += 1
             self.log(ev="nak", mac=mac_text(c.mac), n=c.i,

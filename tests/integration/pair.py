@@ -54,7 +54,7 @@ class Pair:
     """Two dhcpfo nodes in a load-balance relationship plus a client factory."""
 
     def __init__(self, lab, mclt=20, lease_time=60, max_response_delay=8, lb_max_seconds=3,
-                 secret="lab-pair-secret", verbose=True):
+                 secret="lab-pair-secret", verbose=True, pool=POOL, node_class=None):
         self.lab = lab
         self.mclt = mclt
         self.lease_time = lease_time
@@ -72,11 +72,11 @@ class Pair:
             if secret:
                 rel["shared_secret"] = secret
             cfg = node_config("node-" + side, SIDS[side],
-                              [scope(SCOPE, POOL[0], POOL[1], lease_time=lease_time,
+                              [scope(SCOPE, pool[0], pool[1], lease_time=lease_time,
                                      options={"routers": ["198.18.0.1"]})],
                               lab.path("data-" + side), failover=[rel])
             self.hosts[side] = host
-            self.nodes[side] = Node(host, cfg, verbose=verbose)
+            self.nodes[side] = (node_class or Node)(host, cfg, verbose=verbose)
         self.clients = []
         self._mac_seq = 0
         self._client_seq = 0
