@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 
+from dhcpfo.config import mac_str
 from dhcpfo_host import build as buildmod
 from dhcpfo_host import mgmtclient
 from dhcpfo_host.emuboard import CONSOLE_RX
@@ -169,6 +170,7 @@ class EmuBoard:
         fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(self.token + "\n")
+        self.bundle = None  # set by Demo.build
         self.proc = None
         self.pts = None
         self.conn = None
@@ -266,10 +268,6 @@ class EmuBoard:
             return None
         rel = r["relationships"][0]
         return rel.get("state"), rel.get("partner_state")
-
-
-def mac_text(mac):
-    return ":".join("%02x" % b for b in mac)
 
 
 class Demo:
@@ -403,7 +401,7 @@ class Demo:
         for c in self.relay.clients.values():
             acks = len(c.log)
             lines.append("    %s  %-9s %-15s from %-8s lease %3ds  %s" % (
-                mac_text(c.mac), c.state, c.log[-1][2] if c.log else "-",
+                mac_str(c.mac), c.state, c.log[-1][2] if c.log else "-",
                 self.by_ip.get(c.server, c.server or "-"), c.lease,
                 "bound" if acks == 1 else ("renewed %dx" % (acks - 1) if acks else "")))
         print("\n".join(lines) + "\n", flush=True)
@@ -460,12 +458,12 @@ class Demo:
             self.story.say("bound", "%d clients bound in %.1f s (%s)" % (
                 len(r.clients), time.monotonic() - t, ", ".join("%s %d" % kv for kv in sorted(by.items()))),
                 seconds=round(time.monotonic() - t, 2), by=by,
-                clients=[{"mac": mac_text(c.mac), "addr": c.log[0][2], "server": c.log[0][3]}
+                clients=[{"mac": mac_str(c.mac), "addr": c.log[0][2], "server": c.log[0][3]}
                          for c in r.clients.values()])
         if self.wait_for("every client renewed", lambda: all(len(c.log) >= 2 for c in r.clients.values())):
             self.story.say("renewed", "every client renewed its lease at least once (%.1f s after binding began)"
                            % (time.monotonic() - t), seconds=round(time.monotonic() - t, 2),
-                           clients=[{"mac": mac_text(c.mac), "addr": c.log[-1][2], "server": c.log[-1][3],
+                           clients=[{"mac": mac_str(c.mac), "addr": c.log[-1][2], "server": c.log[-1][3],
                                      "acks": len(c.log)} for c in r.clients.values()])
         self.show(fresh=True)
 
@@ -479,12 +477,12 @@ class Demo:
         t = time.monotonic()
         self.story.say("killed", "%s powered off (its emulator SIGKILLed); %d of its clients must move to %s"
                        % (victim.name, len(theirs), survivor.name), board=victim.name,
-                       clients=[mac_text(c.mac) for c in theirs])
+                       clients=[mac_str(c.mac) for c in theirs])
         moved = {}  # client mac -> seconds after the power-off
 
         def progress():
             for c in theirs:
-                key = mac_text(c.mac)
+                key = mac_str(c.mac)
                 if key not in moved:
                     acks = [e for e in c.log if e[0] > t and e[3] == survivor.ip]
                     if acks:
