@@ -331,7 +331,8 @@ class Demo:
                 raise DemoError("%s's emulator exited; console:\n%s" % (b.name, b.console_text()[-2000:]))
             text = b.console_text(offset)
             if "Traceback" in text or "FAIL-STOP" in text:
-                raise DemoError("%s failed to start; console:\n%s" % (b.name, text[-2000:]))
+                raise DemoError("%s failed to start (an EADDRINUSE below means another demo runs on --base %s: "
+                                "give another --base 127.N); console:\n%s" % (b.name, self.addrs.base, text[-2000:]))
             if marker in text and b.call("status") is not None:
                 line = text[text.index(marker):].splitlines()[0]
                 self.story.say("serving", "%s runs the deployed firmware: %s" % (b.name, line.strip()),
@@ -449,7 +450,11 @@ class Demo:
 
     def serve_clients(self):
         r = self.relay
-        r.open()
+        try:
+            r.open()
+        except OSError as e:
+            raise DemoError("cannot open the relay on %s:%d (%s): is another demo running on --base %s? "
+                            "give it another --base 127.N" % (self.addrs.giaddr, RELAY_PORT, e, self.addrs.base))
         t = time.monotonic()
         if self.wait_for("every client bound", lambda: all(c.log for c in r.clients.values())):
             by = {}

@@ -76,17 +76,21 @@ class _Flash:
 
 
 def _from_board_address():
-    """A board has one address, so its outgoing TCP connections come from it
-    (the partner checks that). The emulator shares the host's interfaces: on
-    loopback the kernel would pick 127.0.0.1, so asyncio.open_connection
-    binds to the board's --ip first (as MicroPython's own version, plus the
-    bind; left unbound where that address is not local)."""
+    """A board's outgoing TCP connections come from its own address (the
+    failover partner checks that). Emulated boards on loopback addresses
+    (127.x.y.z, `make run`) share lo, where the kernel would pick 127.0.0.1:
+    there asyncio.open_connection binds to the board's --ip first (as
+    MicroPython's own version, plus the bind). Elsewhere (namespaces, where a
+    board may have a second interface for failover) the kernel's choice stands."""
+    ip = os.getenv("EMUBOARD_IP") or ""
+    if not ip.startswith("127."):
+        return
     import asyncio
     import socket
 
     from asyncio import core
 
-    own = socket.getaddrinfo(os.getenv("EMUBOARD_IP") or "0.0.0.0", 0)[0][-1]
+    own = socket.getaddrinfo(ip, 0)[0][-1]
 
     async def open_connection(host, port, ssl=None, server_hostname=None):
         from errno import EINPROGRESS
@@ -97,10 +101,11 @@ def _from_board_address():
             raise OSError("emuboard: TLS connections are not emulated")
         ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
         s = socket.socket(ai[0], ai[1], ai[2])
-        try:
-            s.bind(own)
-        except OSError:
-            pass
+        if str(host).startswith("127."):
+            try:
+                s.bind(own)
+            except OSError:
+                pass
         s.setblocking(False)
         try:
             s.connect(ai[-1])
