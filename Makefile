@@ -1,5 +1,6 @@
 # dhcpfo: two commands do everything on a fresh Debian machine.
-#   make run    a working failover pair on this machine (no hardware, no root)
+#   make run    two emulated boards, built and flashed, fail over and back (no hardware, no root);
+#               DEMO_SECONDS=N stops it N s after the start, once that story is over (default: Ctrl-C)
 #   make test   installs what tests need, then runs every test
 SHELL := /bin/bash
 PY := .venv/bin/python

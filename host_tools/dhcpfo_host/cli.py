@@ -102,10 +102,15 @@ def main(argv=None):
     p.add_argument("--profile", metavar="FILE", default=os.environ.get("DHCPFO_PROFILE"),
                    help="write cProfile statistics to FILE on exit (developers)")
 
-    p = sub.add_parser("demo", help="a failover pair of emulated boards serving demo clients")
-    p.add_argument("--seconds", type=int, default=0, help="stop after this long (default: until Ctrl-C)")
+    p = sub.add_parser("demo", help="two emulated boards, built and flashed, fail over and back (make run)")
+    p.add_argument("--seconds", type=int, default=0,
+                   help="stop this long after the start, once the failover story is over (default: at Ctrl-C)")
     p.add_argument("--clients", type=int, default=8)
-    p.add_argument("--keep", action="store_true", help="keep the demo's logs and lease files")
+    p.add_argument("--dir", help="an empty folder for the logs, flash and events (default: a new one in /tmp)")
+    p.add_argument("--clean", action="store_true", help="remove the folder at the end (default: keep it)")
+    p.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)  # the default now
+    p.add_argument("--base", default="127.77", help="127.N: the loopback /16 the demo's addresses are in")
+    p.add_argument("--heap", default="1M", help="each emulated board's MicroPython heap")
 
     p = sub.add_parser("call", help="send a management command to a running node")
     _node_args(p)
@@ -179,7 +184,7 @@ def main(argv=None):
         return host.run(args.config, args.data_dir, args.verbose)
     if args.cmd == "demo":
         from dhcpfo_host import demo
-        return demo.main(args.seconds or None, args.clients, args.keep)
+        return demo.main(args.seconds or None, args.clients, args.clean, args.dir, args.base, args.heap)
     if args.cmd == "counters":
         return _counters(args)
     if args.cmd == "failover":

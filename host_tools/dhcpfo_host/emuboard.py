@@ -15,7 +15,7 @@ it can restart the interpreter the way a board reboots:
 * machine.reset() and an unfed machine.WDT restart it too, with
   machine.reset_cause() telling the new interpreter why.
 
-The only stand-ins are `network` and `machine` (emu_stubs/, imported before
+The only stand-ins are `network`, `machine` and `rp2` (emu_stubs/, imported before
 the flash directory is mounted as "/"). Everything else is the real port:
 sockets, asyncio, the VFS, the GC with the heap cap.
 """

@@ -29,6 +29,8 @@ import shutil
 import sys
 import time
 
+import serial
+
 from dhcpfo_host import profiles
 
 # Device-side helpers, defined once per session in the raw REPL's globals.
@@ -157,7 +159,7 @@ def connect(port, baudrate=115200):
     try:
         t.enter_raw_repl(soft_reset=False)
     except TransportError as e:
-        t.close()
+        _close(t)
         raise FlashError("no MicroPython REPL on %s: %s" % (port, e))
     return t
 
@@ -192,6 +194,7 @@ def deploy(bundle, port, root="/", baudrate=115200, any_platform=False, stream=N
     files = m["files"] + [{"path": "manifest.json", "size": os.path.getsize(os.path.join(bundle, "manifest.json")),
                            "sha256": None}]
     t = connect(port, baudrate)
+    switching = False
     try:
         check_device(t, m, any_platform)
         staged = _hashes(t, [root + ".new/" + f["path"] for f in files])
@@ -219,16 +222,31 @@ def deploy(bundle, port, root="/", baudrate=115200, any_platform=False, stream=N
             raise FlashError("SHA-256 differs on the board for %s; the running firmware is untouched, "
                              "run the same command again" % ", ".join(bad))
         top = sorted({f["path"].split("/")[0] for f in files} - {"main.py"})
+        switching = True
         t.exec(_SWITCH % {"root": root, "out_order": ["main.py"] + top, "in_order": top + ["main.py"]})
         if reset:
             t.exit_raw_repl()
             t.serial.write(b"\x04")  # soft reset from the friendly REPL: main.py runs
         return {"sent": len(todo), "kept": len(files) - len(todo), "bytes": need}
-    except TransportError as e:
-        raise FlashError("transfer to %s broke off (%s); the board still runs its previous firmware: run "
-                         "the same command again to resume" % (port, e))
+    except (TransportError, serial.SerialException) as e:  # the board stopped answering, or the port went away
+        why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        if switching:
+            raise FlashError("the switch to the new firmware on %s broke off (%s); the board may boot to the REPL "
+                             "without main.py: run the same command again to finish it" % (port, why))
+        raise FlashError("transfer to %s broke off (%s); the board still has its previous firmware and boots it "
+                         "after a reset; files already staged in %s.new are kept: run the same command again to "
+                         "resume" % (port, why, root))
     finally:
+        _close(t)
+
+
+def _close(t):
+    """Close the port; one that vanished mid-transfer (unplugged board, closed pty) fails its
+    last ioctl, which must not hide the message that says what to do."""
+    try:
         t.close()
+    except (OSError, serial.SerialException):
+        pass
 
 
 # --- MicroPython itself -----------------------------------------------------------

@@ -84,16 +84,33 @@ class Relay:
         for srv in self.servers if to is None else [to]:
             self.sock.sendto(data, srv)
 
+    def _granted_by(self, c):
+        """The server a renewing client talks to: the one whose ACK it holds."""
+        for srv in self.servers:
+            if srv[0] == c.server:
+                return srv
+        return None
+
     def kick(self, now):
-        """Advance every client's state machine: start, retransmit, renew."""
+        """Advance every client's state machine: start, retransmit, renew.
+        A renewal (from T1, half the lease) goes to the server that granted
+        the lease only, as a client's unicast would; from T2 (7/8 of it) the
+        client rebinds and asks every server; at the lease's end it starts over."""
         for c in self.clients.values():
             if c.state == "bound":
                 if now - c.bound_at >= c.lease / 2:
                     c.state = "renewing"
                     c.xid = random.getrandbits(32)
-                    pkt = c.packet(wire.REQUEST)
-                    pkt.ciaddr = c.addr
-                    self._send(c, pkt)
+                else:
+                    continue
+            if c.state == "renewing" and now - c.bound_at >= c.lease:
+                c.state = "init"  # the lease ran out: start over
+                c.addr = None
+            if c.state == "renewing":
+                pkt = c.packet(wire.REQUEST)
+                pkt.ciaddr = c.addr
+                rebinding = now - c.bound_at >= c.lease * 7 / 8
+                self._send(c, pkt, None if rebinding else self._granted_by(c))
                 continue
             if c.state in ("init", "selecting"):
                 c.state = "selecting"
@@ -101,10 +118,6 @@ class Relay:
                 self._send(c, c.packet(wire.DISCOVER))
             elif c.state == "requesting":
                 self._send(c, c.packet(wire.REQUEST, o50=c.offer[0], o54=c.offer[1]))
-            elif c.state == "renewing":
-                pkt = c.packet(wire.REQUEST)
-                pkt.ciaddr = c.addr
-                self._send(c, pkt)
 
     def receive(self, now):
         """Take every reply waiting on the relay socket."""

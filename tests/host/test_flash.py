@@ -186,3 +186,174 @@ def test_a_port_with_no_repl_behind_it_is_a_clear_error_not_a_hang(tmp_path, bun
     finally:
         os.close(m)
         os.close(s)
+
+
+# --- `dhcpfo flash` against an emulated board (dhcpfo emuboard) -----------------------------------
+# The board as a user meets it: MicroPython behind a pty, its flash folder the filesystem, main.py
+# run at every power-on. The deploy goes through the command line, as a user types it.
+
+TOKEN = "flash-test-token"
+
+
+def _loopback_node(name, net):
+    """A one-node config on loopback addresses of this run: server <net>.8.1, relay <net>.7.1."""
+    server = net + ".8.1"
+    return {"server": {"name": name, "server_id": server,
+                       "listen": {"address": server, "port": 17767, "relay_port": 17768},
+                       "mgmt": {"address": server, "port": 17770, "token": TOKEN}},
+            "scopes": [{"id": net + ".7.0", "mask": 24, "lease_time": 3600,
+                        "ranges": [{"start": net + ".7.100", "end": net + ".7.120"}]}]}
+
+
+def _net():
+    return "127.%d" % (100 + os.getpid() % 150)
+
+
+def _emu_bundle(tmp, name):
+    cfg = tmp / (name + ".json")
+    cfg.write_text(json.dumps(_loopback_node(name, _net())))
+    return B.build("w5500-evb-pico", str(cfg), str(tmp / ("bundle-" + name)))["out"]
+
+
+def _flash_cmd(bundle, port):
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host_tools")]))
+    argv = [sys.executable, "-m", "dhcpfo_host.cli", "flash", "--board", "w5500-evb-pico", "--port", port,
+            "--bundle", bundle, "--any-platform"]
+    return argv, env
+
+
+def _flash(bundle, port):
+    import subprocess
+
+    argv, env = _flash_cmd(bundle, port)
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _flash_until(bundle, port, percent):
+    """Start `dhcpfo flash` and return it once its progress bar passed `percent`."""
+    import re
+    import select
+    import subprocess
+    import time
+
+    argv, env = _flash_cmd(bundle, port)
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and p.poll() is None:
+        if select.select([p.stderr], [], [], 0.2)[0]:
+            seen += os.read(p.stderr.fileno(), 4096)
+            done = [int(x) for x in re.findall(rb"\] +(\d+)%", seen)]
+            if done and max(done) >= percent:
+                return p, seen
+    p.kill()
+    p.wait()
+    raise AssertionError("flash ended or stalled before %d%%: %r" % (percent, seen[-500:]))
+
+
+def _serves(net, timeout=120):
+    """A virtual client behind a loopback relay gets an address from the node at <net>.8.1."""
+    import time
+
+    from dhcpfo_host.vclients import Relay
+
+    r = Relay(net + ".7.1", 17768, [(net + ".8.1", 17767)], count=1)
+    r.open()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            r.receive(now)
+            c = next(iter(r.clients.values()))
+            if c.state == "bound":
+                return c.log[-1][2]
+            r.kick(now)
+            time.sleep(0.3)
+    finally:
+        r.close()
+    return None
+
+
+def test_flash_to_an_emulated_board_lands_verifies_boots_and_serves(emulated_board, tmp_path):
+    from dhcpfo_host import mgmtclient
+
+    board = emulated_board("fresh", ip=_net() + ".8.1")
+    board.wait(r">>> $")  # an empty flash: MicroPython's REPL, nothing else
+    v1 = _emu_bundle(tmp_path, "v1")
+    r = _flash(v1, board.port)
+    assert r.returncode == 0, r.stderr[-2000:]
+    files = json.load(open(os.path.join(v1, "manifest.json")))["files"]
+    assert "%d files sent" % (len(files) + 1) in r.stdout and "0 already staged; soft reset" in r.stdout
+    assert "100%" in r.stderr  # the progress bar ran to the end
+    assert _live_matches(board, v1)  # every file landed with the manifest's SHA-256
+    assert os.path.isfile(board.path("manifest.json")) and not os.path.exists(board.path(".new"))
+    # the soft reset started the deployed firmware, which serves
+    board.wait(r"MPY: soft reboot\r\ndhcpfo: node v1: DHCP on %s\.8\.1:17767" % _net().replace(".", r"\."))
+    assert (_serves(_net()) or "").startswith(_net() + ".7.")
+    st = mgmtclient.call(_net() + ".8.1", 17770, {"cmd": "status"}, token=TOKEN)
+    assert st["name"] == "v1"
+
+
+def test_a_cut_transfer_leaves_the_previous_firmware_booting_and_the_same_command_resumes(emulated_board, tmp_path):
+    import signal
+
+    board = emulated_board("cut", ip=_net() + ".8.1")
+    board.wait(r">>> $")
+    v1, v2 = _emu_bundle(tmp_path, "v1"), _emu_bundle(tmp_path, "v2")
+    assert _flash(v1, board.port).returncode == 0
+    board.wait(r"dhcpfo: node v1: DHCP on")
+
+    # 1. the board goes away mid-copy (power off: its pty closes under the tool)
+    p, _ = _flash_until(v2, board.port, 20)
+    board.power_off()
+    _, err = p.communicate(timeout=120)
+    err = err.decode(errors="replace")
+    assert p.returncode == 1 and "Traceback" not in err, err[-2000:]
+    assert "broke off" in err and "boots it after a reset" in err and "run the same command again to resume" in err
+    assert _live_matches(board, v1) and os.path.isdir(board.path(".new"))
+    start = board.size()
+    board.power_on()
+    board.wait(r"dhcpfo: node v1: DHCP on", start=start)  # the previous firmware boots
+
+    # 2. the user presses Ctrl-C mid-copy
+    p, _ = _flash_until(v2, board.port, 30)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    err = err.decode(errors="replace")
+    assert p.returncode == 130, err[-2000:]
+    assert "still runs its previous firmware" in err and "again to resume" in err
+    assert _live_matches(board, v1)
+    start = board.size()
+    board.power_off()
+    board.power_on()
+    board.wait(r"dhcpfo: node v1: DHCP on", start=start)
+
+    # 3. the same command again: what was staged and verifies is not sent again
+    r = _flash(v2, board.port)
+    assert r.returncode == 0, r.stderr[-2000:]
+    kept = int(r.stdout.split(" already staged")[0].rsplit(" ", 1)[1])
+    assert kept >= 5, r.stdout
+    assert _live_matches(board, v2) and not _live_matches(board, v1)
+    board.wait(r"dhcpfo: node v2: DHCP on", start=start)
+    assert _serves(_net())
+
+
+def test_mpremote_mip_install_of_package_json_installs_the_firmware_on_an_emulated_board(emulated_board, tmp_path):
+    """firmware/package.json with mpremote's own `mip install` (no dhcpfo tool in between).
+    mpremote soft-resets the board first; the emulated board reboots as a board does. (The
+    bare unix port on a pty exits on that Ctrl-D and mpremote then waits forever: docs/boards.md.)"""
+    import subprocess
+    import sys
+
+    board = emulated_board("mip")
+    board.wait(r">>> $")
+    mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
+    r = subprocess.run([mpremote, "connect", board.port, "mip", "install", "--target", "/", "package.json"],
+                       cwd=os.path.join(ROOT, "firmware"), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout.rstrip().endswith("Done"), (r.stdout[-1500:], r.stderr[-1500:])
+    urls = json.load(open(os.path.join(ROOT, "firmware", "package.json")))["urls"]
+    for dst, src in urls:
+        with open(os.path.join(ROOT, "firmware", src), "rb") as a, open(board.path(dst), "rb") as b:
+            assert a.read() == b.read(), dst
