@@ -290,7 +290,8 @@ class IscDhcpdPair(Pair):
         off_a = _size(self.a.log_path)
         t0 = time.monotonic()
         self.b.start(timeout=60)
-        m = self.b.wait_log(r"I move from recover to (\S+)", timeout)
+        # (a restart logs "recover to startup" and "startup to recover" first)
+        m = self.b.wait_log(r"I move from recover to (recover-\S+|normal)", timeout)
         synced = time.monotonic() - t0
         if m.group(1) == "recover-wait":
             return synced, None     # MCLT wait before serving again (see DhcpfoPair.resync)

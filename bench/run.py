@@ -140,6 +140,13 @@ def one_run(cli, server, args, offered, offered_ret, seed, resync):
     return out
 
 
+def _resync_text(rs):
+    if not rs:
+        return ""
+    normal = "%.1fs" % rs["normal_s"] if rs["normal_s"] is not None else "only after the MCLT (recover-wait)"
+    return "; resync: relearned in %.1fs, normal %s" % (rs["synced_s"], normal)
+
+
 def _perf(r, offered):
     return {"rate": r.rate, "offered": offered, "acks": r.acks, "discovers": r.discovers,
             "drops": r.drops, "saturated": saturated(r)}
@@ -162,8 +169,7 @@ def measure(cls, args, log):
             " (startup %.1fs)" % (i + 1, offered, n["rate"], n["acks"], n["drops"],
                                   "" if n["saturated"] else ", not saturated", offered_ret, r["rate"], r["acks"],
                                   r["drops"], "" if r["saturated"] else ", not saturated",
-                                  ("; resync %(synced_s)ss to relearn, normal after %(normal_s)ss" % res["resync"])
-                                  if "resync" in res else "", startup))
+                                  _resync_text(res.get("resync")), startup))
         runs.append(res)
         if n["acks"] > 0.9 * refservers.POOL_SIZE:
             log("    warning: run used over 90 % of the pool; lower --duration")
@@ -259,6 +265,37 @@ def table(results, takeover=None):
     return "\n".join(lines)
 
 
+def markdown(results, takeover=None):
+    """The table as Markdown, for bench/README.md's measured section."""
+    takeover = takeover or {}
+    out = ["| server | new DORA/s (runs) | vs Kea | vs Kea HA | returning DORA/s (runs) | vs Kea | vs Kea HA "
+           "| resync: relearn / normal | takeover, partner killed | takeover, partner cut off |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def num(x):
+        return "{:,.0f}".format(x)
+
+    for r in results:
+        if r.get("error"):
+            out.append("| %s | %s | | | | | | | | |" % (r["server"], r["error"]))
+            continue
+        runs_n = " / ".join(num(x["new"]["rate"]) + ("" if x["new"]["saturated"] else "*") for x in r["runs"])
+        runs_r = " / ".join(num(x["returning"]["rate"]) + ("" if x["returning"]["saturated"] else "*")
+                            for x in r["runs"])
+        rs = r.get("resync")
+        rtxt = ("%.1f s / %s (%s bound, %s records)" % (
+            rs["synced_s"], "%.1f s" % rs["normal_s"] if rs["normal_s"] is not None else "MCLT wait",
+            num(rs["bindings"]), num(rs["pool"]) if not r["server"].startswith("kea") else num(rs["bindings"]))
+            if rs else "")
+        tk = takeover.get(r["server"], {})
+        out.append("| %s | %s (%s) | %s | %s | %s (%s) | %s | %s | %s | %s | %s |" % (
+            r["server"], num(r["median"]), runs_n, r.get("median_vs_kea", ""), r.get("median_vs_kea_ha", ""),
+            num(r["median_returning"]), runs_r, r.get("median_returning_vs_kea", ""),
+            r.get("median_returning_vs_kea_ha", ""), rtxt,
+            _fmt_takeover(tk.get("kill")) if tk else "", _fmt_takeover(tk.get("cut")) if tk else ""))
+    return "\n".join(out)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--servers", help="comma-separated names (default: all registered); see --list")
@@ -281,10 +318,20 @@ def main(argv=None):
     ap.add_argument("--base", help="directory for lab files/lease storage (default: system temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep lab directories (logs, leases)")
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    ap.add_argument("--render", metavar="JSON", help="print the tables of a saved --json file and exit")
     ap.add_argument("--kea-log", choices=("info", "warn"), default="info",
                     help="Kea log severity: info (as shipped, a line per lease) or warn")
     args = ap.parse_args(argv)
 
+    if args.render:
+        with open(args.render) as f:
+            saved = json.load(f)
+        ratios(saved["results"])
+        print(table(saved["results"], saved.get("takeover")))
+        print()
+        print(markdown(saved["results"], saved.get("takeover")))
+        return 0
     refservers.KEA_LOG_SEVERITY = args.kea_log.upper()
     refservers.WINDOW = args.window
     load_plugins()
@@ -373,6 +420,9 @@ def _bench(args, chosen):
     load1 = os.getloadavg()
     print()
     print(table(results, takeover))
+    if args.markdown:
+        print()
+        print(markdown(results, takeover))
     print("total %.0fs; load average %.2f at start, %.2f at end (2-core machine: other load skews results)"
           % (elapsed, load0[0], load1[0]))
     if not args.servers or "dhcpfo" in (args.servers or ""):
