@@ -43,7 +43,8 @@ run: venv
 	$(PY) -m dhcpfo_host.cli demo $(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS))
 
 bench: sysdeps venv
-	$(PY) bench/run.py
+	mkdir -p build
+	$(PY) bench/run.py --json build/bench.json --markdown
 
 soak: venv
 	PYTHONPATH=firmware:tests $(PY) -m sim.soak $(N)
