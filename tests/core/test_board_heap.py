@@ -23,8 +23,11 @@ ESP32_HEAP = 100 * 1024  # what an ESP32 leaves free: BUDGET plus a fragmentatio
 # What the runners fail on while BUDGET is not met from .mpy: the measured
 # peak plus a small margin, so a regression fails CI (docs/memory.md has the
 # gap). 166.3 KB after the failover engine's split; 158.6 KB after the lease
-# table's side ids shrank (61.4 -> 46.4 B/address) and .mpy moved to -O3.
-CEILING = 164 * 1024
+# table's side ids shrank (61.4 -> 46.4 B/address) and .mpy moved to -O3;
+# 165.6 KB once live reconfiguration, DHCP parity (lease bounds, fixed
+# addresses), per-connection digest keys, the serial console protocol, the
+# seed's counters and audit events had landed (docs/memory.md).
+CEILING = 168 * 1024
 # The limit both heap runs assert: the 32-bit peak (tests/mp/mprun.mjs) and,
 # scaled by the measured 64/32-bit ratio, the emulated board's -X heapsize
 # (tests/integration/test_board_heap64.py). BUDGET once it is met.
