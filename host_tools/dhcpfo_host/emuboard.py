@@ -197,6 +197,19 @@ class Supervisor:
         self.last = prev
         return bytes(out)
 
+    def _drain_child(self):
+        """Everything the exited interpreter left in its pty, through from_child."""
+        for _ in range(256):  # bounded: an exited child writes no more
+            try:
+                data = os.read(self.child_fd, 4096)
+            except BlockingIOError:
+                return
+            except OSError:  # EIO: the slave side is closed and drained
+                return
+            if not data:
+                return
+            self.from_child(data)
+
     def kill_child(self):
         if self.child and self.child.poll() is None:
             self.child.kill()
@@ -258,6 +271,12 @@ class Supervisor:
                     self.to_console(b"\r\nemuboard: watchdog reset\r\n")
                     cause = WDT_RESET
                 elif self.child.poll() is not None:
+                    # what the interpreter printed last (a friendly prompt
+                    # after Ctrl-B, say) decides how the next boot starts:
+                    # read all of it before deciding, or a soft reset sent
+                    # right after leaving the raw REPL reboots into it
+                    if key is not None:
+                        self._drain_child()
                     if self._reset_requested():
                         self.to_console(b"\r\nemuboard: machine.reset()\r\n")
                         cause = HARD_RESET

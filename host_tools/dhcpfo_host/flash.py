@@ -226,6 +226,9 @@ def deploy(bundle, port, root="/", baudrate=115200, any_platform=False, stream=N
         t.exec(_SWITCH % {"root": root, "out_order": ["main.py"] + top, "in_order": top + ["main.py"]})
         if reset:
             t.exit_raw_repl()
+            # the friendly prompt first: a soft reset decided while the board
+            # still counts as in the raw REPL would skip main.py
+            t.read_until(1, b">>> ", timeout=5)
             t.serial.write(b"\x04")  # soft reset from the friendly REPL: main.py runs
         return {"sent": len(todo), "kept": len(files) - len(todo), "bytes": need}
     except (TransportError, serial.SerialException) as e:  # the board stopped answering, or the port went away
