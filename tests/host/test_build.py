@@ -204,3 +204,23 @@ def test_mip_package_lists_every_firmware_source():
         assert json.load(f) == B.mip_package(), "regenerate: python -m dhcpfo_host.build --mip-package"
     for rel, src in B.sources():
         assert os.path.isfile(os.path.join(ROOT, "firmware", rel)), rel
+
+
+@pytest.mark.parametrize("board", profiles.names())
+def test_dhcpfo_build_for_every_profile(board, tmp_path, capsys):
+    """Each shipped profile builds a bundle with a small scope, or, when the
+    firmware alone is over the board's heap budget (the .mpy firmware on an
+    ESP32 today, docs/memory.md), is refused saying so: never anything else."""
+    prof = profiles.load(board)
+    site = {"ssid": "lab-net", "password": "lab-password"} if prof["network"]["kind"] == "wlan" else None
+    rc = cli.main(["build", "--board", board, "--config", _config(tmp_path, 10, site=site),
+                   "--out", str(tmp_path / "o")])
+    out, err = capsys.readouterr()
+    if B.FIRMWARE_FIXED_BYTES + 10 * B.BYTES_PER_ADDRESS <= prof["heap_budget"]:
+        assert rc == 0, err
+        m = json.load(open(tmp_path / "o" / "manifest.json"))
+        assert any(f["path"] == "config.json" for f in m["files"]) and "capacity: 10 addresses" in out
+    else:
+        assert rc == 2 and not os.path.exists(tmp_path / "o")
+        assert "the firmware alone holds %d B of heap and the board has %d B" % (
+            B.FIRMWARE_FIXED_BYTES, prof["heap_budget"]) in err

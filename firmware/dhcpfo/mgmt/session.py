@@ -16,7 +16,7 @@
 # Sans-I/O: the driver supplies the nonce bytes (its randomness) and `now`.
 
 from dhcpfo import events as ev
-from dhcpfo.compat import hmac_sha256, digest_eq, hexlify, const
+from dhcpfo.compat import hmac_sha256, digest_eq, hexlify, const, parse_hex
 
 PROTO = const(1)
 ADMIN = "administrator"
@@ -43,13 +43,11 @@ def server_proof(token, nonce, cnonce, role):
 
 
 def unhex(text):
-    """Bytes from lower/upper-case hex; ValueError on anything else."""
-    if not isinstance(text, str) or len(text) % 2:
+    """Bytes from hex text (compat.parse_hex, the one hex syntax); ValueError on anything else."""
+    b = parse_hex(text)
+    if not b:
         raise ValueError("hex text expected")
-    out = bytearray(len(text) // 2)
-    for i in range(len(out)):
-        out[i] = int(text[2 * i:2 * i + 2], 16)
-    return bytes(out)
+    return b
 
 
 class Gate:

@@ -14,11 +14,11 @@ import tempfile
 
 from dhcpfo.compat import EPOCH
 from dhcpfo.dhcp.scope import Scopes
+from dhcpfo.lease import status
 from dhcpfo.lease import table as lt
 from runtime.store import LeaseStore
 
-STATE_NAMES = {lt.FREE: "free", lt.ACTIVE: "active", lt.EXPIRED: "expired", lt.RELEASED: "released",
-               lt.ABANDONED: "abandoned", lt.RESET: "reset", lt.BACKUP: "backup"}
+STATE_NAMES = dict((i, status.NAMES[i]) for i in range(1, len(status.NAMES)))  # lease/status.py's names
 STATE_CODES = dict((v, k) for k, v in STATE_NAMES.items())
 # states in which the table keeps the client (stamp = client-last-transaction-time)
 BOUND_STATES = (lt.ACTIVE, lt.EXPIRED, lt.RELEASED)
