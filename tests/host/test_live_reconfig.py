@@ -7,7 +7,6 @@ back with the change and every lease it had. A configuration write that
 fails is a fail-stop, never a node running on a configuration it could not
 persist."""
 
-import asyncio
 import json
 import os
 import signal
@@ -18,7 +17,7 @@ import time
 import pytest
 
 from dhcpfo_host import mgmtclient
-from dhcpfo_host.vclients import Relay
+from host.test_node_process import _serve_clients
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BASE = 40000 + (os.getpid() % 5000) * 4  # DHCP, relay, failover; management below
@@ -118,19 +117,7 @@ def _normal(nodes, name="pair"):
 
 def _serve(net, servers, n, seed, seconds=30.0):
     """n clients behind a relay on `net` until all are bound; {mac text: address text}."""
-    relay = Relay(net[:-1] + "1", BASE + 1, [(a, BASE) for a in servers], count=n, seed=seed)
-    relay.open()
-    try:
-        async def go():
-            loop = asyncio.get_running_loop()
-            t0 = loop.time()
-            while loop.time() - t0 < seconds and any(c.state != "bound" for c in relay.clients.values()):
-                relay.receive(loop.time())
-                relay.kick(loop.time())
-                await asyncio.sleep(0.1)
-        asyncio.run(go())
-    finally:
-        relay.close()
+    relay = _serve_clients(n, seconds, net[:-1] + "1", [(a, BASE) for a in servers], seed, BASE)
     bound = dict((":".join("%02x" % b for b in c.mac), ".".join(str(b) for b in c.addr))
                  for c in relay.clients.values() if c.state == "bound")
     assert len(bound) == n and len(set(bound.values())) == n, relay.table()

@@ -60,8 +60,10 @@ def _stop(proc, sig=signal.SIGTERM):
         proc.wait(10)
 
 
-def _serve_clients(n, seconds=3.0):
-    relay = Relay("127.78.1.1", BASE + 1, [("127.78.0.2", BASE)], count=n, seed=1)
+def _serve_clients(n, seconds=3.0, relay_ip="127.78.1.1", servers=None, seed=1, base=BASE):
+    """n clients behind a loopback relay (port base + 1) until all are bound
+    or `seconds` pass; the relay."""
+    relay = Relay(relay_ip, base + 1, servers or [("127.78.0.2", base)], count=n, seed=seed)
     relay.open()
     try:
         async def go():
