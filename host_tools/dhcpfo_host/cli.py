@@ -194,6 +194,9 @@ def main(argv=None):
         except UsageError as e:
             print("dhcpfo: %s" % e, file=sys.stderr)
             return 2
+        if args.action in ("configure", "deconfigure"):
+            from dhcpfo_host import wizard
+            return wizard.main(args, kw)
         return failover_cli.run(args, lambda req: mgmtclient.call(kw["host"], kw["port"], req, token=kw["token"],
                                                                   role=kw["role"], serial=kw["serial"]))
     if args.cmd == "call":

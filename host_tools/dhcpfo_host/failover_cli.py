@@ -115,6 +115,53 @@ def add_parsers(sub, connection_args):
     _settings(p, False)
     connection_args(p)
 
+    _wizard_parsers(fsub, connection_args)
+
+
+def _partner_args(p):
+    g = p.add_argument_group("the partner server (its management endpoint; the token defaults to this node's)")
+    g.add_argument("--partner", "--partner-tcp", metavar="HOST[:PORT]",
+                   help="host name or address of the partner's management port (default port 6470)")
+    g.add_argument("--partner-serial", metavar="PORT", help="the partner board's serial console instead")
+    g.add_argument("--partner-token", help="the partner's administrator token")
+    g.add_argument("--partner-token-file", help="read the partner's token from this file")
+    g.add_argument("--partner-wait", type=_span, default=30, metavar="SPAN",
+                   help="after losing the partner, wait this long for it to finish the rollback there (default 30s)")
+
+
+def _wizard_parsers(fsub, connection_args):
+    """`configure` and `deconfigure`: the seed's wizard on both nodes (dhcpfo_host/wizard.py)."""
+    p = fsub.add_parser("configure", help="the Configure Failover wizard: checks, then the relationship on "
+                                          "both nodes, rolled back on any failure")
+    p.add_argument("--scope", action="append", metavar="ID",
+                   help="scope id (repeatable; default: every scope in no relationship, the seed's Select All)")
+    p.add_argument("--name", help="relationship name (default: <this node>-<partner>)")
+    p.add_argument("--mode", choices=("load-balance", "hot-standby"), help="default load-balance")
+    p.add_argument("--secondary", action="store_true", help="this node is the protocol's secondary")
+    p.add_argument("--local-address", metavar="IP", help="this node's failover address (default: its server_id)")
+    p.add_argument("--partner-address", metavar="IP",
+                   help="the partner's failover address (default: the server_id it reports)")
+    p.add_argument("--local-port", type=int, metavar="PORT", help="default 647")
+    p.add_argument("--partner-port", type=int, metavar="PORT", help="default 647")
+    p.add_argument("--no-reuse", action="store_true",
+                   help="a new relationship even if one with this partner exists (default: reuse it)")
+    p.add_argument("--connect-wait", type=_span, default=60, metavar="SPAN",
+                   help="how long the last step waits for the pair to connect (default 60s)")
+    _settings(p, True)
+    _partner_args(p)
+    connection_args(p)
+
+    p = fsub.add_parser("deconfigure", help="Deconfigure Failover: scopes (or the whole relationship) leave it "
+                                            "on both nodes, rolled back on any failure")
+    p.add_argument("--name", required=True)
+    p.add_argument("--scope", action="append", metavar="ID", help="scope id (repeatable; default: all of them)")
+    p.add_argument("--force", action="store_true",
+                   help="continue when the pair is not in the normal state (this node only)")
+    p.add_argument("--shared-secret", metavar="TEXT",
+                   help="the relationship's secret, needed to recreate it if a rollback must")
+    _partner_args(p)
+    connection_args(p)
+
 
 def _confirm_secret(args):
     """The seed's confirmation for a shared secret: asked on a terminal, else --force."""

@@ -60,6 +60,7 @@ class Commands:
             "add-failover-scope": (self.reconfigure, "Add-DhcpServerv4FailoverScope"),
             "remove-failover-scope": (self.reconfigure, "Remove-DhcpServerv4FailoverScope"),
             "set-failover": (self.reconfigure, "change a relationship (Set-DhcpServerv4Failover)"),
+            "get-server-info": (self.server_info, "version, clock, relationship count/limit, settings, scope digests"),
         }
 
     # commands that change the node: the read-only role may not run them
@@ -94,6 +95,11 @@ class Commands:
             raise CommandError(str(e))
         except ReconfigError as e:  # a rule of failover/reconfig.py: nothing was changed
             raise CommandError("; ".join(e.errors))
+
+    def server_info(self, req, now):
+        """What the Configure Failover wizard checks (mgmt/serverinfo.py, imported on first use)."""
+        from dhcpfo.mgmt.serverinfo import server_info
+        return server_info(self.node, now)
 
     # ------------------------------------------------------------------
 
