@@ -60,7 +60,7 @@ class Commands:
             "add-failover-scope": (self.reconfigure, "Add-DhcpServerv4FailoverScope"),
             "remove-failover-scope": (self.reconfigure, "Remove-DhcpServerv4FailoverScope"),
             "set-failover": (self.reconfigure, "change a relationship (Set-DhcpServerv4Failover)"),
-            "get-server-info": (self.server_info, "version, clock, relationship count/limit, settings, scope digests"),
+            "get-server-info": (self.server_info, "what the failover wizard checks"),
         }
 
     # commands that change the node: the read-only role may not run them
@@ -97,7 +97,7 @@ class Commands:
             raise CommandError("; ".join(e.errors))
 
     def server_info(self, req, now):
-        """What the Configure Failover wizard checks (mgmt/serverinfo.py, imported on first use)."""
+        # mgmt/serverinfo.py, imported on first use
         from dhcpfo.mgmt.serverinfo import server_info
         return server_info(self.node, now)
 
