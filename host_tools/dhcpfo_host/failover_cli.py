@@ -4,7 +4,8 @@ sends: add-failover, remove-failover, add-failover-scope,
 remove-failover-scope, set-failover, get-failover; docs/operations.md).
 
 Each change is made on the node it is sent to; a pair is changed by running
-the command against both nodes (the partner's role and addresses mirrored).
+the command against both nodes (the partner's role and addresses mirrored),
+or by `configure`/`deconfigure` (dhcpfo_host/wizard.py), which do both.
 """
 import json
 import re

@@ -304,8 +304,9 @@ def check_limit(info, which, new_relationship):
 
 
 def check_running(info):
-    """Check 7: the partner's DHCP service has started (the process answering
-    management is not enough: it answers while it restores its leases)."""
+    """Check 7: the partner says its DHCP service has started (the drivers
+    start it before they open management, so this guards a driver that would
+    answer first)."""
     if not info.get("serving"):
         raise WizardError(MSG_RUNNING)
 

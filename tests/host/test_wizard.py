@@ -276,7 +276,7 @@ def test_the_32nd_relationship_is_refused_before_anything_changes(nodes):
 
 
 def test_checks_that_no_real_node_can_fail_on_demand():
-    # check 7: a node answers management while it restores its leases, before its DHCP service starts
+    # check 7: the drivers start DHCP before they answer management, so no live node fails it
     with pytest.raises(wizard.WizardError, match="DHCP server is not running on the specified server"):
         wizard.check_running({"serving": False})
     with pytest.raises(wizard.WizardError, match="The local server already has 31"):
@@ -290,7 +290,9 @@ def test_checks_that_no_real_node_can_fail_on_demand():
 def test_deconfigure_success_and_rollback(nodes):
     a, b = nodes(0), nodes(1)
     before = a.snapshot(), b.snapshot()
-    res, _ = _configure(a, b, scopes=(NET1, NET2), name="pair")
+    # a short MCLT: a rollback that recreates the relationship brings it back new, and a new
+    # relationship waits one MCLT in RECOVER-WAIT before NORMAL (draft-12)
+    res, _ = _configure(a, b, scopes=(NET1, NET2), name="pair", mclt=15)
     assert res["ok"], res
     _normal([a, b])
     configured = a.snapshot()["info"]["relationships"], b.snapshot()["info"]["relationships"]
@@ -350,3 +352,18 @@ def test_deconfigure_outside_normal_needs_force_and_then_is_local(nodes):
     assert rc == 2 and "Give --force to continue" in err and list(b.rels()) == ["pair"]
     rc, out, err = _cli(*argv + ["--force"])
     assert rc == 0 and "deconfigured pair: done" in out and b.rels() == {}
+
+
+def test_configure_reuses_the_relationship_with_that_partner_and_rolls_back_a_scope(nodes):
+    a, b = nodes(0), nodes(1)
+    res, _ = _configure(a, b, name="pair")
+    assert res["ok"], res
+    before = a.snapshot(), b.snapshot()
+    res, lines = _configure(a, b, scopes=(NET2,), hook=_kill_then(b, 3, restart=True))
+    assert res["relationship"] == "pair" and any(ln.startswith("reusing failover relationship pair") for ln in lines)
+    assert not res["ok"] and res["rolled_back"] == [4, 3]
+    for x, y in zip((a.snapshot(), b.snapshot()), before):
+        assert x["file"] == y["file"] and x["info"]["relationships"] == y["info"]["relationships"]
+    res, lines = _configure(a, b, scopes=(NET2,))
+    assert res["ok"], res
+    assert a.rels()["pair"]["scopes"] == [NET1, NET2] and b.rels()["pair"]["scopes"] == [NET1, NET2]
