@@ -158,6 +158,7 @@ class Step:
 
     def __init__(self, title, do, undo=None, undo_title=None):
         self.title, self.do, self.undo, self.undo_title = title, do, undo, undo_title or title
+        self.uncertain = False  # contact was lost during it: it may or may not have taken effect
 
 
 def command_line(req):
@@ -181,6 +182,10 @@ def run_steps(steps, sides, say, hook=None, partner_wait=0.0):
         except (StepFailed, Lost) as e:
             if isinstance(e, StepFailed) and e.done:
                 done.append((i, st))
+            elif isinstance(e, Lost) and st.undo is not None:
+                # lost while asking: the node may have made the change before it went
+                st.uncertain = True
+                done.append((i, st))
             failure = "step %d (%s) failed: %s" % (i, st.title, e)
             say("[%d/%d] %s: FAILED: %s" % (i, n, st.title, e))
             break
@@ -200,14 +205,20 @@ def run_steps(steps, sides, say, hook=None, partner_wait=0.0):
             continue
         side, req = st.undo
         left = {"step": i, "server": side.label, "endpoint": str(side.endpoint), "command": command_line(req)}
+        if st.uncertain:
+            left["command"] += " (if step %d took effect there)" % i
         if side.lost is not None and not side.reconnect(partner_wait):
             say("rollback of step %d (%s): NOT DONE: %s (%s) cannot be reached"
                 % (i, st.undo_title, side.label, side.endpoint))
             result["not_rolled_back"].append(left)
             continue
         try:
-            side.ask(req)
+            side.change(req)
         except (StepFailed, Lost) as e:
+            if st.uncertain and isinstance(e, StepFailed):
+                say("rollback of step %d (%s): nothing to undo (the step had not taken effect: %s)"
+                    % (i, st.undo_title, e))
+                continue
             say("rollback of step %d (%s): FAILED: %s" % (i, st.undo_title, e))
             left["error"] = str(e)
             result["not_rolled_back"].append(left)
@@ -443,7 +454,11 @@ def configure(local_ep, partner_ep, scopes=None, settings=None, say=print, hook=
         local = Side("this server", local_ep, local_ep.open())
     except (OSError, mgmtclient.MgmtError) as e:
         raise WizardError("this server (%s) cannot be managed: %s" % (local_ep, e)) from None
-    pconn = open_partner(partner_ep)
+    try:
+        pconn = open_partner(partner_ep)
+    except WizardError:
+        local.close()
+        raise
     partner = Side("the partner server", partner_ep, pconn)
     try:
         passed(3, "yes (%s)" % partner_ep)
