@@ -90,6 +90,7 @@ class Node:
         for i, rc in enumerate(config.failover):
             self._add(rc, i)
         self.started = False
+        self._by_index = None
 
     def _add(self, rc, slot):
         if self._factory is None:
@@ -102,14 +103,56 @@ class Node:
         self.relationships.append(rel)
         for sc in scopes:
             self.server.authorities[sc.index] = rel.authority
+        if hasattr(rel, "digest_source"):
+            rel.digest_source = self._cfg_digest
         return rel
+
+    def _cfg_digest(self, rel):
+        """The configuration digest of rel's scopes (failover/cfgdigest.py),
+        or None without a document (a node built without one)."""
+        if self.doc is None and self._doc_source is None:
+            return None
+        from dhcpfo.failover import cfgdigest
+        try:
+            return cfgdigest.of(self._doc(), rel.rc.scopes)
+        except ValueError:
+            return None
+
+    def config_changed(self, now):
+        """The scopes or relationships changed: digests are computed again,
+        and a dhcpfo partner that is connected hears the new one (STATE)."""
+        for rel in self.relationships:
+            if hasattr(rel, "cfg_digest"):
+                rel.cfg_digest = None
+                if rel.channel.link is not None and rel.channel.partner_is_dhcpfo and self.started:
+                    rel.send_state(now, self.out)
 
     # ------------------------------------------------------------------
     # recovery
 
     def tables_by_scope(self):
-        """Lease tables keyed by the scope id used in log records."""
-        return dict((i, self.tables[i]) for i in range(len(self.tables)))
+        """Lease tables keyed by the scope id used in log records: one dict,
+        kept current when scopes change (the lease store holds it)."""
+        if self._by_index is None:
+            self._by_index = {}
+            self.relinked()
+        return self._by_index
+
+    def relinked(self):
+        if self._by_index is not None:
+            self._by_index.clear()
+            for i in range(len(self.tables)):
+                self._by_index[i] = self.tables[i]
+
+    def layout_bytes(self, config=None):
+        """4 bytes naming the lease layout (each scope's id, prefix and ranges
+        in scope order): the payload of the LAYOUT meta (lease/log.py)."""
+        c = crc32(b"")
+        for sc in (config or self.config).scopes:
+            c = crc32(sc.id + bytes([sc.prefix]), c)
+            for s, e in sorted(sc.ranges):
+                c = crc32(s + e, c)
+        return struct.pack("!I", c)
 
     def restore_meta(self, key, payload):
         """A META record replayed from the lease log (failover state)."""
@@ -353,6 +396,15 @@ class Node:
         from dhcpfo.failover import audit
         audit.settings_changed(self.events, now, old, rel.rc)
 
+    def replace_scopes(self, doc, now, force=False):
+        """Make the scopes (and server options/policies) of `doc`, a whole
+        compiled document, the running ones: see rescope.py. Raises
+        rescope.ScopeChangeError, changing nothing, when refused."""
+        from dhcpfo import rescope
+        moved = rescope.apply(self, doc, now, force)
+        self.config_changed(now)
+        return moved
+
     def _doc(self):
         if self.doc is None and self._doc_source is not None:
             try:
@@ -376,6 +428,9 @@ class Node:
         self.doc = doc
         self.config.failover = cfg.failover
         self.out.config = doc
+        for rel in self.relationships:
+            if hasattr(rel, "cfg_digest"):
+                rel.cfg_digest = None  # its scopes may have changed
 
     def _claim(self, rel):
         self._log_meta(SLOT_OWNER + rel.meta_key, struct.pack("!I", _owner_id(rel.name)) + bytes(16))

@@ -5,7 +5,7 @@
 # checks that keep an operator from causing duplicate addresses.
 
 from dhcpfo import events as ev
-from dhcpfo.compat import ip_str
+from dhcpfo.compat import hexlify, ip_str
 from dhcpfo.failover import hashing
 from dhcpfo.failover import perf
 from dhcpfo.failover import states as S
@@ -57,6 +57,11 @@ def status(rel, now):
         "authentication": rel.channel.key is not None,
         "pending_updates": len(rel.updates.inflight),
         "scopes": [ip_str(sc.network) for sc in rel.scopes],
+        # configuration drift (failover/cfgdigest.py): None when not compared
+        # (no dhcpfo partner has sent its digest, or no document to digest)
+        "config_digest": hexlify(rel.cfg_digest) if rel.cfg_digest else None,
+        "partner_config_digest": hexlify(rel.partner_digest) if rel.partner_digest else None,
+        "config_drift": (rel.partner_digest != rel.cfg_digest) if rel.partner_digest and rel.cfg_digest else None,
         "counters": dict(rel.stats),
         "performance": perf.counters([rel]),
     }

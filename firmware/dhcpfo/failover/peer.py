@@ -94,6 +94,11 @@ class Relationship:
         self._poolreq_after = 0  # the secondary asks for addresses (POOLREQ) not before this
         self.started_at = 0
         self.comm_since = 0  # when communications were last lost
+        # configuration digest (failover/cfgdigest.py): digest_source(rel) is
+        # the node's, cfg_digest its cached answer, partner_digest the partner's
+        self.digest_source = None
+        self.cfg_digest = None
+        self.partner_digest = None
 
     # ------------------------------------------------------------------
     # configuration-derived values
@@ -342,7 +347,13 @@ class Relationship:
             flags |= FLAG_NEVER_MET  # no record of ever hearing from this partner
         st = self.state if self.state != S.STARTUP else (self.previous or S.RECOVER)
         ch = self.channel
-        ch.send_up(fw.make_state(ch.next_xid(), now, st, flags, self.stos or None), now, out)
+        m = fw.make_state(ch.next_xid(), now, st, flags, self.stos or None)
+        if ch.partner_is_dhcpfo and self.digest_source is not None:
+            from dhcpfo.failover import cfgdigest
+            d = cfgdigest.own(self)
+            if d is not None:
+                fw.with_cfg_digest(m, d)
+        ch.send_up(m, now, out)
 
     # ------------------------------------------------------------------
     # incoming bytes (failover/inbox.py reads and dispatches them)

@@ -60,11 +60,36 @@ class Commands:
             "add-failover-scope": (self.reconfigure, "Add-DhcpServerv4FailoverScope"),
             "remove-failover-scope": (self.reconfigure, "Remove-DhcpServerv4FailoverScope"),
             "set-failover": (self.reconfigure, "change a relationship (Set-DhcpServerv4Failover)"),
+            # scopes and the whole configuration (mgmt/scopes.py; docs/operations.md)
+            "get-scope-config": (self.scopecmd, "{scope}: the scope as the configuration file holds it"),
+            "set-scope-config": (self.scopecmd, "{scope, config, force?}: replace the scope in one step"),
+            "add-scope": (self.scopecmd, "{config}: a new scope"),
+            "remove-scope": (self.scopecmd, "{scope, force?}: refused in a relationship or with active leases"),
+            "set-scope": (self.scopecmd, "{scope, name?, active?, lease_time?, ...}: scope properties"),
+            "add-range": (self.scopecmd, "{scope, start, end}"),
+            "remove-range": (self.scopecmd, "{scope, start, end}: refused while an active lease is in it"),
+            "add-exclusion": (self.scopecmd, "{scope, start, end?}"),
+            "remove-exclusion": (self.scopecmd, "{scope, start, end?}"),
+            "add-reservation": (self.scopecmd, "{scope, address, mac | client_id, name?, options?}"),
+            "remove-reservation": (self.scopecmd, "{scope, address}"),
+            "set-option": (self.scopecmd, "{scope | level: server, code, value: hex}"),
+            "remove-option": (self.scopecmd, "{scope | level: server, code}"),
+            "add-policy": (self.scopecmd, "{scope | level: server, policy}"),
+            "remove-policy": (self.scopecmd, "{scope | level: server, name}"),
+            "delete-lease": (self.scopecmd, "{scope, address}: release an active lease (Remove-DhcpServerv4Lease)"),
+            "export-config": (self.scopecmd, "the whole configuration document"),
+            "import-config": (self.scopecmd, "{config}: scopes and server options/policies applied live"),
+            "get-config-digest": (self.scopecmd, "each relationship's replicated-configuration digest"),
         }
 
     # commands that change the node: the read-only role may not run them
     CHANGES = ("set-failover-state", "add-failover", "remove-failover", "add-failover-scope",
-               "remove-failover-scope", "set-failover")
+               "remove-failover-scope", "set-failover",
+               "set-scope-config", "add-scope", "remove-scope", "set-scope", "add-range", "remove-range",
+               "add-exclusion", "remove-exclusion", "add-reservation", "remove-reservation", "set-option",
+               "remove-option", "add-policy", "remove-policy", "delete-lease", "import-config",
+               # the export holds the management tokens and shared secrets
+               "export-config")
 
     def handle(self, req, now, role="administrator"):
         if not isinstance(req, dict):
@@ -94,6 +119,14 @@ class Commands:
             raise CommandError(str(e))
         except ReconfigError as e:  # a rule of failover/reconfig.py: nothing was changed
             raise CommandError("; ".join(e.errors))
+
+    def scopecmd(self, req, now):
+        """A command of mgmt/scopes.py, imported on first use (as reconfigure)."""
+        from dhcpfo.mgmt import scopes
+        try:
+            return getattr(scopes, req["cmd"].replace("-", "_"))(self.node, req, now)
+        except scopes.Refused as e:
+            raise CommandError(str(e))
 
     # ------------------------------------------------------------------
 

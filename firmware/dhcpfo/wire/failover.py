@@ -127,7 +127,7 @@ ALLOWED = {
     UPDREQALL: b"",
     UPDDONE: b"",
     UPDREQ: b"",
-    STATE: b"\x18\x17\x19",
+    STATE: b"\x18\x17\x19\x1d",  # + 29: our configuration digest (dhcpfo partners only)
     CONTACT: b"",
     DISCONNECT: b"\x15\x10",
 }
@@ -207,6 +207,7 @@ _DIGEST_OPT_LEN = const(37)  # 4 (code, length) + 1 (type) + 32
 MAX_SKEW = const(60)  # ISC rejects CONNECT/CONNECTACK beyond this (interop §2)
 NONCE_LEN = const(16)  # a connection nonce (see the header comment)
 NONCE_TAG = const(1)  # its sub-option number inside option 29
+CFG_DIGEST_TAG = const(2)  # sub-option of option 29 in STATE: the configuration digest (failover/cfgdigest.py)
 _KEY_LABEL = b"dhcpfo failover connection"
 VENDOR = ("dhcpfo-" + VERSION).encode()
 
@@ -578,6 +579,21 @@ def with_nonce(msg, nonce):
     """Put our connection nonce into a CONNECT or CONNECTACK (option 29)."""
     msg.set_bytes(OPT_VENDOR_OPTIONS, bytes([NONCE_TAG]) + bytes(nonce))
     return msg
+
+
+def with_cfg_digest(msg, digest):
+    """Put our configuration digest into a STATE (option 29, sub-option
+    CFG_DIGEST_TAG); sent to dhcpfo partners only (docs/operations.md)."""
+    msg.set_bytes(OPT_VENDOR_OPTIONS, bytes([CFG_DIGEST_TAG]) + bytes(digest))
+    return msg
+
+
+def cfg_digest_of(msg):
+    """The partner's configuration digest from its STATE, or None."""
+    v = msg.get_bytes(OPT_VENDOR_OPTIONS)
+    if v is None or len(v) < 2 or v[0] != CFG_DIGEST_TAG:
+        return None
+    return bytes(v[1:])
 
 
 def nonce_of(msg):
