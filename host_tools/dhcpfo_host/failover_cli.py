@@ -115,6 +115,9 @@ def add_parsers(sub, connection_args):
     _settings(p, False)
     connection_args(p)
 
+    from dhcpfo_host import replicate
+    replicate.add_parser(fsub, connection_args)
+
 
 def _confirm_secret(args):
     """The seed's confirmation for a shared secret: asked on a terminal, else --force."""

@@ -41,6 +41,10 @@ def request(rel, what, now, out):
 
 def status(rel, now):
     share = (hashing.primary_share(rel.hba) * 100 + 128) // 256  # rounded, as hba_for_percent rounds
+    mine = rel.cfg_digest
+    if mine is None and rel.partner_digest is not None:
+        from dhcpfo.failover import cfgdigest  # computed again after a change, to compare
+        mine = cfgdigest.own(rel)
     return {
         "name": rel.name,
         "role": "primary" if rel.primary else "secondary",
@@ -59,9 +63,9 @@ def status(rel, now):
         "scopes": [ip_str(sc.network) for sc in rel.scopes],
         # configuration drift (failover/cfgdigest.py): None when not compared
         # (no dhcpfo partner has sent its digest, or no document to digest)
-        "config_digest": hexlify(rel.cfg_digest) if rel.cfg_digest else None,
+        "config_digest": hexlify(mine) if mine else None,
         "partner_config_digest": hexlify(rel.partner_digest) if rel.partner_digest else None,
-        "config_drift": (rel.partner_digest != rel.cfg_digest) if rel.partner_digest and rel.cfg_digest else None,
+        "config_drift": (rel.partner_digest != mine) if rel.partner_digest and mine else None,
         "counters": dict(rel.stats),
         "performance": perf.counters([rel]),
     }
