@@ -181,6 +181,8 @@ def add_parser(fsub, connection_args):
                    help="the partner's management endpoint (default: its failover address, this node's port)")
     p.add_argument("--partner-token", help="the partner's management token (default: the same as this node's)")
     p.add_argument("--partner-token-file", help="read the partner's token from this file")
+    p.add_argument("--partner-role", choices=("administrator", "user"),
+                   help="the role of the partner's token (default: the same as --role)")
     p.add_argument("--force", action="store_true", help="do not ask for confirmation")
     connection_args(p)
 
@@ -224,7 +226,7 @@ def main(args, kw):
             host, _, p = args.partner_tcp.rpartition(":")
             port = int(p)
         try:
-            c = mgmtclient.connect(host, port, None, token, kw["role"])
+            c = mgmtclient.connect(host, port, None, token, args.partner_role or kw["role"])
         except (OSError, mgmtclient.MgmtError) as e:
             err = e
 
