@@ -103,29 +103,9 @@ class Node:
         self.relationships.append(rel)
         for sc in scopes:
             self.server.authorities[sc.index] = rel.authority
-        if hasattr(rel, "digest_source"):
-            rel.digest_source = self._cfg_digest
+        if hasattr(rel, "cfgd") and (self.doc is not None or self._doc_source is not None):
+            rel.cfgd = [self._doc, None, None]  # failover/cfgdigest.py
         return rel
-
-    def _cfg_digest(self, rel):
-        """The configuration digest of rel's scopes (failover/cfgdigest.py),
-        or None without a document (a node built without one)."""
-        if self.doc is None and self._doc_source is None:
-            return None
-        from dhcpfo.failover import cfgdigest
-        try:
-            return cfgdigest.of(self._doc(), rel.rc.scopes)
-        except ValueError:
-            return None
-
-    def config_changed(self, now):
-        """The scopes or relationships changed: digests are computed again,
-        and a dhcpfo partner that is connected hears the new one (STATE)."""
-        for rel in self.relationships:
-            if hasattr(rel, "cfg_digest"):
-                rel.cfg_digest = None
-                if rel.channel.link is not None and rel.channel.partner_is_dhcpfo and self.started:
-                    rel.send_state(now, self.out)
 
     # ------------------------------------------------------------------
     # recovery
@@ -134,15 +114,8 @@ class Node:
         """Lease tables keyed by the scope id used in log records: one dict,
         kept current when scopes change (the lease store holds it)."""
         if self._by_index is None:
-            self._by_index = {}
-            self.relinked()
+            self._by_index = dict((i, self.tables[i]) for i in range(len(self.tables)))
         return self._by_index
-
-    def relinked(self):
-        if self._by_index is not None:
-            self._by_index.clear()
-            for i in range(len(self.tables)):
-                self._by_index[i] = self.tables[i]
 
     def layout_bytes(self, config=None):
         """4 bytes naming the lease layout (each scope's id, prefix and ranges
@@ -401,9 +374,7 @@ class Node:
         compiled document, the running ones: see rescope.py. Raises
         rescope.ScopeChangeError, changing nothing, when refused."""
         from dhcpfo import rescope
-        moved = rescope.apply(self, doc, now, force)
-        self.config_changed(now)
-        return moved
+        return rescope.apply(self, doc, now, force)
 
     def _doc(self):
         if self.doc is None and self._doc_source is not None:
@@ -429,8 +400,8 @@ class Node:
         self.config.failover = cfg.failover
         self.out.config = doc
         for rel in self.relationships:
-            if hasattr(rel, "cfg_digest"):
-                rel.cfg_digest = None  # its scopes may have changed
+            if getattr(rel, "cfgd", None) is not None:
+                rel.cfgd[1] = None  # its scopes may have changed
 
     def _claim(self, rel):
         self._log_meta(SLOT_OWNER + rel.meta_key, struct.pack("!I", _owner_id(rel.name)) + bytes(16))

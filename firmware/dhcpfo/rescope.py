@@ -116,8 +116,11 @@ def apply(node, doc, now, force=False):
     old_scopes._by_net = new._by_net
     old_scopes._masks = new._masks
     node.tables[:] = tables
-    node.server.rescoped([auth.get(sc.id, node._standalone()) for sc in new])
-    node.relinked()
+    _server_rescoped(node.server, [auth.get(sc.id, node._standalone()) for sc in new])
+    if node._by_index is not None:  # the lease store's map of log scope ids
+        node._by_index.clear()
+        for i in range(len(tables)):
+            node._by_index[i] = tables[i]
     if relaid:
         out.records.append(layout_dump(node))
     for rel in node.relationships:
@@ -132,7 +135,34 @@ def apply(node, doc, now, force=False):
                 rel.desired[sc.index] = sc.longest_lease
     node.doc = doc
     out.config = doc
+    _digests_changed(node, now)
     return [ip_str(x) for x in moved]
+
+
+def _server_rescoped(srv, authorities):
+    """The DHCP server's per-scope state starts over for the new scope list
+    (dhcp/server.py's lists by scope index); offers made so far are
+    forgotten (a client whose offer is lost asks again)."""
+    n = len(srv.tables)
+    srv.authorities = authorities
+    srv._offers = {}
+    srv._offered = {}
+    srv._cursor = [0] * n
+    srv._expire_cursor = [0] * n
+    srv._alarm = [0] * n
+    srv._full = [False] * n
+    srv._used = [0] * n
+    srv._usable = [sc.size - sc.excluded_count() for sc in srv.scopes]
+
+
+def _digests_changed(node, now):
+    """Configuration digests are computed again, and a dhcpfo partner that
+    is connected hears the new one in a STATE (failover/cfgdigest.py)."""
+    for rel in node.relationships:
+        if getattr(rel, "cfgd", None) is not None:
+            rel.cfgd[1] = None
+            if rel.channel.link is not None and rel.channel.partner_is_dhcpfo and node.started:
+                rel.send_state(now, node.out)
 
 
 def layout_dump(node):

@@ -163,21 +163,6 @@ class DhcpServer:
         self._used = [0] * len(tables)  # ACTIVE count at the last check
         self._usable = [sc.size - sc.excluded_count() for sc in scopes]
 
-    def rescoped(self, authorities):
-        """The scopes and tables were replaced in place (node rescope.py):
-        per-scope state starts over; offers made so far are forgotten (a
-        client whose offer is lost asks again)."""
-        n = len(self.tables)
-        self.authorities = authorities
-        self._offers = {}
-        self._offered = {}
-        self._cursor = [0] * n
-        self._expire_cursor = [0] * n
-        self._alarm = [0] * n
-        self._full = [False] * n
-        self._used = [0] * n
-        self._usable = [sc.size - sc.excluded_count() for sc in self.scopes]
-
     # ------------------------------------------------------------------
     # entry point
 

@@ -5,7 +5,7 @@
 # checks that keep an operator from causing duplicate addresses.
 
 from dhcpfo import events as ev
-from dhcpfo.compat import hexlify, ip_str
+from dhcpfo.compat import ip_str
 from dhcpfo.failover import hashing
 from dhcpfo.failover import perf
 from dhcpfo.failover import states as S
@@ -41,10 +41,10 @@ def request(rel, what, now, out):
 
 def status(rel, now):
     share = (hashing.primary_share(rel.hba) * 100 + 128) // 256  # rounded, as hba_for_percent rounds
-    mine = rel.cfg_digest
-    if mine is None and rel.partner_digest is not None:
-        from dhcpfo.failover import cfgdigest  # computed again after a change, to compare
-        mine = cfgdigest.own(rel)
+    drift = (None, None, None)
+    if rel.cfgd is not None:
+        from dhcpfo.failover import cfgdigest
+        drift = cfgdigest.status(rel)
     return {
         "name": rel.name,
         "role": "primary" if rel.primary else "secondary",
@@ -63,9 +63,9 @@ def status(rel, now):
         "scopes": [ip_str(sc.network) for sc in rel.scopes],
         # configuration drift (failover/cfgdigest.py): None when not compared
         # (no dhcpfo partner has sent its digest, or no document to digest)
-        "config_digest": hexlify(mine) if mine else None,
-        "partner_config_digest": hexlify(rel.partner_digest) if rel.partner_digest else None,
-        "config_drift": (rel.partner_digest != mine) if rel.partner_digest and mine else None,
+        "config_digest": drift[0],
+        "partner_config_digest": drift[1],
+        "config_drift": drift[2],
         "counters": dict(rel.stats),
         "performance": perf.counters([rel]),
     }

@@ -10,8 +10,10 @@
 # sorted too: the same configuration gives the same digest whatever the key
 # or item order of either file. Policies keep their order (it is theirs).
 
+from dhcpfo import events as ev
 from dhcpfo.compat import hexlify, json_dumps, sha256
 from dhcpfo.config import parse_ip
+from dhcpfo.wire import failover as fw
 
 UNORDERED = ("ranges", "exclusions", "options", "reservations")
 LEN = 8  # bytes of the digest carried and compared: drift, not an attack, is what it finds
@@ -49,21 +51,45 @@ def hex_of(d):
 
 
 def own(rel):
-    """This server's digest for `rel` (cached until the node's configuration
-    changes: Node.config_changed), or None when it cannot be computed."""
-    if rel.cfg_digest is None and rel.digest_source is not None:
-        rel.cfg_digest = rel.digest_source(rel)
-    return rel.cfg_digest
+    """This server's digest for `rel` (cached in rel.cfgd until the node's
+    configuration changes: Node.config_changed), or None when the document
+    cannot be read."""
+    d = rel.cfgd
+    if d[1] is None:
+        try:
+            d[1] = of(d[0](), rel.rc.scopes)
+        except ValueError:  # no document to read (ReconfigError)
+            return None
+    return d[1]
 
 
-def partner_said(rel, theirs, first, now):
-    """The partner's digest arrived in its STATE: a Warning event (and a
-    count) when it differs from ours, at the first STATE of a connection or
-    when the partner's digest changed since."""
-    from dhcpfo import events as ev
+def stamp(rel, m):
+    """Our digest into a STATE to a dhcpfo partner: option 29, sub-option
+    CFG_DIGEST_TAG (wire/failover.py)."""
+    d = own(rel)
+    if d is not None:
+        m.set_bytes(fw.OPT_VENDOR_OPTIONS, bytes([fw.CFG_DIGEST_TAG]) + d)
+
+
+def status(rel):
+    """(ours, the partner's, drift) for get-failover: hex, hex, True/False,
+    each None while unknown."""
+    theirs = rel.cfgd[2]
+    mine = own(rel) if theirs is not None or rel.cfgd[1] is not None else None
+    return (hex_of(mine), hex_of(theirs), (theirs != mine) if theirs is not None and mine is not None else None)
+
+
+def partner_said(rel, m, first, now):
+    """The partner's STATE carried option 29: if it is its digest, a
+    Warning event (and a count) when it differs from ours, at the first
+    STATE of a connection or when the partner's digest changed since."""
+    v = m.get_bytes(fw.OPT_VENDOR_OPTIONS)
+    if len(v) < 2 or v[0] != fw.CFG_DIGEST_TAG:
+        return
+    theirs = bytes(v[1:])
     mine = own(rel)
-    was = rel.partner_digest
-    rel.partner_digest = theirs
+    was = rel.cfgd[2]
+    rel.cfgd[2] = theirs
     if mine is None or theirs == mine or not (first or was != theirs):
         return
     rel.events.count("failover.config-drift")

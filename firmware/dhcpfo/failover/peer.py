@@ -94,11 +94,9 @@ class Relationship:
         self._poolreq_after = 0  # the secondary asks for addresses (POOLREQ) not before this
         self.started_at = 0
         self.comm_since = 0  # when communications were last lost
-        # configuration digest (failover/cfgdigest.py): digest_source(rel) is
-        # the node's, cfg_digest its cached answer, partner_digest the partner's
-        self.digest_source = None
-        self.cfg_digest = None
-        self.partner_digest = None
+        # configuration digest (failover/cfgdigest.py): [the node's document
+        # source, our digest (cached), the partner's], when the node has a document
+        self.cfgd = None
 
     # ------------------------------------------------------------------
     # configuration-derived values
@@ -348,11 +346,9 @@ class Relationship:
         st = self.state if self.state != S.STARTUP else (self.previous or S.RECOVER)
         ch = self.channel
         m = fw.make_state(ch.next_xid(), now, st, flags, self.stos or None)
-        if ch.partner_is_dhcpfo and self.digest_source is not None:
+        if ch.partner_is_dhcpfo and self.cfgd is not None:
             from dhcpfo.failover import cfgdigest
-            d = cfgdigest.own(self)
-            if d is not None:
-                fw.with_cfg_digest(m, d)
+            cfgdigest.stamp(self, m)
         ch.send_up(m, now, out)
 
     # ------------------------------------------------------------------

@@ -35,6 +35,13 @@ def _count_arg(req, key, default, lo):
     return v
 
 
+# mgmt/scopes.py's commands; all but the first three change the node (the
+# export too: it holds the management tokens and shared secrets)
+SCOPE_COMMANDS = ("get-scope-config", "get-config-digest", "help-scopes", "set-scope-config", "add-scope",
+                  "remove-scope", "set-scope", "add-range", "remove-range", "add-exclusion", "remove-exclusion",
+                  "add-reservation", "remove-reservation", "set-option", "remove-option", "add-policy",
+                  "remove-policy", "delete-lease", "import-config", "export-config")
+
 # Rows per page of a list reply (leases, events) unless the driver allows
 # more: a leases row is ~250 B of heap while the reply is built and again
 # while it is encoded, so 16 rows keep a reply under ~8 KB on a board.
@@ -60,36 +67,16 @@ class Commands:
             "add-failover-scope": (self.reconfigure, "Add-DhcpServerv4FailoverScope"),
             "remove-failover-scope": (self.reconfigure, "Remove-DhcpServerv4FailoverScope"),
             "set-failover": (self.reconfigure, "change a relationship (Set-DhcpServerv4Failover)"),
-            # scopes and the whole configuration (mgmt/scopes.py; docs/operations.md)
-            "get-scope-config": (self.scopecmd, "{scope}: the scope as the configuration file holds it"),
-            "set-scope-config": (self.scopecmd, "{scope, config, force?}: replace the scope in one step"),
-            "add-scope": (self.scopecmd, "{config}: a new scope"),
-            "remove-scope": (self.scopecmd, "{scope, force?}: refused in a relationship or with active leases"),
-            "set-scope": (self.scopecmd, "{scope, name?, active?, lease_time?, ...}: scope properties"),
-            "add-range": (self.scopecmd, "{scope, start, end}"),
-            "remove-range": (self.scopecmd, "{scope, start, end}: refused while an active lease is in it"),
-            "add-exclusion": (self.scopecmd, "{scope, start, end?}"),
-            "remove-exclusion": (self.scopecmd, "{scope, start, end?}"),
-            "add-reservation": (self.scopecmd, "{scope, address, mac | client_id, name?, options?}"),
-            "remove-reservation": (self.scopecmd, "{scope, address}"),
-            "set-option": (self.scopecmd, "{scope | level: server, code, value: hex}"),
-            "remove-option": (self.scopecmd, "{scope | level: server, code}"),
-            "add-policy": (self.scopecmd, "{scope | level: server, policy}"),
-            "remove-policy": (self.scopecmd, "{scope | level: server, name}"),
-            "delete-lease": (self.scopecmd, "{scope, address}: release an active lease (Remove-DhcpServerv4Lease)"),
-            "export-config": (self.scopecmd, "the whole configuration document"),
-            "import-config": (self.scopecmd, "{config}: scopes and server options/policies applied live"),
-            "get-config-digest": (self.scopecmd, "each relationship's replicated-configuration digest"),
         }
+        # scopes, leases and the whole configuration (mgmt/scopes.py): one
+        # shared help text keeps a board's heap small (arguments
+        # from help-scopes, docs/operations.md)
+        for name in SCOPE_COMMANDS:
+            self.table[name] = (self.scopecmd, "scopes: arguments from help-scopes")
 
     # commands that change the node: the read-only role may not run them
     CHANGES = ("set-failover-state", "add-failover", "remove-failover", "add-failover-scope",
-               "remove-failover-scope", "set-failover",
-               "set-scope-config", "add-scope", "remove-scope", "set-scope", "add-range", "remove-range",
-               "add-exclusion", "remove-exclusion", "add-reservation", "remove-reservation", "set-option",
-               "remove-option", "add-policy", "remove-policy", "delete-lease", "import-config",
-               # the export holds the management tokens and shared secrets
-               "export-config")
+               "remove-failover-scope", "set-failover") + SCOPE_COMMANDS[3:]
 
     def handle(self, req, now, role="administrator"):
         if not isinstance(req, dict):

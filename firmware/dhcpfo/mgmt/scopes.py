@@ -389,3 +389,24 @@ def get_config_digest(node, req, now):
     from dhcpfo.failover import cfgdigest
     return {"digests": dict((rel.name, cfgdigest.hex_of(cfgdigest.of(node._doc(), rel.rc.scopes)))
                             for rel in node.relationships)}
+
+
+def help_scopes(node, req, now):
+    """The arguments of this module's commands (kept here, off the command table)."""
+    return {"commands": {
+        "get-scope-config": "{scope}: the scope as the configuration file holds it, and its relationship",
+        "set-scope-config": "{scope, config, force?}: replace the scope in one step",
+        "add-scope": "{config}: a new scope (compiled form)",
+        "remove-scope": "{scope, force?}: refused in a relationship; with active leases unless force",
+        "set-scope": "{scope, name?, active?, lease_time?, min_lease_time?, max_lease_time?, ...}",
+        "add-range": "{scope, start, end}", "remove-range": "{scope, start, end}",
+        "add-exclusion": "{scope, start, end?}", "remove-exclusion": "{scope, start, end?}",
+        "add-reservation": "{scope, address, mac | client_id, name?, options?}",
+        "remove-reservation": "{scope, address}",
+        "set-option": "{scope | level: \"server\", code, value: hex}",
+        "remove-option": "{scope | level: \"server\", code}",
+        "add-policy": "{scope | level: \"server\", policy}", "remove-policy": "{scope | level: \"server\", name}",
+        "delete-lease": "{scope, address}: release an active lease (Remove-DhcpServerv4Lease)",
+        "export-config": "the whole configuration document (administrator: it holds tokens and secrets)",
+        "import-config": "{config, force?}: its scopes and server options/policies applied live",
+        "get-config-digest": "each relationship's configuration digest"}}

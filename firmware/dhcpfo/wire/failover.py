@@ -581,21 +581,6 @@ def with_nonce(msg, nonce):
     return msg
 
 
-def with_cfg_digest(msg, digest):
-    """Put our configuration digest into a STATE (option 29, sub-option
-    CFG_DIGEST_TAG); sent to dhcpfo partners only (docs/operations.md)."""
-    msg.set_bytes(OPT_VENDOR_OPTIONS, bytes([CFG_DIGEST_TAG]) + bytes(digest))
-    return msg
-
-
-def cfg_digest_of(msg):
-    """The partner's configuration digest from its STATE, or None."""
-    v = msg.get_bytes(OPT_VENDOR_OPTIONS)
-    if v is None or len(v) < 2 or v[0] != CFG_DIGEST_TAG:
-        return None
-    return bytes(v[1:])
-
-
 def nonce_of(msg):
     """The partner's connection nonce from its CONNECT/CONNECTACK, or None."""
     v = msg.get_bytes(OPT_VENDOR_OPTIONS)
