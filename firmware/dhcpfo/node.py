@@ -369,13 +369,6 @@ class Node:
         from dhcpfo.failover import audit
         audit.settings_changed(self.events, now, old, rel.rc)
 
-    def replace_scopes(self, doc, now, force=False):
-        """Make the scopes (and server options/policies) of `doc`, a whole
-        compiled document, the running ones: see rescope.py. Raises
-        rescope.ScopeChangeError, changing nothing, when refused."""
-        from dhcpfo import rescope
-        return rescope.apply(self, doc, now, force)
-
     def _doc(self):
         if self.doc is None and self._doc_source is not None:
             try:

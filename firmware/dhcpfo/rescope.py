@@ -1,6 +1,6 @@
 # rescope.py - replace the scope part of a running node's configuration in
 # one step: options, exclusions, reservations, policies, lease times, ranges,
-# scopes added or removed (Node.replace_scopes; the commands are mgmt/scopes.py).
+# scopes added or removed (apply; the commands are mgmt/scopes.py).
 #
 # Everything is checked and built on the side first; only then is the node
 # switched over, so a refused change leaves it exactly as it was.

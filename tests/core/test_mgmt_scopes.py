@@ -1,4 +1,4 @@
-"""Scopes changed on a running node (mgmt/scopes.py over Node.replace_scopes,
+"""Scopes changed on a running node (mgmt/scopes.py over rescope.apply,
 rescope.py): every command through the command table, every refusal
 (nothing changed, nothing to persist), bindings kept by address when ranges
 move, a restart from what the driver wrote (records through the real lease

@@ -35,12 +35,13 @@ def _count_arg(req, key, default, lo):
     return v
 
 
-# mgmt/scopes.py's commands; all but the first three change the node (the
+# mgmt/scopes.py's commands, as two strings rather than table entries (a
+# board's heap): the first only read, the second change the node (the
 # export too: it holds the management tokens and shared secrets)
-SCOPE_COMMANDS = ("get-scope-config", "get-config-digest", "help-scopes", "set-scope-config", "add-scope",
-                  "remove-scope", "set-scope", "add-range", "remove-range", "add-exclusion", "remove-exclusion",
-                  "add-reservation", "remove-reservation", "set-option", "remove-option", "add-policy",
-                  "remove-policy", "delete-lease", "import-config", "export-config")
+SCOPE_READS = " get-scope-config get-config-digest help-scopes "
+SCOPE_CHANGES = (" set-scope-config add-scope remove-scope set-scope add-range remove-range add-exclusion"
+                 " remove-exclusion add-reservation remove-reservation set-option remove-option add-policy"
+                 " remove-policy delete-lease import-config export-config ")
 
 # Rows per page of a list reply (leases, events) unless the driver allows
 # more: a leases row is ~250 B of heap while the reply is built and again
@@ -68,22 +69,27 @@ class Commands:
             "remove-failover-scope": (self.reconfigure, "Remove-DhcpServerv4FailoverScope"),
             "set-failover": (self.reconfigure, "change a relationship (Set-DhcpServerv4Failover)"),
         }
-        # scopes, leases and the whole configuration (mgmt/scopes.py): one
-        # shared help text keeps a board's heap small (arguments
-        # from help-scopes, docs/operations.md)
-        for name in SCOPE_COMMANDS:
-            self.table[name] = (self.scopecmd, "scopes: arguments from help-scopes")
+        # scopes, leases and the whole configuration (mgmt/scopes.py): the
+        # commands are named in SCOPE_READS/SCOPE_CHANGES, their arguments
+        # by help-scopes (docs/operations.md)
+        self.table["help-scopes"] = (self.scopecmd, "scopes, leases, configuration: commands and arguments")
 
     # commands that change the node: the read-only role may not run them
     CHANGES = ("set-failover-state", "add-failover", "remove-failover", "add-failover-scope",
-               "remove-failover-scope", "set-failover") + SCOPE_COMMANDS[3:]
+               "remove-failover-scope", "set-failover")
 
     def handle(self, req, now, role="administrator"):
         if not isinstance(req, dict):
             return {"ok": False, "error": "a request is a JSON object {\"cmd\": name, ...}"}
         name = req.get("cmd")
         entry = self.table.get(name) if isinstance(name, str) else None
-        if role != "administrator" and name in self.CHANGES:
+        changes = name in self.CHANGES
+        if entry is None and isinstance(name, str) and name and " " not in name:
+            key = " " + name + " "
+            if key in SCOPE_CHANGES or key in SCOPE_READS:
+                entry = (self.scopecmd,)
+                changes = key in SCOPE_CHANGES
+        if role != "administrator" and changes:
             return {"ok": False, "error": "the %s role may only read; %s changes the node" % (role, name)}
         if entry is None:
             return {"ok": False, "error": "unknown command %r; try 'help'" % (name,)}

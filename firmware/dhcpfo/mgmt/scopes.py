@@ -6,7 +6,7 @@
 # configuration digest a pair compares (failover/cfgdigest.py).
 #
 # Every change edits a copy of the configuration document and hands the
-# whole of it to Node.replace_scopes (rescope.py), which checks it, applies
+# whole of it to rescope.apply (the node level), which checks it, applies
 # it in one step and has the driver write it atomically; so a refused
 # change leaves the node and its file as they were. Values are in the
 # compiled form of the file (options as [code, hex]): the host CLI
@@ -64,10 +64,10 @@ def _owner(node, sid):
 
 
 def _apply(node, doc, now, force=False):
-    from dhcpfo.rescope import ScopeChangeError
+    from dhcpfo import rescope
     try:
-        moved = node.replace_scopes(doc, now, force)
-    except ScopeChangeError as e:
+        moved = rescope.apply(node, doc, now, force)
+    except rescope.ScopeChangeError as e:
         raise Refused("; ".join(e.errors))
     return {"moved": moved}
 
