@@ -106,8 +106,12 @@ def apply(node, doc, now, force=False):
                 rc.remove_scope(rel, sc)
             for lk in list(rel.channel.links):  # in-flight updates name old offsets
                 rel.drop(lk, now, out, "scope ranges changed: reconnecting to resend bindings")
+            # what the updates queue and the holds list name by (scope index,
+            # offset) is found again by table scans
             rel.updates.link_lost()
             rel.updates._queue = []
+            rel.holds._held = []
+            rel.holds.rescan()
             hit.append(rel)
     node.config.scopes = cfg.scopes
     node.config.server = cfg.server

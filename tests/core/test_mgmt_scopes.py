@@ -278,3 +278,29 @@ def test_a_drifted_pair_is_flagged_at_connect_and_clears_when_equal():
     p.connect()
     p.tick(2)
     assert fo(p.a)["config_drift"] is False and fo(p.b)["config_drift"] is False
+
+
+def _states_sent(rel, now):
+    """The STATE messages rel sends now, decoded."""
+    from dhcpfo.node import Outbox
+    from dhcpfo.wire import failover as fw
+    out = Outbox()
+    rel.send_state(now, out)
+    dec = fw.StreamDecoder(None)
+    msgs = []
+    for conn, payload in out.peer:
+        msgs.extend(dec.feed(payload))
+    return [m for m in msgs if m.mtype == fw.STATE]
+
+
+def test_the_digest_goes_only_to_a_dhcpfo_partner():
+    from dhcpfo.wire import failover as fw
+    p = _pair()
+    rel = p.a.node.relationships[0]
+    sent = _states_sent(rel, p.now)
+    assert sent and sent[0].get_bytes(fw.OPT_VENDOR_OPTIONS)[0] == fw.CFG_DIGEST_TAG
+    # the partner's CONNECTACK said ISC: STATE carries only what ISC parses
+    rel.channel._learn_partner(fw.make_connectack(1, p.now, b"pair", vendor=b"isc-V4.4.3"))
+    assert not rel.channel.partner_is_dhcpfo
+    sent = _states_sent(rel, p.now)
+    assert sent and sent[0].get_bytes(fw.OPT_VENDOR_OPTIONS) is None
