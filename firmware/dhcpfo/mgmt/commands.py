@@ -6,7 +6,7 @@
 # follow the seed's cmdlets where one exists (Get-DhcpServerv4Failover ->
 # "get-failover", Get-DhcpServerv4ScopeStatistics -> "get-scope-statistics").
 
-from dhcpfo.compat import ip_str
+from dhcpfo.compat import IS_MICROPYTHON, ip_str
 from dhcpfo.lease import status
 from dhcpfo.lease import table as lt
 from dhcpfo import events as ev
@@ -22,6 +22,15 @@ def _scope_id(sc):
 
 def _mac(b):
     return ":".join("%02x" % x for x in b)
+
+
+def _forget(pkg, name):
+    """Drop module pkg.name (imported on demand) so its code leaves the heap."""
+    import sys
+    sys.modules.pop(pkg + "." + name, None)
+    p = sys.modules.get(pkg)
+    if p is not None and hasattr(p, name):
+        delattr(p, name)
 
 
 class CommandError(ValueError):
@@ -114,12 +123,18 @@ class Commands:
             raise CommandError("; ".join(e.errors))
 
     def scopecmd(self, req, now):
-        """A command of mgmt/scopes.py, imported on first use (as reconfigure)."""
+        """A command of mgmt/scopes.py. On MicroPython it and rescope.py
+        (~10 KB of code) are dropped again after each command: scope
+        changes are rare, a board's heap is not."""
         from dhcpfo.mgmt import scopes
         try:
             return getattr(scopes, req["cmd"].replace("-", "_"))(self.node, req, now)
         except scopes.Refused as e:
             raise CommandError(str(e))
+        finally:
+            if IS_MICROPYTHON:
+                _forget("dhcpfo.mgmt", "scopes")
+                _forget("dhcpfo", "rescope")
 
     # ------------------------------------------------------------------
 
