@@ -27,6 +27,7 @@ EV_DELETE_FAILOVER = const(20263)
 EV_ADD_FAILOVER_SCOPE = const(20264)
 EV_REMOVE_FAILOVER_SCOPE = const(20265)
 EV_CHANGE_FAILOVER_CONFIG = const(20266)
+EV_CONFIG_DRIFT = const(20267)  # the partner's replicated scope configuration differs (failover/cfgdigest.py)
 # lease audit (DHCP audit log codes): only the ones worth an event; new
 # leases, renewals and expiries are counters (lease.new, lease.renew, ...)
 EV_RELEASE = const(12)

@@ -90,6 +90,7 @@ class Node:
         for i, rc in enumerate(config.failover):
             self._add(rc, i)
         self.started = False
+        self._by_index = None
 
     def _add(self, rc, slot):
         if self._factory is None:
@@ -102,14 +103,29 @@ class Node:
         self.relationships.append(rel)
         for sc in scopes:
             self.server.authorities[sc.index] = rel.authority
+        if hasattr(rel, "cfgd") and (self.doc is not None or self._doc_source is not None):
+            rel.cfgd = [self._doc, None, None]  # failover/cfgdigest.py
         return rel
 
     # ------------------------------------------------------------------
     # recovery
 
     def tables_by_scope(self):
-        """Lease tables keyed by the scope id used in log records."""
-        return dict((i, self.tables[i]) for i in range(len(self.tables)))
+        """Lease tables keyed by the scope id used in log records: one dict,
+        kept current when scopes change (the lease store holds it)."""
+        if self._by_index is None:
+            self._by_index = dict((i, self.tables[i]) for i in range(len(self.tables)))
+        return self._by_index
+
+    def layout_bytes(self, config=None):
+        """4 bytes naming the lease layout (each scope's id, prefix and ranges
+        in scope order): the payload of the LAYOUT meta (lease/log.py)."""
+        c = crc32(b"")
+        for sc in (config or self.config).scopes:
+            c = crc32(sc.id + bytes([sc.prefix]), c)
+            for s, e in sorted(sc.ranges):
+                c = crc32(s + e, c)
+        return struct.pack("!I", c)
 
     def restore_meta(self, key, payload):
         """A META record replayed from the lease log (failover state)."""
@@ -376,6 +392,9 @@ class Node:
         self.doc = doc
         self.config.failover = cfg.failover
         self.out.config = doc
+        for rel in self.relationships:
+            if getattr(rel, "cfgd", None) is not None:
+                rel.cfgd[1] = None  # its scopes may have changed
 
     def _claim(self, rel):
         self._log_meta(SLOT_OWNER + rel.meta_key, struct.pack("!I", _owner_id(rel.name)) + bytes(16))

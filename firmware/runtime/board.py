@@ -327,7 +327,7 @@ def run(config_path=CONFIG, board_path=BOARD):
     # it is read again when one is made rather than kept on the heap
     node = Node(cfg, doc_source=lambda: _read_json(config_path))
     store = LeaseStore(data_dir)
-    stats = store.load(node.tables_by_scope(), node.restore_meta)
+    stats = store.load(node.tables_by_scope(), node.restore_meta, node.layout_bytes())
     node.after_restore()
     node.events.count("restore.records", stats["snap_records"] + stats["log_records"])
     node.events.count("restore.ignored-bytes", stats["ignored"])

@@ -51,7 +51,7 @@ def build(cfg, data_dir=None, unix_now=None, doc=None):
     d = data_dir or cfg.server.data_dir
     os.makedirs(d, exist_ok=True)
     store = LeaseStore(d)
-    stats = store.load(node.tables_by_scope(), node.restore_meta)
+    stats = store.load(node.tables_by_scope(), node.restore_meta, node.layout_bytes())
     node.after_restore()
     for rel in node.relationships:
         rel.clock = clock  # an unsynced clock learns the partner's time at connect

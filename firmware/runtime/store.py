@@ -127,7 +127,7 @@ class LeaseStore:
         """Replay a file without applying anything (markers only)."""
         return self._read(path, L.Replay(_nothing, _nothing))
 
-    def load(self, tables_by_scope, on_meta=None):
+    def load(self, tables_by_scope, on_meta=None, layout=None):
         """Fill the tables (cleared first) from snap + log. Returns a dict of what
         happened: gen, snap_records, log_records, ignored (torn bytes
         dropped), skipped (bindings for unknown scopes/offsets), lost (True
@@ -156,7 +156,12 @@ class LeaseStore:
             else:
                 self._remove(self._new)
 
+        other = [False]  # after a LAYOUT marker of another layout
+
         def on_binding(scope, offset, rec, extra):
+            if other[0]:
+                self.skipped += 1
+                return
             t = tables_by_scope.get(scope)
             if t is None or offset >= t.size:
                 self.skipped += 1
@@ -167,6 +172,12 @@ class LeaseStore:
                 self.skipped += 1
 
         def meta(key, payload):
+            if key == L.LAYOUT_KEY and layout is not None:
+                other[0] = bytes(payload[:4]) != layout
+                if not other[0]:
+                    for t in tables_by_scope.values():
+                        if t.live():
+                            t.clear()
             self.metas[key] = payload
             if on_meta is not None:
                 on_meta(key, payload)
@@ -218,6 +229,13 @@ class LeaseStore:
                 lost = True  # a log we cannot place: its snapshot or header is gone
         self.torn_bytes += ignored
 
+        if layout is not None and self.metas.get(L.LAYOUT_KEY, layout)[:4] != layout:
+            # the records end in another layout (a crash before the
+            # configuration that goes with them was written): what the
+            # tables hold is this layout's, and the new snapshot says so
+            self.metas[L.LAYOUT_KEY] = layout
+            self.compact(tables_by_scope)
+            rewrite = False
         if rewrite:
             if lost or ignored:
                 # write what we hold now as a fresh snapshot + empty log

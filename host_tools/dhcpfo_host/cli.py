@@ -157,6 +157,9 @@ def main(argv=None):
 
     failover_cli.add_parsers(sub, failover_connection)
 
+    from dhcpfo_host import scope_cli
+    scope_cli.add_parsers(sub, failover_connection)
+
     from dhcpfo_host.migrate import commands as migrate
     migrate.add_parsers(sub)
 
@@ -187,16 +190,22 @@ def main(argv=None):
         return demo.main(args.seconds or None, args.clients, args.clean, args.dir, args.base, args.heap)
     if args.cmd == "counters":
         return _counters(args)
-    if args.cmd == "failover":
+    if args.cmd == "failover" or args.cmd in scope_cli.GROUPS:
         from dhcpfo_host import mgmtclient
         try:
             kw = _node_conn(args)
         except UsageError as e:
             print("dhcpfo: %s" % e, file=sys.stderr)
             return 2
+        if args.cmd in scope_cli.GROUPS:
+            return scope_cli.run(args, lambda req: mgmtclient.call(kw["host"], kw["port"], req, token=kw["token"],
+                                                                   role=kw["role"], serial=kw["serial"]))
         if args.action in ("configure", "deconfigure"):
             from dhcpfo_host import wizard
             return wizard.main(args, kw)
+        if args.action == "replicate":
+            from dhcpfo_host import replicate
+            return replicate.main(args, kw)
         return failover_cli.run(args, lambda req: mgmtclient.call(kw["host"], kw["port"], req, token=kw["token"],
                                                                   role=kw["role"], serial=kw["serial"]))
     if args.cmd == "call":

@@ -162,6 +162,8 @@ def _wizard_parsers(fsub, connection_args):
                    help="the relationship's secret, needed to recreate it if a rollback must")
     _partner_args(p)
     connection_args(p)
+    from dhcpfo_host import replicate
+    replicate.add_parser(fsub, connection_args)
 
 
 def _confirm_secret(args):

@@ -41,6 +41,10 @@ def request(rel, what, now, out):
 
 def status(rel, now):
     share = (hashing.primary_share(rel.hba) * 100 + 128) // 256  # rounded, as hba_for_percent rounds
+    drift = (None, None, None)
+    if rel.cfgd is not None:
+        from dhcpfo.failover import cfgdigest
+        drift = cfgdigest.status(rel)
     return {
         "name": rel.name,
         "role": "primary" if rel.primary else "secondary",
@@ -57,6 +61,11 @@ def status(rel, now):
         "authentication": rel.channel.key is not None,
         "pending_updates": len(rel.updates.inflight),
         "scopes": [ip_str(sc.network) for sc in rel.scopes],
+        # configuration drift (failover/cfgdigest.py): None when not compared
+        # (no dhcpfo partner has sent its digest, or no document to digest)
+        "config_digest": drift[0],
+        "partner_config_digest": drift[1],
+        "config_drift": drift[2],
         "counters": dict(rel.stats),
         "performance": perf.counters([rel]),
     }

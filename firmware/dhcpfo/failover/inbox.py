@@ -115,6 +115,9 @@ def _on_state(rel, m, now, out):
     flags = m.get_u8(fw.OPT_SERVER_FLAGS, 0)
     first = rel.state_link is not rel.channel.link
     rel.state_link = rel.channel.link
+    if rel.cfgd is not None and m.get_bytes(fw.OPT_VENDOR_OPTIONS) is not None:
+        from dhcpfo.failover import cfgdigest
+        cfgdigest.partner_said(rel, m, first, now)
     if first:
         rel.partner_never_met = bool(flags & FLAG_NEVER_MET)
         rel.first_contact(ps, now)

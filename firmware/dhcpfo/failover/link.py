@@ -49,6 +49,7 @@ class Channel:
         self.last_tx = 0
         # what the partner said at connect
         self.partner_is_isc = False
+        self.partner_is_dhcpfo = False  # only a dhcpfo partner gets our configuration digest
         self.partner_max_unacked = 0
         self.partner_receive_timer = 0
 
@@ -189,5 +190,6 @@ class Channel:
     def _learn_partner(self, m):
         vendor = m.get_bytes(fw.OPT_VENDOR_CLASS) or b""
         self.partner_is_isc = vendor[:4] == b"isc-"
+        self.partner_is_dhcpfo = vendor[:7] == b"dhcpfo-"
         self.partner_max_unacked = m.get_u32(fw.OPT_MAX_UNACKED, 1) or 1
         self.partner_receive_timer = m.get_u32(fw.OPT_RECEIVE_TIMER, 0)

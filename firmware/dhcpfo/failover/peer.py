@@ -94,6 +94,9 @@ class Relationship:
         self._poolreq_after = 0  # the secondary asks for addresses (POOLREQ) not before this
         self.started_at = 0
         self.comm_since = 0  # when communications were last lost
+        # configuration digest (failover/cfgdigest.py): [the node's document
+        # source, our digest (cached), the partner's], when the node has a document
+        self.cfgd = None
 
     # ------------------------------------------------------------------
     # configuration-derived values
@@ -342,7 +345,11 @@ class Relationship:
             flags |= FLAG_NEVER_MET  # no record of ever hearing from this partner
         st = self.state if self.state != S.STARTUP else (self.previous or S.RECOVER)
         ch = self.channel
-        ch.send_up(fw.make_state(ch.next_xid(), now, st, flags, self.stos or None), now, out)
+        m = fw.make_state(ch.next_xid(), now, st, flags, self.stos or None)
+        if ch.partner_is_dhcpfo and self.cfgd is not None:
+            from dhcpfo.failover import cfgdigest
+            cfgdigest.stamp(self, m)
+        ch.send_up(m, now, out)
 
     # ------------------------------------------------------------------
     # incoming bytes (failover/inbox.py reads and dispatches them)

@@ -43,6 +43,12 @@ SNAP_BEGIN = const(4)
 SNAP_END = const(5)
 LOG_BEGIN = const(6)
 
+# META key of the LAYOUT marker: 4 bytes naming the scope layout the
+# bindings after it use (Node.layout_bytes; written when scopes or ranges
+# change, rescope.py). Replay clears the tables at a marker naming the
+# configuration's layout and skips bindings after one that does not.
+LAYOUT_KEY = const(250)
+
 _MAX_UNIT = const(16)  # records of the largest binding (14 EXTRA + BINDING) rounded up
 
 

@@ -6,7 +6,7 @@
 # follow the seed's cmdlets where one exists (Get-DhcpServerv4Failover ->
 # "get-failover", Get-DhcpServerv4ScopeStatistics -> "get-scope-statistics").
 
-from dhcpfo.compat import ip_str
+from dhcpfo.compat import IS_MICROPYTHON, ip_str
 from dhcpfo.lease import status
 from dhcpfo.lease import table as lt
 from dhcpfo import events as ev
@@ -24,6 +24,15 @@ def _mac(b):
     return ":".join("%02x" % x for x in b)
 
 
+def _forget(pkg, name):
+    """Drop module pkg.name (imported on demand) so its code leaves the heap."""
+    import sys
+    sys.modules.pop(pkg + "." + name, None)
+    p = sys.modules.get(pkg)
+    if p is not None and hasattr(p, name):
+        delattr(p, name)
+
+
 class CommandError(ValueError):
     pass
 
@@ -34,6 +43,14 @@ def _count_arg(req, key, default, lo):
         raise CommandError("%s must be an integer >= %d" % (key, lo))
     return v
 
+
+# mgmt/scopes.py's commands, as two strings rather than table entries (a
+# board's heap): the first only read, the second change the node (the
+# export too: it holds the management tokens and shared secrets)
+SCOPE_READS = " get-scope-config get-config-digest help-scopes "
+SCOPE_CHANGES = (" set-scope-config add-scope remove-scope set-scope add-range remove-range add-exclusion"
+                 " remove-exclusion add-reservation remove-reservation set-option remove-option add-policy"
+                 " remove-policy delete-lease import-config export-config ")
 
 # Rows per page of a list reply (leases, events) unless the driver allows
 # more: a leases row is ~250 B of heap while the reply is built and again
@@ -62,6 +79,10 @@ class Commands:
             "set-failover": (self.reconfigure, "change a relationship (Set-DhcpServerv4Failover)"),
             "get-server-info": (self.server_info, "what the failover wizard checks"),
         }
+        # scopes, leases and the whole configuration (mgmt/scopes.py): the
+        # commands are named in SCOPE_READS/SCOPE_CHANGES, their arguments
+        # by help-scopes (docs/operations.md)
+        self.table["help-scopes"] = (self.scopecmd, "scopes, leases, configuration: commands and arguments")
 
     # commands that change the node: the read-only role may not run them
     CHANGES = ("set-failover-state", "add-failover", "remove-failover", "add-failover-scope",
@@ -72,7 +93,13 @@ class Commands:
             return {"ok": False, "error": "a request is a JSON object {\"cmd\": name, ...}"}
         name = req.get("cmd")
         entry = self.table.get(name) if isinstance(name, str) else None
-        if role != "administrator" and name in self.CHANGES:
+        changes = name in self.CHANGES
+        if entry is None and isinstance(name, str) and name and " " not in name:
+            key = " " + name + " "
+            if key in SCOPE_CHANGES or key in SCOPE_READS:
+                entry = (self.scopecmd,)
+                changes = key in SCOPE_CHANGES
+        if role != "administrator" and changes:
             return {"ok": False, "error": "the %s role may only read; %s changes the node" % (role, name)}
         if entry is None:
             return {"ok": False, "error": "unknown command %r; try 'help'" % (name,)}
@@ -100,6 +127,19 @@ class Commands:
         # mgmt/serverinfo.py, imported on first use
         from dhcpfo.mgmt.serverinfo import server_info
         return server_info(self.node, now)
+    def scopecmd(self, req, now):
+        """A command of mgmt/scopes.py. On MicroPython it and rescope.py
+        (~10 KB of code) are dropped again after each command: scope
+        changes are rare, a board's heap is not."""
+        from dhcpfo.mgmt import scopes
+        try:
+            return getattr(scopes, req["cmd"].replace("-", "_"))(self.node, req, now)
+        except scopes.Refused as e:
+            raise CommandError(str(e))
+        finally:
+            if IS_MICROPYTHON:
+                _forget("dhcpfo.mgmt", "scopes")
+                _forget("dhcpfo", "rescope")
 
     # ------------------------------------------------------------------
 

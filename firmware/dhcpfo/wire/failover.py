@@ -127,7 +127,7 @@ ALLOWED = {
     UPDREQALL: b"",
     UPDDONE: b"",
     UPDREQ: b"",
-    STATE: b"\x18\x17\x19",
+    STATE: b"\x18\x17\x19\x1d",  # + 29: our configuration digest (dhcpfo partners only)
     CONTACT: b"",
     DISCONNECT: b"\x15\x10",
 }
@@ -207,6 +207,7 @@ _DIGEST_OPT_LEN = const(37)  # 4 (code, length) + 1 (type) + 32
 MAX_SKEW = const(60)  # ISC rejects CONNECT/CONNECTACK beyond this (interop §2)
 NONCE_LEN = const(16)  # a connection nonce (see the header comment)
 NONCE_TAG = const(1)  # its sub-option number inside option 29
+CFG_DIGEST_TAG = const(2)  # sub-option of option 29 in STATE: the configuration digest (failover/cfgdigest.py)
 _KEY_LABEL = b"dhcpfo failover connection"
 VENDOR = ("dhcpfo-" + VERSION).encode()
 
