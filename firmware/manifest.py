@@ -50,6 +50,7 @@ _DHCPFO = (
     "mgmt/__init__.py",
     "mgmt/commands.py",
     "mgmt/failover.py",
+    "mgmt/reads.py",
     "mgmt/session.py",
     "wire/__init__.py",
     "wire/dhcp.py",
