@@ -81,6 +81,16 @@ def _why(e):
     return "%s: %s" % (type(e).__name__, e)
 
 
+async def _shut(writer):
+    """Close a stream for good on both runtimes (MicroPython's asyncio closes
+    the socket in wait_closed(); close() alone may leave it open)."""
+    try:
+        writer.close()
+        await writer.wait_closed()
+    except Exception:
+        pass
+
+
 def _error_line(text):
     return (json_dumps({"ok": False, "error": text}) + "\n").encode()
 
@@ -600,10 +610,7 @@ class NodeRunner:
                     self.log("management connection from %s closed: not authenticated" % source)
                     break
         finally:
-            try:
-                writer.close()
-            except Exception:
-                pass
+            await _shut(writer)
 
     async def _mgmt_accept(self, reader, writer):
         if self.mgmt_open >= self.mgmt_max:
@@ -617,10 +624,7 @@ class NodeRunner:
                 await writer.drain()
             except Exception:
                 pass
-            try:
-                writer.close()
-            except Exception:
-                pass
+            await _shut(writer)
             return
         self.mgmt_open += 1
         try:
