@@ -31,7 +31,9 @@ from dhcpfo_host.emuboard import prepare_flash
 
 from host.test_emuboard import REPO, Emu, _need_micropython
 
-BASE = 30000 + (os.getpid() % 1500) * 20  # ports unique to this run
+# 100 ports unique to this run, below the ephemeral range (32768-): the nodes'
+# many outgoing connections must not sit on a port a listener wants
+BASE = 10000 + (os.getpid() % 220) * 100
 SPARES = 30  # relationships besides the pair: 31 in all (config.MAX_RELATIONSHIPS)
 MAX_CONN = 3
 ADMIN = "admin-token-surface"
@@ -45,9 +47,9 @@ SEED_STATS = ("ScopeId", "SuperscopeName", "AddressesFree", "AddressesInUse", "P
               "AddressesInUseOnThisServer", "AddressesInUseOnPartnerServer")
 # the sides: the board on 127.0.0.1, the CPython node on 127.0.0.2
 SIDES = {
-    "board": {"ip": "127.0.0.1", "dhcp": BASE, "mgmt": BASE + 2, "fo": BASE + 3, "spare_fo": BASE + 100,
+    "board": {"ip": "127.0.0.1", "dhcp": BASE, "mgmt": BASE + 2, "fo": BASE + 3, "spare_fo": BASE + 10,
               "spare_net": 100},
-    "node": {"ip": "127.0.0.2", "dhcp": BASE + 4, "mgmt": BASE + 6, "fo": BASE + 7, "spare_fo": BASE + 200,
+    "node": {"ip": "127.0.0.2", "dhcp": BASE + 4, "mgmt": BASE + 6, "fo": BASE + 7, "spare_fo": BASE + 50,
              "spare_net": 200},
 }
 
@@ -242,7 +244,7 @@ def _every_command(c, side):
     run({"cmd": "add-failover", "name": "bad-name", "partner": "no-such-host.invalid", "scopes": [FREE_SCOPES[1]]},
         False, "no-such-host.invalid could not be resolved")
     added = run({"cmd": "add-failover", "name": "by-name", "partner": "localhost", "partner_port": 9,
-                 "local_port": SIDES[side]["spare_fo"] + 50, "scopes": [FREE_SCOPES[0], "10.99.99.0"],
+                 "local_port": SIDES[side]["spare_fo"] + 35, "scopes": [FREE_SCOPES[0], "10.99.99.0"],
                  "force": True})
     assert added["relationship"]["partner"] == "127.0.0.1" and added["relationship"]["partner_server"] == "localhost"
     assert added["errors"] == ["scope 10.99.99.0 does not exist on this server"]
