@@ -54,6 +54,7 @@ _DHCPFO = (
     "mgmt/failover.py",
     "mgmt/serverinfo.py",
     "mgmt/scopes.py",
+    "mgmt/reads.py",
     "mgmt/session.py",
     "wire/__init__.py",
     "wire/dhcp.py",

@@ -6,7 +6,7 @@
 # it again on MicroPython once the Config is built.
 
 from dhcpfo.compat import json_loads
-from dhcpfo.config import (FORMAT, LOG_LEVELS, MAX_NAME, MAX_POOL, MAX_RELATIONSHIPS, MAX_VALUE,
+from dhcpfo.config import (FORMAT, LOG_LEVELS, MAX_HOST, MAX_NAME, MAX_POOL, MAX_RELATIONSHIPS, MAX_VALUE,
                            T1_PERMILLE, T2_PERMILLE, Config, ConfigError, FailoverConfig,
                            MatchConfig, PolicyConfig, ReservationConfig, ScopeConfig,
                            ServerConfig, addr_delta, and4, mask_of, or_not4, parse_hex, parse_ip)
@@ -190,6 +190,9 @@ def _server(r):
     s.mgmt_port = r.int("mgmt_port", 1, 65535)
     s.mgmt_token = r.str("mgmt_token", 128, True)
     s.mgmt_user_token = r.str("mgmt_user_token", 128, True)
+    v = r.int("mgmt_max_connections", 1, 64, True)  # absent in documents compiled before it existed
+    if v is not None:
+        s.mgmt_max_connections = v
     s.console_password = r.str("console_password", 128, True)
     s.decline_hold = r.int("decline_hold", 0, 30 * 86400)
     s.offer_hold = r.int("offer_hold", 1, 3600)
@@ -278,6 +281,7 @@ def _relationship(r, scopes):
     f.role = r.choice("role", ("primary", "secondary"))
     f.mode = r.choice("mode", ("load-balance", "hot-standby"))
     f.partner_address = r.ip("partner_address")
+    f.partner_host = r.str("partner_host", MAX_HOST, True)
     f.partner_port = r.int("partner_port", 1, 65535)
     f.local_address = r.ip("local_address")
     f.local_port = r.int("local_port", 1, 65535)

@@ -20,6 +20,8 @@ FORMAT = "dhcpfo-compiled-1"  # the "format" key of a compiled document
 MAX_RELATIONSHIPS = const(31)  # Windows' limit per server (seed, wizard checks)
 MAX_POOL = const(65536)  # addresses per scope: offsets stay small ints
 MAX_NAME = const(126)  # failover relationship name, as Windows
+MAX_HOST = const(253)
+MGMT_MAX_CONNECTIONS = const(4)  # concurrent TCP management sessions by default (a board's heap)  # a DNS host name (RFC 1035: 253 characters written out)
 MAX_VALUE = const(1024)  # longest option value: more fits no 1500-octet reply
 DEFAULT_LEASE_TIME = const(86400)
 DEFAULT_MCLT = const(3600)
@@ -83,6 +85,7 @@ class ServerConfig:
         self.mgmt_port = MGMT_PORT
         self.mgmt_token = None
         self.mgmt_user_token = None  # read-only role (mgmt/session.py)
+        self.mgmt_max_connections = MGMT_MAX_CONNECTIONS  # TCP management sessions at once (runtime/aio.py)
         self.console_password = None  # locks the serial console's management (runtime/console.py)
         self.decline_hold = 3600
         self.offer_hold = 60
@@ -176,6 +179,7 @@ class FailoverConfig:
         self.role = "primary"
         self.mode = "load-balance"
         self.partner_address = None
+        self.partner_host = None  # the host name the partner was given by, if any (address resolved from it)
         self.partner_port = FAILOVER_PORT
         self.local_address = None
         self.local_port = FAILOVER_PORT

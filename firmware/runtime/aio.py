@@ -19,6 +19,7 @@ import gc
 
 from dhcpfo import events as ev
 from dhcpfo.compat import IS_MICROPYTHON, asyncio, ip_str, json_dumps, json_loads
+from dhcpfo.config import FAILOVER_PORT, MGMT_MAX_CONNECTIONS, parse_ip
 from dhcpfo.mgmt import session as msession
 from dhcpfo.wire import dhcp as wire
 from dhcpfo.wire import failover as fw
@@ -28,7 +29,8 @@ BROADCAST = "255.255.255.255"
 CONNECT_TIMEOUT = 5  # seconds for a failover TCP connect before retrying
 PEER_READ_MAX = 4096  # bytes per read from a partner
 PEER_BACKLOG_MAX = 65536  # unsent bytes to one partner before the link counts as lost
-MGMT_LINE_MAX = 4096  # a longer management request closes that management connection
+MGMT_LINE_MAX = 4096  # a longer management request is answered with an error and closes the connection
+MGMT_IDLE = 300  # seconds a management connection may send nothing before it is closed (frees its slot)
 NOMEM_LIMIT = 8  # wake-ups in a row whose input could not even be read: not recoverable
 
 
@@ -79,6 +81,44 @@ def _why(e):
     return "%s: %s" % (type(e).__name__, e)
 
 
+async def _shut(writer):
+    """Close a stream for good on both runtimes (MicroPython's asyncio closes
+    the socket in wait_closed(); close() alone may leave it open)."""
+    try:
+        writer.close()
+        await writer.wait_closed()
+    except Exception:
+        pass
+
+
+def _error_line(text):
+    return (json_dumps({"ok": False, "error": text}) + "\n").encode()
+
+
+def resolve_partner(req):
+    """add-failover may name the partner by host name: the driver resolves it
+    here (the core never does) into req["resolved"], or req["resolve_error"].
+    getaddrinfo(host, port)[0][-1] is the form every MicroPython port takes;
+    it blocks the loop for the lookup, which a rare, administrator-only
+    command can afford. CPython asks for IPv4 only (localhost is ::1 first)."""
+    req.pop("resolved", None)  # only the driver says what a name resolved to
+    req.pop("resolve_error", None)
+    host = req.get("partner")
+    if req.get("cmd") != "add-failover" or type(host) is not str or not host or parse_ip(host) is not None:
+        return
+    port = req.get("partner_port")
+    port = port if type(port) is int else FAILOVER_PORT
+    try:
+        import socket
+        if IS_MICROPYTHON:
+            ai = socket.getaddrinfo(host, port)[0][-1]
+        else:
+            ai = socket.getaddrinfo(host, port, socket.AF_INET)[0][-1]
+        req["resolved"] = ip_str(peer_ip(ai))
+    except Exception as e:  # OSError (no such name), or an address that is not IPv4
+        req["resolve_error"] = _why(e)
+
+
 _REPLY_NAMES = ("bootreply", "discover", "offer", "request", "decline", "ack", "nak")
 
 
@@ -117,7 +157,7 @@ class PeerConn:
 
 class NodeRunner:
     def __init__(self, node, store, clock, udp, local_addr, mgmt=None, log=None, relay_port=67, token=None,
-                 user_token=None, config_path=None):
+                 user_token=None, config_path=None, mgmt_max=MGMT_MAX_CONNECTIONS):
         self.node = node
         self.config_path = config_path  # where Outbox.config goes (runtime/cfgfile.py)
         self.config_file = None  # its ConfigFile, made at the first change (heap on a board)
@@ -135,6 +175,8 @@ class NodeRunner:
         if user_token:
             keys[msession.USER] = user_token
         self.gate = msession.Gate(keys, node.events)
+        self.mgmt_max = mgmt_max  # TCP management connections at once; one more is refused
+        self.mgmt_open = 0
         self.log = log or (lambda msg: None)
         self.conns = []
         self.running = True
@@ -489,17 +531,22 @@ class NodeRunner:
             delay = delay * 2 if delay < 8 else 10
 
     async def _read_line(self, reader, buf):
-        """One request line of at most MGMT_LINE_MAX bytes, or None (closed or too long)."""
+        """One request line of at most MGMT_LINE_MAX bytes; None when the
+        connection closed or sat idle MGMT_IDLE seconds; False when too long."""
         while True:
             i = buf.find(b"\n")
-            if i >= 0:
+            if 0 <= i <= MGMT_LINE_MAX:
                 line = bytes(buf[:i])
                 buf[:] = buf[i + 1:]
                 return line
             if len(buf) > MGMT_LINE_MAX:
                 self.node.events.count("mgmt.too-long")
+                return False
+            try:
+                data = await asyncio.wait_for(reader.read(1024), MGMT_IDLE)
+            except asyncio.TimeoutError:
+                self.node.events.count("mgmt.idle-closed")
                 return None
-            data = await reader.read(1024)
             if not data:
                 return None
             buf.extend(data)
@@ -518,6 +565,7 @@ class NodeRunner:
             now = self.clock.now()
             resp, run = sess.handle(req, now)
             if run is not None:
+                resolve_partner(run)
                 resp = self.mgmt(run, now, sess.role)
         except ValueError as e:
             resp = {"ok": False, "error": "bad request: %s" % (e,)}
@@ -545,6 +593,13 @@ class NodeRunner:
                     break
                 if line is None:
                     break
+                if line is False:
+                    try:
+                        writer.write(_error_line("request longer than %d bytes; connection closed" % MGMT_LINE_MAX))
+                        await writer.drain()
+                    except OSError:
+                        pass
+                    break
                 resp = self.answer(sess, line)
                 try:
                     writer.write(resp)
@@ -555,13 +610,27 @@ class NodeRunner:
                     self.log("management connection from %s closed: not authenticated" % source)
                     break
         finally:
-            try:
-                writer.close()
-            except Exception:
-                pass
+            await _shut(writer)
 
     async def _mgmt_accept(self, reader, writer):
-        await self._guard("mgmt", self._mgmt_client(reader, writer), False)
+        if self.mgmt_open >= self.mgmt_max:
+            # bounded: each session costs heap (buffers, a handshake); one too
+            # many gets one line saying so and is closed, and is counted
+            self.node.events.count("mgmt.conn-refused")
+            self.log("management connection refused: %d open already" % self.mgmt_open)
+            try:
+                writer.write(_error_line("too many management connections (at most %d); try again later"
+                                         % self.mgmt_max))
+                await writer.drain()
+            except Exception:
+                pass
+            await _shut(writer)
+            return
+        self.mgmt_open += 1
+        try:
+            await self._guard("mgmt", self._mgmt_client(reader, writer), False)
+        finally:
+            self.mgmt_open -= 1
 
     async def serve(self, peer_listen=None, connectors=None, mgmt_listen=None):
         """Run until stop(): DHCP, ticks, failover links, management. Without

@@ -348,9 +348,10 @@ def run(config_path=CONFIG, board_path=BOARD):
         syslog.install(node, srv, wall)
     gc.collect()
     udp = UdpEndpoint(ip_text(srv.listen_address), srv.listen_port, srv.interface)
-    runner = NodeRunner(node, store, clock, udp, srv.server_id, mgmt=Commands(node).handle,
+    runner = NodeRunner(node, store, clock, udp, srv.server_id, mgmt=Commands(node, wall=wall).handle,
                         relay_port=srv.relay_port, token=srv.mgmt_token,
-                        user_token=srv.mgmt_user_token, config_path=_relative(config_path))
+                        user_token=srv.mgmt_user_token, config_path=_relative(config_path),
+                        mgmt_max=srv.mgmt_max_connections)
 
     def fail_stop(reason):
         log("FAIL-STOP: " + reason)

@@ -82,10 +82,10 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
     listen_text = ip_text(srv.listen_address)
     udp = UdpEndpoint(listen_text, srv.listen_port, srv.interface)
     local = srv.listen_address if listen_text != "0.0.0.0" else srv.server_id
-    commands = Commands(node, max_page=1 << 20)  # no heap limit here: whole lists in one reply
+    commands = Commands(node, max_page=1 << 20, wall=wall)  # no heap limit here: whole lists in one reply
     runner = NodeRunner(node, store, clock, udp, local, mgmt=commands.handle,
                         relay_port=srv.relay_port, token=srv.mgmt_token,
-                        user_token=srv.mgmt_user_token,
+                        user_token=srv.mgmt_user_token, mgmt_max=srv.mgmt_max_connections,
                         config_path=config_path)  # live changes rewrite the file (compiled form)
     mgmt_listen = (ip_text(srv.mgmt_address), srv.mgmt_port) if srv.mgmt_port else None
 

@@ -51,6 +51,7 @@ def _server(s):
                 "options": _options(s.options), "policies": [_policy(p) for p in s.policies],
                 "mgmt_address": _ip(s.mgmt_address), "mgmt_port": s.mgmt_port,
                 "mgmt_token": s.mgmt_token, "mgmt_user_token": s.mgmt_user_token,
+                "mgmt_max_connections": s.mgmt_max_connections,
                 "console_password": s.console_password, "decline_hold": s.decline_hold,
                 "offer_hold": s.offer_hold, "time_skew_max": s.time_skew_max,
                 "log_level": s.log_level, "abuse": s.abuse}

@@ -13,7 +13,7 @@ the schema does not know is an error, so a typo never passes silently.
 
 from dhcpfo.compat import json_loads
 from dhcpfo.config import (DEFAULT_LEASE_TIME, DEFAULT_MCLT, FAILOVER_PORT, LOG_LEVELS, MAX_NAME,
-                           MAX_POOL, MAX_RELATIONSHIPS, MGMT_PORT, Config, ConfigError,
+                           MAX_POOL, MAX_RELATIONSHIPS, MGMT_MAX_CONNECTIONS, MGMT_PORT, Config, ConfigError,
                            FailoverConfig, MatchConfig, PolicyConfig, ReservationConfig,
                            ScopeConfig, ServerConfig, addr_delta, and4, ip_str, mask_of,
                            or_not4, parse_hex, parse_ip, parse_mac, prefix_of)
@@ -48,7 +48,7 @@ _SYSLOG_KEYS = ("address", "port", "level", "facility")
 SYSLOG_LEVELS = ("info", "warning", "error")
 _DEF_KEYS = ("code", "name", "type")
 _LISTEN_KEYS = ("address", "port", "interface", "relay_port")
-_MGMT_KEYS = ("address", "port", "token", "user_token", "console_password")
+_MGMT_KEYS = ("address", "port", "token", "user_token", "console_password", "max_connections")
 _SCOPE_KEYS = ("id", "mask", "name", "description", "active", "lease_time", "offer_delay_ms",
                "ranges", "exclusions", "reservations", "options", "policies", "bootp",
                "min_lease_time", "max_lease_time", "t1_percent", "t2_percent", "authoritative")
@@ -356,6 +356,7 @@ def _server(c, v):
                 elif s.mgmt_user_token == s.mgmt_token:
                     c.err("server.mgmt.user_token", "must differ from the administrator's token")
             s.console_password = c.str(md, "console_password", "server.mgmt", None, 128)
+            s.mgmt_max_connections = c.int(md, "max_connections", "server.mgmt", MGMT_MAX_CONNECTIONS, 1, 64)
             if s.console_password is not None and len(s.console_password) < 8:
                 c.err("server.mgmt.console_password", "too short (at least 8 characters)")
             if (s.mgmt_address is not None and s.mgmt_address[0] != 127

@@ -40,6 +40,7 @@ PROMPT = b">>> "
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 PWRON_RESET, HARD_RESET, WDT_RESET, SOFT_RESET = 1, 2, 3, 5
 CONSOLE_RX = "emuboard %s: console on %s"
+CONSOLE_STALL = 2.0  # seconds a console write waits for a reader before its bytes are dropped
 
 
 def micropython_path():
@@ -110,6 +111,7 @@ class Supervisor:
     # -- console -------------------------------------------------------------
 
     def open_console(self):
+        self.con_stalled = False
         self.con_fd, self.con_slave = pty.openpty()
         tty.setraw(self.con_slave)
         _nonblock(self.con_fd)
@@ -123,14 +125,39 @@ class Supervisor:
         return self.con_path
 
     def to_console(self, data):
-        """Like a UART with nobody listening: what the pty cannot take is lost."""
+        """Like a UART: bytes leave as fast as the other end reads them (a
+        large management answer is not cut short by the pty's small buffer);
+        what nobody takes within CONSOLE_STALL seconds is lost, and until the
+        other end reads again the console drops without waiting."""
         if self.log:
             self.log.write(data)
-        try:
-            os.write(self.con_fd, data)
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.EIO):
-                raise
+        view = memoryview(data)
+        deadline = None
+        while view:
+            try:
+                n = os.write(self.con_fd, view)
+            except OSError as e:
+                if e.errno == errno.EIO:
+                    return
+                if e.errno != errno.EAGAIN:
+                    raise
+                n = 0
+            view = view[n:]
+            if not view:
+                self.con_stalled = False
+                return
+            if self.con_stalled:
+                return  # nobody listening: a UART's bytes go nowhere
+            if deadline is None:
+                deadline = time.monotonic() + CONSOLE_STALL
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.con_stalled = True
+                return
+            sel = selectors.DefaultSelector()
+            sel.register(self.con_fd, selectors.EVENT_WRITE)
+            sel.select(min(left, 0.05))
+            sel.close()
 
     # -- interpreter -----------------------------------------------------------
 

@@ -85,7 +85,8 @@ def add_parsers(sub, connection_args):
 
     p = fsub.add_parser("add", help="create a relationship on this node (Add-DhcpServerv4Failover)")
     p.add_argument("--name", required=True)
-    p.add_argument("--partner", required=True, metavar="IP", help="the partner server's address")
+    p.add_argument("--partner", required=True, metavar="HOST",
+                   help="the partner server's IPv4 address or host name (the node resolves it)")
     p.add_argument("--scope", required=True, action="append", metavar="ID", help="scope id (repeatable)")
     p.add_argument("--secondary", action="store_true",
                    help="this node is the protocol's secondary (default: primary; the partner takes the other)")
@@ -218,7 +219,7 @@ def _row(r):
              else "%s%% here" % r.get("load_balance_percent"))
     auto = r.get("auto_state_switchover")
     return [r.get("name"), r.get("role"), r.get("mode"), r.get("state"), r.get("partner_state"),
-            r.get("partner"), "up" if r.get("connected") else "down", str(r.get("mclt")), split,
+            r.get("partner_server") or r.get("partner"), "up" if r.get("connected") else "down", str(r.get("mclt")), split,
             "%ss" % auto if auto else "off", "yes" if r.get("authentication") else "no",
             ",".join(r.get("scopes") or [])]
 

@@ -210,6 +210,10 @@ class Scope:
                 n += 1
         return n
 
+    def reserved_count(self):
+        """Reservations of this scope (in the pool and fixed outside it)."""
+        return len(self._res_at) + len(self._fixed)
+
     def is_reserved(self, offset):
         return offset in self._res_at
 

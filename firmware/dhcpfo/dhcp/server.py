@@ -660,6 +660,14 @@ class DhcpServer:
         if old is not None:
             self._offered.pop((old[0], old[1]), None)
 
+    def pending_offers(self, si, now):
+        """Addresses of scope `si` offered and not yet requested (offer still open)."""
+        n = 0
+        for v in self._offers.values():
+            if v[0] == si and v[2] > now:
+                n += 1
+        return n
+
     def _prune(self, now):
         for key in [k for k, v in self._offers.items() if v[2] <= now]:
             self._unhold(key)

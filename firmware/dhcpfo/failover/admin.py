@@ -53,12 +53,16 @@ def status(rel, now):
         "state_since": rel.stos,
         "partner_state": S.name(rel.partner_state),
         "partner": ip_str(rel.partner_address),
+        "partner_server": getattr(rel.rc, "partner_host", None) or ip_str(rel.partner_address),
         "connected": rel.channel.link is not None,
         "mclt": rel.mclt,
         "load_balance_percent": share if rel.primary else 100 - share,
         "reserve_percent": rel.rc.reserve_percent,
         "auto_state_switchover": rel.safe_period or None,
         "authentication": rel.channel.key is not None,
+        # the seed's TimeOutOfSync: the partner's clock is off by more than permitted
+        "time_out_of_sync": rel.clockdiff.out, "clock_difference": rel.clockdiff.last,
+        "time_skew_max": rel.clockdiff.skew_max,
         "pending_updates": len(rel.updates.inflight),
         "scopes": [ip_str(sc.network) for sc in rel.scopes],
         # configuration drift (failover/cfgdigest.py): None when not compared

@@ -140,8 +140,12 @@ class Authority:
         self.rel.updates.committed(scope.index, offset)
 
     def scope_statistics(self, sc, now):
+        """Free addresses by pool ownership (FREE is the primary's, BACKUP the
+        secondary's) and leases by the server that granted them."""
         rel = self.rel
         t = rel.tables[sc.index]
+        theirs = t.active_by_partner()
         return {"relationship": rel.name, "state": S.name(rel.state),
                 "free_this_server": t.count(pool.own_status(rel.primary)),
-                "free_partner_server": t.count(pool.partner_status(rel.primary))}
+                "free_partner_server": t.count(pool.partner_status(rel.primary)),
+                "in_use_this_server": t.count(lt.ACTIVE) - theirs, "in_use_partner_server": theirs}

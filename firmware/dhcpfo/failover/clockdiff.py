@@ -17,10 +17,13 @@ TIME_EVENT_INTERVAL = 300  # at most one TimeOutOfSync event per this many secon
 class ClockDiff:
     """The partner's clock minus ours, in seconds, and how sure we are of it."""
 
-    def __init__(self, name, skew_max, events):
+    def __init__(self, name, skew_max, events, partner="?"):
         self.name = name
         self.skew_max = skew_max  # a larger difference refuses the partner (TimeOutOfSync)
         self.events = events
+        self.partner = partner  # the partner's address or host name, for the event text
+        self.out = False  # TimeOutOfSync: the last message checked was beyond skew_max
+        self.last = 0  # the difference that message showed (seconds, partner minus us)
         self.skew = 0
         self._fresh = True  # the next message starts a new estimate
         self._hi = None  # upper bound from replies (None: none yet)
@@ -64,12 +67,17 @@ class ClockDiff:
         """Does message `m` show a clock difference beyond the limit? Counted, and
         reported at most once per TIME_EVENT_INTERVAL."""
         skew = fw.time_skew(m, now)
-        if skew > self.skew_max or -skew > self.skew_max:
+        self.last = skew
+        self.out = skew > self.skew_max or -skew > self.skew_max
+        if self.out:
             if now - self._last_event >= TIME_EVENT_INTERVAL:
                 self._last_event = now
+                mag = skew if skew > 0 else -skew
                 self.events.emit(now, ev.ERROR, ev.EV_TIME_OUT_OF_SYNC,
-                                 "relationship %s: partner clock differs by %d s (limit %d): TimeOutOfSync"
-                                 % (self.name, skew, self.skew_max))
+                                 "The server detected that it is out of time synchronization with partner %s "
+                                 "for failover relationship %s. The time is out of sync by %d minutes "
+                                 "(%d s, permitted %d s)." % (self.partner, self.name, (mag + 30) // 60, skew,
+                                                              self.skew_max))
             self.events.count("peer.time-out-of-sync")
             return True
         return False

@@ -17,6 +17,7 @@
 # This module feeds events to states.py, carries out what a state asks for
 # on entry, and dispatches the partner's messages.
 
+from dhcpfo.compat import ip_str
 from dhcpfo.failover import admin
 from dhcpfo.failover import hashing
 from dhcpfo.failover import inbox
@@ -66,7 +67,8 @@ class Relationship:
                       "queue_90": 0, "queue_dropped": 0}
         self.perf = PerMinute(self.stats)
         self.channel = Channel(rc.name, self.primary, key, rc.max_unacked, rc.max_response_delay, events)
-        self.clockdiff = ClockDiff(rc.name, server_cfg.time_skew_max, events)
+        self.clockdiff = ClockDiff(rc.name, server_cfg.time_skew_max, events,
+                                   getattr(rc, "partner_host", None) or ip_str(rc.partner_address))
         self.holds = Holds(scopes, tables, events)
         self.updates = Updates(rc.name, scopes, tables, self.desired, self.channel, self.clockdiff,
                                self.holds, events, self.stats)

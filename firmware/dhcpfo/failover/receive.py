@@ -78,7 +78,16 @@ def _store(rel, ups, cd, sc, off, m, now, out):
     before = (t.ack_pexp(off), t.expiry(off))
     was_active = t.state(off) == lt.ACTIVE
     who = (t.client_id(off), t.hwaddr(off))
+    was_theirs = t.by_partner(off)
+    our_cltt = t.stamp(off)
     stored = bu.apply_bndupd(t, off, m, now, -cd.skew)
+    if stored == lt.ACTIVE:
+        # who granted it (scope statistics): the partner, unless this update
+        # only echoes our own grant back (same client, same transaction time,
+        # as after UPDREQALL), which stays with whoever had it
+        echo = (was_active and their_cltt and who == (t.client_id(off), t.hwaddr(off))
+                and abs(their_cltt - our_cltt) <= CLTT_TIE + cd.width())
+        t.mark_by_partner(off, was_theirs if echo else True)
     t.set_flags(off, t.flags(off) & ~(lt.PENDING | lt.MARK))
     ups.settled(key)
     if (was_active and stored == lt.ACTIVE and before[1] > t.expiry(off)

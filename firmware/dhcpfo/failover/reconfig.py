@@ -84,6 +84,10 @@ def compiled_spec(spec):
         ep = ep if isinstance(ep, dict) else {}
         out[side + "_address"] = spec.get(side + "_address", ep.get("address"))
         out[side + "_port"] = spec.get(side + "_port", ep.get("port", cfg.FAILOVER_PORT))
+    pe = spec.get("partner")
+    host = spec.get("partner_host", pe.get("host") if isinstance(pe, dict) else None)
+    if host is not None:
+        out["partner_host"] = host  # the name it was given by (the address was resolved from it)
     hs = out["mode"] == "hot-standby"
     out["load_balance_percent"] = None if hs else spec.get("load_balance_percent", d.load_balance_percent)
     out["reserve_percent"] = spec.get("reserve_percent", 5) if hs else None

@@ -5,7 +5,11 @@ One fixed 20-byte record per address offset, all in one preallocated
 bytearray; the scope layer maps offset <-> address. Record layout (the same
 bytes are the payload of a BINDING log record, see lease/log.py):
 
-    0      state     u8   binding-status, draft-12 §12.3 codes (FREE=1..BACKUP=7)
+    0      state     u8   binding-status, draft-12 §12.3 codes (FREE=1..BACKUP=7) in
+                          bits 0-6; bit 7 BY_PARTNER: the partner granted or
+                          renewed this binding (set by the failover engine,
+                          cleared by every set()/set_state(); logs written
+                          before it existed have it clear: read as ours)
     1      flags     u8   CID_IS_HWADDR RESERVED BOOTP PENDING HAS_HW XHW XCID MARK
     2..7   mac       6 B  Ethernet chaddr (htype 1, hlen 6) when HAS_HW, else zero
     8..11  expiry    u32  core time the client's lease ends (lease-expiration-time)
@@ -56,6 +60,10 @@ CID_IS_HWADDR = const(0x01)  # client id == 0x01 + mac, not stored separately
 HAS_HW = const(0x10)  # record holds an Ethernet mac (indexed)
 XHW = const(0x20)  # hardware address in the side dict
 XCID = const(0x40)  # client id in the side dict
+
+# state byte: bit 7 says who granted the binding (the low bits are the state)
+BY_PARTNER = const(0x80)
+_STATE = const(0x7F)
 
 REC = const(20)
 INFINITE = const(0x3FFFFFFF)
@@ -198,7 +206,7 @@ class LeaseTable:
 
     def _is_def(self, o):
         b = self._buf
-        if b[o] != FREE:
+        if b[o] != FREE:  # BY_PARTNER set is not the default either
             return False
         for k in range(o + 1, o + REC):
             if b[k]:
@@ -212,7 +220,24 @@ class LeaseTable:
     # --------------------------------------------------------------- accessors
 
     def state(self, i):
-        return self._buf[self._o(i)]
+        return self._buf[self._o(i)] & _STATE
+
+    def by_partner(self, i):
+        """Did the failover partner grant or renew this binding (not this server)?"""
+        return bool(self._buf[self._o(i)] & BY_PARTNER)
+
+    def mark_by_partner(self, i, yes):
+        """Record who granted binding i (the failover engine, after storing a
+        partner's update): kept in the state byte, so it is logged with the record."""
+        o = self._o(i)
+        self._begin(o)
+        b = self._buf
+        b[o] = (b[o] | BY_PARTNER) if yes else (b[o] & _STATE)
+        self._end(o)
+
+    def active_by_partner(self):
+        """ACTIVE bindings the partner granted (kept incrementally)."""
+        return self._counts[0]
 
     def flags(self, i):
         return self._buf[self._o(i) + 1]
@@ -263,7 +288,7 @@ class LeaseTable:
         o = self._o(i)
         b = self._buf
         return (
-            b[o],
+            b[o] & _STATE,
             b[o + 1],
             bytes(b[o + 2 : o + 8]) if b[o + 1] & HAS_HW else None,
             self._get32(o + 8),
@@ -635,11 +660,16 @@ class LeaseTable:
         if not self._is_def(o):
             self._live -= 1
         st = self._buf[o]
-        self._counts[st] -= 1
-        return st
+        self._counts[st & _STATE] -= 1
+        if st == ACTIVE | BY_PARTNER:
+            self._counts[0] -= 1  # slot 0 (no state has code 0): ACTIVE granted by the partner
+        return st & _STATE
 
     def _end(self, o):
-        self._counts[self._buf[o]] += 1
+        st = self._buf[o]
+        self._counts[st & _STATE] += 1
+        if st == ACTIVE | BY_PARTNER:
+            self._counts[0] += 1
         if not self._is_def(o):
             self._live += 1
 
@@ -797,7 +827,7 @@ class LeaseTable:
         o = self._o(i)
         if rec is None or len(rec) < REC:
             raise LeaseError("record")
-        st = rec[0]
+        st = rec[0] & _STATE
         f = rec[1]
         if st < 1 or st > 7:
             raise LeaseError("record")
@@ -851,10 +881,10 @@ class LeaseTable:
             start = 0
         b = self._buf
         for i in range(start, n):
-            if b[i * REC] == state:
+            if b[i * REC] & _STATE == state:
                 return i
         for i in range(start):
-            if b[i * REC] == state:
+            if b[i * REC] & _STATE == state:
                 return i
         return -1
 
@@ -905,7 +935,7 @@ class LeaseTable:
         i = cursor
         for _ in range(budget):
             o = i * REC
-            if b[o] == ACTIVE and self._get32(o + 8) <= now:
+            if b[o] & _STATE == ACTIVE and self._get32(o + 8) <= now:
                 visit(i)
             i += 1
             if i == n:

@@ -6,7 +6,7 @@
 # follow the seed's cmdlets where one exists (Get-DhcpServerv4Failover ->
 # "get-failover", Get-DhcpServerv4ScopeStatistics -> "get-scope-statistics").
 
-from dhcpfo.compat import IS_MICROPYTHON, ip_str
+from dhcpfo.compat import IS_MICROPYTHON, from_unix, ip_str, to_unix
 from dhcpfo.lease import status
 from dhcpfo.lease import table as lt
 from dhcpfo import events as ev
@@ -59,15 +59,18 @@ MAX_PAGE = 16
 
 
 class Commands:
-    def __init__(self, node, max_page=MAX_PAGE):
+    def __init__(self, node, max_page=MAX_PAGE, wall=None):
         self.node = node
         self.max_page = max_page
+        # () -> Unix seconds now, or None while the node has no wall time (the
+        # driver's; a node with a time base, dhcpfo/timebase.py, has its own)
+        self.wall = wall
         self.table = {
             "help": (self.help, "list commands"),
             "status": (self.status, "node summary: scopes, relationships, counters"),
             "get-leases": (self.get_leases, "bindings of a scope, one page: {scope, state?, offset?, limit?} -> next"),
-            "get-scope-statistics": (self.scope_stats, "addresses free/in use per scope, per server"),
-            "get-failover": (self.get_failover, "relationships with mode, state, partner state, MCLT"),
+            "get-scope-statistics": (self.read, "Get-DhcpServerv4ScopeStatistics: {scope?, failover?}"),
+            "get-failover": (self.read, "relationships (Get-DhcpServerv4Failover): {name? | scope?}"),
             "set-failover-state": (self.set_failover_state, "{name, state: partner-down|shutdown|pause|resume}"),
             "get-counters": (self.get_counters, "performance counters"),
             "get-events": (self.get_events, "recent events, newest first: {offset?, limit?, level?}"),
@@ -127,6 +130,7 @@ class Commands:
         # mgmt/serverinfo.py, imported on first use
         from dhcpfo.mgmt.serverinfo import server_info
         return server_info(self.node, now)
+
     def scopecmd(self, req, now):
         """A command of mgmt/scopes.py. On MicroPython it and rescope.py
         (~10 KB of code) are dropped again after each command: scope
@@ -140,6 +144,12 @@ class Commands:
             if IS_MICROPYTHON:
                 _forget("dhcpfo.mgmt", "scopes")
                 _forget("dhcpfo", "rescope")
+
+    def read(self, req, now):
+        """A read command of mgmt/reads.py ("get-failover" -> get_failover),
+        imported on first use like the change commands: heap on a board."""
+        from dhcpfo.mgmt import reads
+        return getattr(reads, req["cmd"].replace("-", "_"))(self, req, now)
 
     # ------------------------------------------------------------------
 
@@ -156,7 +166,9 @@ class Commands:
             "counters": dict(n.events.counters),
         }
 
-    def _scope(self, req):
+    def _scope(self, req, errors=None):
+        """The scope a request names (or the only one); unknown: a
+        terminating error, or None and a line in `errors` when given."""
         sid = req.get("scope")
         sc = None
         if sid is not None:
@@ -167,6 +179,9 @@ class Commands:
         if sc is None:
             if sid is None and len(self.node.scopes) == 1:
                 return self.node.scopes[0]
+            if errors is not None:
+                errors.append("scope %s does not exist on this server" % (sid,))
+                return None
             raise CommandError("unknown scope %r (give the scope id, e.g. 198.18.0.0)" % (sid,))
         return sc
 
@@ -207,26 +222,6 @@ class Commands:
                          "expires_in": expiry - now, "acked_pexp_in": ack_pexp - now if ack_pexp else None})
         return {"scope": _scope_id(sc), "leases": rows, "offset": offset, "next": nxt}
 
-    def scope_stats(self, req, now):
-        out = []
-        for sc in self.node.scopes:
-            t = self.node.tables[sc.index]
-            free = t.count(lt.FREE)
-            backup = t.count(lt.BACKUP)
-            usable = sc.size - sc.excluded_count()
-            in_use = t.count(lt.ACTIVE)
-            row = {"scope": _scope_id(sc), "name": sc.name, "addresses": usable, "in_use": in_use,
-                   "free": usable - in_use, "percent_in_use": (100 * in_use // usable) if usable else 0,
-                   "free_primary": free, "free_backup": backup}
-            auth = self.node.server.authorities[sc.index]
-            if getattr(auth, "failover", False):
-                row.update(auth.scope_statistics(sc, now))
-            out.append(row)
-        return {"scopes": out}
-
-    def get_failover(self, req, now):
-        return {"relationships": [r.status(now) for r in self.node.relationships]}
-
     def set_failover_state(self, req, now):
         rel = self.node.relationship(req.get("name"))
         if rel is None:
@@ -254,5 +249,18 @@ class Commands:
         if level not in ev.LEVEL_NAMES:
             raise CommandError("level must be one of %s" % ", ".join(ev.LEVEL_NAMES))
         rows = self.node.events.recent(limit, ev.LEVEL_NAMES.index(level), skip=offset)
-        return {"events": [{"time": e[0], "level": ev.LEVEL_NAMES[e[1]], "code": e[2], "text": e[3]} for e in rows],
+        off = self._wall_offset(now)
+        return {"events": [{"time": e[0], "wall_time": None if off is None else to_unix(e[0] + off),
+                            "level": ev.LEVEL_NAMES[e[1]], "code": e[2], "text": e[3]} for e in rows],
                 "offset": offset}
+
+    def _wall_offset(self, now):
+        """Seconds from the node's time (events are stamped with `now`) to wall
+        time, or None while the node does not know wall time. A node with a
+        time base (dhcpfo/timebase.py) keeps the offset itself; otherwise the
+        driver's wall() says what time it is now."""
+        tb = getattr(self.node, "time", None)
+        if tb is not None and hasattr(tb, "offset"):
+            return tb.offset
+        unix = self.wall() if self.wall is not None else None
+        return None if unix is None else from_unix(unix) - now

@@ -12,7 +12,7 @@
 # cmdlets do.
 
 from dhcpfo.compat import ip_str
-from dhcpfo.config import FAILOVER_PORT, MAX_NAME, parse_ip
+from dhcpfo.config import FAILOVER_PORT, MAX_HOST, MAX_NAME, MAX_RELATIONSHIPS, parse_ip
 from dhcpfo.failover import states as S
 from dhcpfo.failover.reconfig import ReconfigError
 
@@ -39,6 +39,36 @@ def _names(req):
         if type(x) is not str or not x:
             raise Refused("name: one relationship name or a list of names is required")
     return lst
+
+
+def is_host_name(s):
+    """A DNS host name (letters, digits, hyphens; dot-separated labels of 1..63)?"""
+    if type(s) is not str or not s or len(s) > MAX_HOST or parse_ip(s) is not None:
+        return False
+    for label in s.rstrip(".").split("."):
+        if not label or len(label) > 63 or label[0] == "-" or label[-1] == "-":
+            return False
+        for ch in label:
+            if not ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9" or ch == "-"):
+                return False
+    return True
+
+
+def _partner(req):
+    """(address text, host name or None). A host name is resolved by the
+    driver (runtime/aio.py: socket.getaddrinfo) before the command runs, into
+    `resolved` (or `resolve_error`): the core itself never resolves."""
+    p = req.get("partner")
+    if parse_ip(p) is not None:
+        return p, None
+    if not is_host_name(p):
+        raise Refused("partner: the partner server's IPv4 address or host name is required")
+    addr = req.get("resolved")
+    if parse_ip(addr) is None:
+        why = req.get("resolve_error")
+        raise Refused("partner: host name %s could not be resolved to an IPv4 address%s"
+                      % (p, (": %s" % why) if why else ""))
+    return addr, p
 
 
 def _scope_list(req):
@@ -153,9 +183,10 @@ def add_failover(node, req, now):
     name = _name(req)
     if node.relationship(name) is not None:
         raise Refused("a failover relationship named %s already exists" % name)
-    partner = req.get("partner")
-    if parse_ip(partner) is None:
-        raise Refused("partner: the partner server's IPv4 address is required")
+    if len(node.relationships) >= MAX_RELATIONSHIPS:
+        raise Refused("The local server already has %d (maximum allowed) failover relationships. A server "
+                      "cannot have more than %d failover relationships." % (MAX_RELATIONSHIPS, MAX_RELATIONSHIPS))
+    partner, host = _partner(req)
     local = req.get("local_address", ip_str(node.config.server.server_id))
     if parse_ip(local) is None:
         raise Refused("local_address must be an IPv4 address")
@@ -170,6 +201,8 @@ def add_failover(node, req, now):
     spec = {"name": name, "role": role, "mode": mode, "scopes": scopes,
             "local": {"address": local, "port": _int(req, "local_port", 1, 65535) or FAILOVER_PORT},
             "partner": {"address": partner, "port": _int(req, "partner_port", 1, 65535) or FAILOVER_PORT}}
+    if host is not None:
+        spec["partner_host"] = host
     for key, lo, hi in (("mclt", 1, 30 * 86400), ("load_balance_percent", 0, 100), ("reserve_percent", 0, 100)):
         v = _int(req, key, lo, hi)
         if v is not None:
