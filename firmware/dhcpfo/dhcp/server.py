@@ -590,17 +590,22 @@ class DhcpServer:
         out.send_dhcp(wire.encode(rep, _max_size(pkt)), dst, port, 0)
 
     def _reply(self, sc, pkt, mtype, yiaddr, off, policy, lease, now, out, delay_ms, res=None):
-        rep = wire.make_reply(pkt, mtype, yiaddr, self.server_id)
-        opts = rep.options
-        for code, val in sc.options_for(pkt, off, policy, res).items():
-            if code not in opts:
-                opts[code] = val
+        opts = sc.options_for(pkt, off, policy, res)  # a fresh map: ours to add to
         if lease:
             opts[wire.OPT_LEASE_TIME] = _u32(lease)
             opts[wire.OPT_RENEWAL_TIME] = _u32(share(lease, sc.t1_permille))  # T1, T2
             opts[wire.OPT_REBINDING_TIME] = _u32(share(lease, sc.t2_permille))
+        size = _max_size(pkt)
+        data = wire.encode_reply(pkt, mtype, yiaddr, self.server_id, opts, size)
+        if data is None:  # long options: split, overloaded or dropped by the general encoder
+            rep = wire.make_reply(pkt, mtype, yiaddr, self.server_id)
+            ropts = rep.options
+            for code in opts:
+                if code not in ropts:
+                    ropts[code] = opts[code]
+            data = wire.encode(rep, size)
         dst, port = wire.reply_destination(pkt, mtype)
-        out.send_dhcp(wire.encode(rep, _max_size(pkt)), dst, port, delay_ms)
+        out.send_dhcp(data, dst, port, delay_ms)
         self.events.count_as("tx.", _TYPE_NAMES[mtype])
 
     def _changed(self, sc, off, now, out):
