@@ -25,6 +25,29 @@ from run import CLIENTS, open_lab  # noqa: E402
 from integration.netns import perfdhcp  # noqa: E402
 
 
+def cpu(pid):
+    """(user, system) CPU seconds of a process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def load():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
+def report(what, rate, r, user, system, acks):
+    """One phase: perfdhcp's view, and the node's CPU per DHCPACK it sent
+    (the server's cost per DORA, which the machine's other load moves less
+    than the rate; ACKs perfdhcp gave up on count too)."""
+    print("%-10s offered %d/s -> %.1f DORA/s (acks %d, drops %d); node sent %d ACKs, CPU per ACK: "
+          "user %.0f us, system %.0f us; load %s"
+          % (what + ":", rate, r.rate, r.acks, r.drops, acks, 1e6 * user / max(1, acks),
+             1e6 * system / max(1, acks), load()))
+
+
 class ProfiledNode(Node):
     prof_path = None
 
@@ -53,12 +76,17 @@ def main():
         n = cls(srv, cfg, name="dhcpfo")
         n.start(timeout=60)
         try:
+            acks0 = n.counters().get("tx.ack", 0)
+            c0 = cpu(n.pid)
             r = perfdhcp(cli, rate=args.rate, clients=CLIENTS, duration=args.duration, extra=["-s", "7"])
-            print("new:       offered %d/s -> %.1f DORA/s (acks %d, drops %d)" % (args.rate, r.rate, r.acks, r.drops))
+            c1 = cpu(n.pid)
+            acks1 = n.counters().get("tx.ack", 0)
+            report("new", args.rate, r, c1[0] - c0[0], c1[1] - c0[1], acks1 - acks0)
+            c1 = cpu(n.pid)
             r2 = perfdhcp(cli, rate=args.rate, clients=CLIENTS, duration=args.duration + 2,
                           num_requests=r.discovers, extra=["-s", "7"])
-            print("returning: offered %d/s -> %.1f DORA/s (acks %d, drops %d)" % (args.rate, r2.rate, r2.acks,
-                                                                                  r2.drops))
+            c2 = cpu(n.pid)
+            report("returning", args.rate, r2, c2[0] - c1[0], c2[1] - c1[1], n.counters().get("tx.ack", 0) - acks1)
             print("counters:", {k: v for k, v in n.counters().items() if v and not k.startswith("restore")})
         finally:
             n.stop(grace=30)
