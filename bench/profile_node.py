@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 import refservers as R  # noqa: E402
 import srv_dhcpfo  # noqa: E402
+from integration import nodes  # noqa: E402
 from integration.nodes import PYTHON, Node, node_config  # noqa: E402
 from run import CLIENTS, open_lab  # noqa: E402
 from integration.netns import perfdhcp  # noqa: E402
@@ -64,9 +65,12 @@ def main():
     ap.add_argument("--out", default="/tmp/dhcpfo-node.prof")
     ap.add_argument("--no-profile", action="store_true", help="run the node plainly (rates only)")
     ap.add_argument("--relay-limit", action="store_true", help="keep the default per-relay rate limit")
+    ap.add_argument("--firmware", default=None, help="run another firmware tree (e.g. `git archive` of a base commit)")
     ap.add_argument("--base", default=None)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
+    if args.firmware:
+        nodes.FIRMWARE = os.path.abspath(args.firmware)  # Node.start puts it first on the node's path
     lab, srv, cli = open_lab(args)
     try:
         cfg = node_config("bench", R.SERVER_A, [srv_dhcpfo._scope()], lab.path("dhcpfo-a"),
