@@ -385,3 +385,55 @@ def test_packet_equality_and_repr():
     b.secs = 1
     assert a != b
     assert "xid=3903f326" in repr(a)
+
+
+def _slow_reply(req, mt, yiaddr, sid, extra, size):
+    """What encode_reply must equal: make_reply, the caller's options where
+    make_reply left none, encode."""
+    rep = make_reply(req, mt, yiaddr, sid)
+    for c in extra:
+        if c not in rep.options:
+            rep.options[c] = extra[c]
+    return encode(rep, size)
+
+
+def test_encode_reply_is_make_reply_then_encode():
+    # A fixed pseudo-random walk (an LCG: the same on every runtime) over
+    # requests (client id or not, relay info or not, INFORM, ciaddr, flags)
+    # and option maps (clashing codes, long and bytearray values, overflow).
+    seed = [12345]
+
+    def rnd(n):
+        seed[0] = (seed[0] * 1103515245 + 12345) & 0x7FFFFFFF
+        return (seed[0] >> 8) % n
+
+    def blob(n):
+        return bytes(rnd(256) for _ in range(n))
+
+    fast = fell_back = 0
+    for case in range(400):
+        req = Packet(xid=rnd(1 << 30), chaddr=blob(6), giaddr=RELAY if rnd(2) else Z4,
+                     ciaddr=CLIENT_IP if rnd(3) == 0 else Z4, flags=0x8000 if rnd(2) else 0)
+        req.options[53] = bytes((dhcp.INFORM if rnd(5) == 0 else dhcp.REQUEST,))
+        if rnd(2):
+            req.options[61] = b"\x01" + req.chaddr[:6] if rnd(2) else blob(1 + rnd(300 if rnd(8) == 0 else 20))
+        if rnd(3) == 0:
+            req.options[82] = b"\x01\x04" + blob(4)
+        extra = dhcp.new_options()
+        for _ in range(rnd(8)):
+            c = (1, 3, 6, 15, 28, 51, 53, 54, 61, 82, 58, 59, 66, 43)[rnd(14)]
+            n = 300 if rnd(20) == 0 else 1 + rnd(40)
+            v = blob(n)
+            extra[c] = bytearray(v) if rnd(10) == 0 else v
+        mt = (dhcp.OFFER, dhcp.ACK)[rnd(2)]
+        sid = SERVER if rnd(6) else None
+        size = (576, 1500, 300, 60000)[rnd(4)]
+        want = _slow_reply(req, mt, CLIENT_IP, sid, extra, size)
+        got = dhcp.encode_reply(req, mt, CLIENT_IP, sid, extra, size)
+        if got is None:
+            fell_back += 1
+        else:
+            fast += 1
+            assert got == want, case
+    assert fast > 200 and fell_back > 10, (fast, fell_back)
+    assert dhcp.encode_reply(req, dhcp.NAK, Z4, SERVER, {}, 576) is None  # NAKs: the general path

@@ -49,3 +49,25 @@ def test_short_secondary_asks_once_then_backs_off_after_a_negative_answer():
     p.tick(400)
     assert p.b.node.events.get("peer.poolreq-sent") == 2  # asks again after the back-off
 
+
+
+def test_fresh_large_pool_balances_without_overflowing_the_update_queue():
+    # 3,000 addresses: the primary owes the secondary ~1,500 BACKUP
+    # bindings, three times what the update queue holds. It moves them in
+    # batches the queue takes (backpressure), each batch once the partner's
+    # acknowledgements drained the last: no update overflows into a rescan.
+    from dhcpfo.failover import updates
+    p = Pair(first="198.18.0.10", last="198.18.11.193", mask=16)
+    size = p.a.node.tables[0].size
+    assert size > 2 * updates.QUEUE_MAX
+    p.connect()
+    for _ in range(60):
+        p.tick(1)
+        if p.b.node.tables[0].count(lt.BACKUP) >= size // 2 - size // 50:
+            break
+    assert p.state(p.a) == S.NORMAL and p.state(p.b) == S.NORMAL
+    rel = p.a.node.relationships[0]
+    assert p.b.node.tables[0].count(lt.BACKUP) >= size // 2 - size // 50
+    assert rel.stats["queue_dropped"] == 0, rel.stats
+    assert rel.stats["pool_moved"] >= size // 2 - size // 50
+    assert rel.updates.room() == updates.QUEUE_MAX  # all sent and acknowledged

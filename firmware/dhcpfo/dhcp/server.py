@@ -246,7 +246,8 @@ class DhcpServer:
 
     def _discover(self, sc, pkt, now, out):
         policy = sc.policy_for(pkt)
-        off = self._choose(sc, pkt, policy, now)
+        mine = self._binding_of(sc, self.tables[sc.index], pkt)  # looked up once per packet
+        off = self._choose(sc, pkt, policy, now, mine)
         if off < 0:
             if sc.reservation_for(pkt) >= 0:
                 self.events.count("drop.reserved-in-use")  # its reservation is bound to another client
@@ -256,7 +257,7 @@ class DhcpServer:
             return
         key = pkt.client_key()
         self._hold(sc.index, off, key, now)
-        lease = self._lease_time(sc, off, policy, now, not _same_client(self.tables[sc.index], off, pkt), pkt)
+        lease = self._lease_time(sc, off, policy, now, mine != off, pkt)
         self._reply(sc, pkt, wire.OFFER, sc.addr_of(off), off, policy, lease, now, out, sc.offer_delay_ms)
 
     def _request(self, sc, pkt, now, out):
@@ -274,10 +275,11 @@ class DhcpServer:
                 self._nak(sc, pkt, now, out, "selecting without requested address")
                 return
             off = sc.offset_of(req)
-            if off < 0 or not self._may_commit(sc, t, off, pkt, now):
+            mine = self._binding_of(sc, t, pkt)  # looked up once per packet
+            if off < 0 or not self._may_commit(sc, t, off, pkt, now, mine):
                 self._nak(sc, pkt, now, out, "requested address not offered to this client")
                 return
-            self._ack(sc, pkt, off, now, out)
+            self._ack(sc, pkt, off, now, out, mine)
             return
         if pkt.ciaddr == ZERO4:
             # INIT-REBOOT: verify the remembered address
@@ -286,9 +288,9 @@ class DhcpServer:
                 return
             off = sc.offset_of(req)
             mine = self._binding_of(sc, t, pkt)
-            if off >= 0 and mine == off and self._may_commit(sc, t, off, pkt, now):
-                self._ack(sc, pkt, off, now, out)
-            elif mine >= 0 or (off >= 0 and _bound_to_other(t, off, pkt)):
+            if off >= 0 and mine == off and self._may_commit(sc, t, off, pkt, now, mine):
+                self._ack(sc, pkt, off, now, out, mine)
+            elif mine >= 0 or (off >= 0 and t.state(off) == lt.ACTIVE and mine != off):
                 self._refuse(sc, pkt, now, out, "address not this client's")
             else:
                 self.events.count("drop.init-reboot-unknown")  # RFC 2131 §4.3.2: silent
@@ -298,9 +300,10 @@ class DhcpServer:
             self._refuse(sc, pkt, now, out, "ciaddr on the wrong network")
             return
         off = sc.offset_of(pkt.ciaddr)
-        if off >= 0 and self._binding_of(sc, t, pkt) == off and self._may_commit(sc, t, off, pkt, now):
-            self._ack(sc, pkt, off, now, out)
-        elif off >= 0 and _bound_to_other(t, off, pkt):
+        mine = self._binding_of(sc, t, pkt)
+        if off >= 0 and mine == off and self._may_commit(sc, t, off, pkt, now, mine):
+            self._ack(sc, pkt, off, now, out, mine)
+        elif off >= 0 and t.state(off) == lt.ACTIVE and mine != off:
             self._refuse(sc, pkt, now, out, "address bound to another client")
         else:
             self.events.count("drop.renew-unknown")
@@ -425,16 +428,17 @@ class DhcpServer:
         cid = pkt.options.get(wire.OPT_CLIENT_ID)
         return t.find_client(cid, pkt.htype, pkt.hwaddr())
 
-    def _choose(self, sc, pkt, policy, now):
+    def _choose(self, sc, pkt, policy, now, mine):
+        """The address to offer (`mine`: the client's binding, _binding_of), or -1."""
         t = self.tables[sc.index]
         auth = self.authorities[sc.index]
         res = sc.reservation_for(pkt)
         if res >= 0:
             st = t.state(res)
-            if st == lt.ACTIVE and _bound_to_other(t, res, pkt):
-                return -1
+            if st == lt.ACTIVE and mine != res:
+                return -1  # its reservation is bound to another client
             return res
-        off = self._binding_of(sc, t, pkt)
+        off = mine
         if off >= 0:
             st = t.state(off)
             if st == lt.ACTIVE or st == lt.EXPIRED or st == lt.RELEASED:
@@ -495,20 +499,19 @@ class DhcpServer:
                     break
         return -1
 
-    def _may_commit(self, sc, t, off, pkt, now):
+    def _may_commit(self, sc, t, off, pkt, now, mine):
         """May `off` be ACKed to this client now? Checked afresh on every
-        REQUEST: an OFFER is no promise once the address changed hands."""
+        REQUEST: an OFFER is no promise once the address changed hands.
+        `mine`: the client's binding (_binding_of)."""
         if off < 0 or off >= sc.size or sc.is_excluded(off):
             return False
         res = sc.reservation_for(pkt)
         if sc.is_reserved(off) and res != off:
             return False
-        if _bound_to_other(t, off, pkt):
-            return False
         st = t.state(off)
         if st == lt.ACTIVE:
-            return True  # this client's own binding
-        if (st == lt.EXPIRED or st == lt.RELEASED) and _same_client(t, off, pkt):
+            return mine == off  # this client's own binding, not another's
+        if (st == lt.EXPIRED or st == lt.RELEASED) and mine == off:
             if self._held_for_other(sc.index, off, pkt.client_key(), now):
                 return False  # offered to another client since (§4.3.1 SHOULD NOT reuse)
             return self.authorities[sc.index].may_rebind(sc, off, now)
@@ -547,10 +550,10 @@ class DhcpServer:
             return cap
         return want
 
-    def _ack(self, sc, pkt, off, now, out):
+    def _ack(self, sc, pkt, off, now, out, mine):
         t = self.tables[sc.index]
         policy = sc.policy_for(pkt)
-        same = _same_client(t, off, pkt)
+        same = mine == off
         renew = same and t.state(off) == lt.ACTIVE
         lease = self._lease_time(sc, off, policy, now, not same, pkt)
         if lease <= 0:
@@ -590,17 +593,22 @@ class DhcpServer:
         out.send_dhcp(wire.encode(rep, _max_size(pkt)), dst, port, 0)
 
     def _reply(self, sc, pkt, mtype, yiaddr, off, policy, lease, now, out, delay_ms, res=None):
-        rep = wire.make_reply(pkt, mtype, yiaddr, self.server_id)
-        opts = rep.options
-        for code, val in sc.options_for(pkt, off, policy, res).items():
-            if code not in opts:
-                opts[code] = val
+        opts = sc.options_for(pkt, off, policy, res)  # a fresh map: ours to add to
         if lease:
             opts[wire.OPT_LEASE_TIME] = _u32(lease)
             opts[wire.OPT_RENEWAL_TIME] = _u32(share(lease, sc.t1_permille))  # T1, T2
             opts[wire.OPT_REBINDING_TIME] = _u32(share(lease, sc.t2_permille))
+        size = _max_size(pkt)
+        data = wire.encode_reply(pkt, mtype, yiaddr, self.server_id, opts, size)
+        if data is None:  # long options: split, overloaded or dropped by the general encoder
+            rep = wire.make_reply(pkt, mtype, yiaddr, self.server_id)
+            ropts = rep.options
+            for code in opts:
+                if code not in ropts:
+                    ropts[code] = opts[code]
+            data = wire.encode(rep, size)
         dst, port = wire.reply_destination(pkt, mtype)
-        out.send_dhcp(wire.encode(rep, _max_size(pkt)), dst, port, delay_ms)
+        out.send_dhcp(data, dst, port, delay_ms)
         self.events.count_as("tx.", _TYPE_NAMES[mtype])
 
     def _changed(self, sc, off, now, out):
@@ -701,19 +709,6 @@ _ALLOC_ORDER = (lt.FREE, lt.BACKUP, lt.EXPIRED, lt.RELEASED, lt.ABANDONED, lt.RE
 _TYPE_NAMES = ("none", "discover", "offer", "request", "decline", "ack", "nak", "release", "inform")
 
 
-
-
-def _same_client(t, off, pkt):
-    cid = pkt.options.get(wire.OPT_CLIENT_ID)
-    return t.find_client(cid, pkt.htype, pkt.hwaddr()) == off
-
-
-def _bound_to_other(t, off, pkt):
-    """Is the binding at `off` held by a client other than this packet's?"""
-    st = t.state(off)
-    if st != lt.ACTIVE:
-        return False
-    return not _same_client(t, off, pkt)
 
 
 def _max_size(pkt):

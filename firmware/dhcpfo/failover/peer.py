@@ -29,12 +29,13 @@ from dhcpfo.failover.clockdiff import ClockDiff
 from dhcpfo.failover.holds import Holds
 from dhcpfo.failover.link import Channel
 from dhcpfo.failover.perf import PerMinute
-from dhcpfo.failover.updates import Updates
+from dhcpfo.failover.updates import QUEUE_MAX, Updates
 from dhcpfo.wire import failover as fw
 
 HANDSHAKE_TIMEOUT = 15  # seconds for CONNECT/CONNECTACK on a new link (ISC's value)
 STARTUP_TIME = 15  # seconds in STARTUP waiting for the partner before resuming
 BALANCE_INTERVAL = 60  # seconds between pool balance runs in NORMAL (ISC min-balance)
+BALANCE_RESUME = QUEUE_MAX // 2  # queue room at which a stopped balance goes on
 POOLREQ_BACKOFF = 600  # seconds before asking again after a POOLRESP that moved nothing
 FLAG_NEVER_MET = inbox.FLAG_NEVER_MET
 
@@ -93,6 +94,7 @@ class Relationship:
         self.state_link = None  # the link whose first STATE we have seen
         self._normal_deferred = False  # PARTNER-DOWN -> NORMAL waits for our updates to be acknowledged
         self._balance_at = 0
+        self._balance_more = None  # balance stopped at a full update queue: its `force`, else None
         self._poolreq_after = 0  # the secondary asks for addresses (POOLREQ) not before this
         self.started_at = 0
         self.comm_since = 0  # when communications were last lost
@@ -267,6 +269,8 @@ class Relationship:
             self.push(now, out)
 
     def push(self, now, out):
+        if self._balance_more is not None and self.updates.room() >= BALANCE_RESUME:
+            self.balance(now, out, self._balance_more)  # the queue drained: move the next batch
         push = bool(S.service(self.state) & S.PUSH) and self.partner_state not in (S.UNKNOWN, S.STARTUP)
         self.updates.pump(now, out, push)
 
@@ -280,11 +284,21 @@ class Relationship:
         self.push(now, out)
 
     def balance(self, now, out, force=False):
+        """Move addresses towards the split, no more than the update queue
+        takes (backpressure: a fresh 65k pool would otherwise overflow it
+        with 32k updates in one turn); push() moves the next batch once the
+        partner's acknowledgements drained the queue."""
+        self._balance_more = None
         if self.state != S.NORMAL or self.channel.link is None:
             return 0
-        moved = pool.balance(self.scopes, self.tables, self.primary, self.backup_share, self.is_offered,
-                             self.updates.enqueue, now, out, force)
-        self.stats["pool_moved"] += moved
+        room = self.updates.room()
+        moved = 0
+        if room > 0:
+            moved = pool.balance(self.scopes, self.tables, self.primary, self.backup_share, self.is_offered,
+                                 self.updates.enqueue, now, out, force, room)
+            self.stats["pool_moved"] += moved
+        if moved >= room:
+            self._balance_more = force  # maybe more to move
         return moved
 
     def _ask_pool(self, now, out):

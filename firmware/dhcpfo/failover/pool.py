@@ -39,11 +39,13 @@ def _have_want(t, primary, backup_share):
     return backup, target_backup, total
 
 
-def balance(scopes, tables, primary, backup_share, is_offered, enqueue, now, out, force=False):
+def balance(scopes, tables, primary, backup_share, is_offered, enqueue, now, out, force=False, limit=-1):
     """Move available addresses towards the configured split. The side
     with too many gives addresses away (it changes its copy first, so no
     address is ever available to both); each moved binding goes to
-    `enqueue(si, off)` for the partner. Returns how many moved."""
+    `enqueue(si, off)` for the partner. At most `limit` move (-1: no
+    limit): the caller moves no more than its update queue takes and goes
+    on once it drained. Returns how many moved."""
     moved = 0
     mine = own_status(primary)
     theirs = partner_status(primary)
@@ -54,7 +56,7 @@ def balance(scopes, tables, primary, backup_share, is_offered, enqueue, now, out
         if excess <= total // SLACK_DIV and not (force and excess > 0):
             continue
         off = t.next_in_state(mine, 0)
-        while off >= 0 and excess > 0:
+        while off >= 0 and excess > 0 and moved != limit:
             nxt = t.next_in_state(mine, (off + 1) % t.size)
             if (not sc.is_excluded(off) and not sc.is_reserved(off) and not t.flags(off) & lt.MARK
                     and not is_offered(sc.index, off, now)):

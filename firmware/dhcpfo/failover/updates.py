@@ -62,6 +62,10 @@ class Updates:
         self._queue.append(key)
         self._queued.add(key)
 
+    def room(self):
+        """Bindings the queue still takes before it overflows into table scans."""
+        return QUEUE_MAX - len(self._queue)
+
     def pending(self):
         """Outbound updates waiting or unacknowledged (queued + in flight;
         after a queue overflow the rescan may still find more)."""

@@ -713,7 +713,12 @@ class LeaseTable:
                 xcid = bytes(cid)
         b = self._buf
         self._begin(o)
-        oc, oh = self._unindex(i, o)
+        # the same Ethernet client again (a renewal, a returning client), no
+        # side data before or after: its index entries stay as they are
+        keep = eth and xcid is None and b[o + 1] & (HAS_HW | XCID | XHW) == HAS_HW and self._mac_eq(o, mac)
+        oc = oh = None
+        if not keep:
+            oc, oh = self._unindex(i, o)
         if xcid is None and hw is None:
             self._xdirty.discard(i)
         elif xcid != oc or hw != oh:
@@ -736,7 +741,8 @@ class LeaseTable:
         self._put32(o + 8, expiry)
         self._put32(o + 12, ack_pexp)
         self._put32(o + 16, stamp)
-        self._reindex(i, o, xcid, hw)
+        if not keep:
+            self._reindex(i, o, xcid, hw)
         self._end(o)
 
     def set_state(self, i, state, stamp):

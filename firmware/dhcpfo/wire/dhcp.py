@@ -86,6 +86,7 @@ _END = b"\xff"
 _HDR = ">BBBBIHH4s4s4s4s16s64s128s4s"
 _unpack_from = struct.unpack_from
 _pack_into = struct.pack_into
+_pack = struct.pack
 _new = object.__new__
 _StructError = getattr(struct, "error", ValueError)  # CPython's is not a ValueError
 
@@ -576,6 +577,74 @@ def make_reply(request, msg_type, yiaddr=ZERO4, server_id=None):
         opts[OPT_RELAY_INFO] = rai
     return Packet(BOOTREPLY, request.htype, request.hlen, 0, request.xid, 0, flags,
                   ciaddr, yiaddr, ZERO4, request.giaddr, request.chaddr, _Z64, _Z128, opts)
+
+
+def encode_reply(request, msg_type, yiaddr, server_id, extra, max_size=MIN_MAX_SIZE):
+    """encode(reply) for the reply make_reply(request, msg_type, yiaddr,
+    server_id) would start, with `extra` ({code: bytes}, in write order)
+    added where make_reply left no value: the same bytes, in one pass and
+    without building the reply Packet (the server's per-packet path). None
+    when the options need more than the plain layout (an option over 255
+    octets, or more than fits in max_size): the caller takes the general
+    path, which splits, overloads or drops them."""
+    if msg_type == NAK:
+        return None  # rare, and its flags/fields differ: the general path
+    if max_size is None or max_size < MIN_MAX_SIZE:
+        max_size = MIN_MAX_SIZE
+    elif max_size > 65535:
+        max_size = 65535
+    ropts = request.options
+    ciaddr = ZERO4
+    if msg_type == ACK:
+        ciaddr = request.ciaddr
+        mt = ropts.get(OPT_MSG_TYPE)
+        if mt and mt[0] == INFORM:
+            yiaddr = ZERO4
+    if len(yiaddr) != 4 or (server_id is not None and len(server_id) != 4):
+        raise EncodeError("bad-field")
+    parts = [bytes((OPT_MSG_TYPE, 1, msg_type))]
+    if server_id is not None:
+        parts.append(b"\x36\x04")
+        parts.append(server_id)
+    cid = ropts.get(OPT_CLIENT_ID)
+    if cid is not None:
+        if type(cid) is not bytes or len(cid) > 255:
+            return None
+        parts.append(bytes((OPT_CLIENT_ID, len(cid))))
+        parts.append(cid)
+    for c in extra:
+        if c == OPT_MSG_TYPE or c == OPT_SERVER_ID and server_id is not None or c == OPT_RELAY_INFO:
+            continue  # make_reply's own (82 is the request's, or none)
+        if c == OPT_CLIENT_ID and cid is not None:
+            continue
+        v = extra[c]
+        if type(v) is not bytes or type(c) is not int or c <= 0 or c >= 255 or c == OPT_OVERLOAD:
+            v = _value(c, v)
+        if len(v) > 255:
+            return None
+        parts.append(bytes((c, len(v))))
+        parts.append(v)
+    rai = ropts.get(OPT_RELAY_INFO)
+    if rai is None:
+        rai = extra.get(OPT_RELAY_INFO)  # as make_reply + the caller's options would have it
+    if rai is not None:
+        if type(rai) is not bytes or len(rai) > 255:
+            return None
+        parts.append(bytes((OPT_RELAY_INFO, len(rai))))
+        parts.append(rai)
+    parts.append(_END)
+    body = b"".join(parts)
+    if len(body) > max_size - IP_UDP_OVERHEAD - _OPTS_AT:
+        return None
+    if request.hlen > 16 or request.hlen < 0 or len(request.giaddr) != 4 or len(request.chaddr) > 16:
+        raise EncodeError("bad-field")
+    try:
+        head = _pack(_HDR, BOOTREPLY, request.htype, request.hlen, 0, request.xid, 0, request.flags,
+                     ciaddr, yiaddr, ZERO4, request.giaddr, request.chaddr, _Z64, _Z128, MAGIC)
+    except (TypeError, ValueError, _StructError):
+        raise EncodeError("bad-field")
+    pad = BOOTP_MIN_LEN - _OPTS_AT - len(body)
+    return head + body + bytes(pad) if pad > 0 else head + body
 
 
 def reply_destination(request, reply_type, yiaddr=None):
