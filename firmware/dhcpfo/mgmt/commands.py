@@ -10,6 +10,9 @@ from dhcpfo.compat import ip_str
 from dhcpfo.lease import status
 from dhcpfo.lease import table as lt
 from dhcpfo import events as ev
+from dhcpfo import ondemand
+
+ondemand.droppable(__name__)  # loaded per request by mgmt.handler
 
 STATE_NAMES = dict((i, status.NAMES[i]) for i in range(1, len(status.NAMES)))
 
