@@ -18,10 +18,10 @@
 # This module feeds events to states.py, carries out what a state asks for
 # on entry, and dispatches the partner's messages.
 
-from dhcpfo.failover import notice
 from dhcpfo.failover import hashing
 from dhcpfo.failover import inbox
 from dhcpfo.failover import meta
+from dhcpfo.failover import notice
 from dhcpfo.failover import pool
 from dhcpfo.failover import states as S
 from dhcpfo.failover.authority import Authority
@@ -206,7 +206,7 @@ class Relationship:
             self.previous = S.startup_previous(saved, self.pd_seen)
             self.state = S.STARTUP
         notice.state_event(self, now, self.rc.local_address, None, S.STARTUP,
-                          "previous %s" % (S.name(self.previous) if self.previous else "none"))
+                           "previous %s" % (S.name(self.previous) if self.previous else "none"))
 
     def set_state(self, new, now, out, why):
         old = self.state

@@ -20,6 +20,9 @@ BINDING record, in the same append, so they apply together or not at all.
 In the log this happens only when the side data changed (a BINDING without
 EXTRA keeps what replay already holds); snapshots always include it.
 
+Reading records back (replay, stopping at a torn tail) is boot-only code
+in lease/replay.py, loaded on demand.
+
 A snapshot file is SNAP_BEGIN(gen), the metas, every non-default binding,
 SNAP_END(gen, records in between); it is whole only if SNAP_END matches.
 A log file starts with LOG_BEGIN(gen) naming the snapshot it extends, so a
