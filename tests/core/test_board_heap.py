@@ -27,7 +27,7 @@ ESP32_HEAP = 100 * 1024  # what an ESP32 leaves free: BUDGET plus a fragmentatio
 # table's side ids shrank (61.4 -> 46.4 B/address) and .mpy moved to -O3;
 # 165.6 KB once live reconfiguration, DHCP parity (lease bounds, fixed
 # addresses), per-connection digest keys, the serial console protocol, the
-# seed's counters and audit events had landed (docs/memory.md); 162.9 KB
+# seed's counters and audit events had landed (docs/memory.md); 163.0 KB
 # (with a management request's code loaded; 157.0 KB between requests) once
 # rarely run code was loaded on demand (dhcpfo/ondemand.py).
 CEILING = 165 * 1024
