@@ -3,9 +3,12 @@
 //
 // usage: node boards/measure_heap.mjs [firmware_dir] [compiled config.json]
 // Prints JSON: bytes retained after importing the board's module set
-// (`imports`) and after building the Node, its management commands and the
+// (`imports`), after building the Node, its management entry point and the
 // lease store object from the config with every pool cut to one address
-// (`fixed`, the number build.py's FIRMWARE_FIXED_BYTES holds). Point it at
+// (`resident`), and the same while a management request is being answered,
+// with the command table and what `status` loads on the heap (`fixed`, the
+// number build.py's FIRMWARE_FIXED_BYTES holds: a board must survive a
+// request; that code is dropped again after it, dhcpfo/ondemand.py). Point it at
 // a bundle from `dhcpfo build` to measure the .mpy files a board loads.
 // The config must be the compiled form a board loads (the bundle's own
 // /config.json is the default; compile another one on the host with
@@ -42,7 +45,7 @@ gc.collect()
 _a0 = gc.mem_alloc()
 `);
 mp.runPython(`
-import dhcpfo.config, dhcpfo.node, dhcpfo.mgmt.commands, runtime.store, runtime.aio, runtime.udp
+import dhcpfo.config, dhcpfo.node, dhcpfo.mgmt, dhcpfo.ondemand, runtime.store, runtime.aio, runtime.udp
 `);
 mp.runPython("gc.collect()");
 mp.runPython(`
@@ -57,12 +60,20 @@ for _s in _doc['scopes']:  # one address per pool: what is left is the fixed cos
     _s['reservations'] = []
 _cfg = dhcpfo.config.load(_doc)
 _node = dhcpfo.node.Node(_cfg)
-_cmds = dhcpfo.mgmt.commands.Commands(_node)
+_mgmt = dhcpfo.mgmt.handler(_node)
 _store = runtime.store.LeaseStore('/')
 _doc = None
 `);
 mp.runPython("gc.collect()");
 mp.runPython(`
+_r['resident'] = gc.mem_alloc() - _a0
+dhcpfo.ondemand.enter()  # keep what the request loads until it is measured
+_ans = [_mgmt({'cmd': 'status'}, 0)]
+`);
+mp.runPython("gc.collect()");
+mp.runPython(`
 _r['fixed'] = gc.mem_alloc() - _a0
+_ans = None
+dhcpfo.ondemand.leave()
 `);
 mp.runPython("import json; print(json.dumps(_r))");

@@ -3,13 +3,16 @@
 # It stops at the first problem: the host already reported every error by
 # path, so a bad file here is damage or a hand edit, and one clear path is
 # enough to find it. Imported only through config.load/load_text, which drop
-# it again on MicroPython once the Config is built.
+# it again once the Config is built (dhcpfo/ondemand.py).
 
+from dhcpfo import ondemand
 from dhcpfo.compat import json_loads
 from dhcpfo.config import (FORMAT, LOG_LEVELS, MAX_HOST, MAX_NAME, MAX_POOL, MAX_RELATIONSHIPS, MAX_VALUE,
                            T1_PERMILLE, T2_PERMILLE, Config, ConfigError, FailoverConfig,
                            MatchConfig, PolicyConfig, ReservationConfig, ScopeConfig,
                            ServerConfig, addr_delta, and4, mask_of, or_not4, parse_hex, parse_ip)
+
+ondemand.droppable(__name__)
 
 
 def _fail(path, msg):

@@ -9,12 +9,11 @@
 # re-checks only what keeps the node safe: the types of the fields it reads,
 # sizes, and that every range lies inside its subnet (dhcpfo.cfgload). A
 # malformed document is refused with a ConfigError naming the path; nothing
-# is half-applied. The loader is needed once, at boot: on MicroPython it is
-# unloaded again so its code does not stay on the heap.
+# is half-applied. The loader is needed once, at boot: it is unloaded again
+# so its code does not stay on the heap (dhcpfo/ondemand.py).
 
-import sys
-
-from dhcpfo.compat import IS_MICROPYTHON, const, ip_str, parse_hex
+from dhcpfo import ondemand
+from dhcpfo.compat import const, ip_str, parse_hex
 
 FORMAT = "dhcpfo-compiled-1"  # the "format" key of a compiled document
 MAX_RELATIONSHIPS = const(31)  # Windows' limit per server (seed, wizard checks)
@@ -295,27 +294,21 @@ def addr_delta(a, b):
 
 
 # ---------------------------------------------------------------------------
-# Entry points: the loader module is imported for the call and dropped after.
+# Entry points: the loader module is imported for the call and dropped after
+# (dhcpfo/ondemand.py).
 
 
 def _loader_call(name, arg):
     from dhcpfo import cfgload
 
-    try:
-        return getattr(cfgload, name)(arg)
-    finally:
-        if IS_MICROPYTHON:
-            sys.modules.pop("dhcpfo.cfgload", None)
-            pkg = sys.modules.get("dhcpfo")
-            if pkg is not None and hasattr(pkg, "cfgload"):
-                delattr(pkg, "cfgload")
+    return getattr(cfgload, name)(arg)
 
 
 def load(doc):
     """A compiled document (dict) -> Config; a malformed one -> ConfigError(path)."""
-    return _loader_call("load", doc)
+    return ondemand.call(_loader_call, "load", doc)
 
 
 def load_text(text):
     """Compiled JSON text (str or bytes) -> Config; bad JSON is a ConfigError too."""
-    return _loader_call("load_text", text)
+    return ondemand.call(_loader_call, "load_text", text)

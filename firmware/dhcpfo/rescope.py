@@ -16,12 +16,15 @@
 # the configuration file a crash leaves behind, the bindings read back are
 # in the layout of the file that was read.
 
+from dhcpfo import ondemand
 from dhcpfo.compat import ip_str
 from dhcpfo.config import ConfigError, load
 from dhcpfo.dhcp.scope import Scopes
 from dhcpfo.lease import log as ll
 from dhcpfo.lease import table as lt
 from dhcpfo.lease.table import LeaseTable
+
+ondemand.droppable(__name__)
 
 
 class ScopeChangeError(ValueError):

@@ -35,7 +35,7 @@ import time
 from dhcpfo import config as cfgmod
 from dhcpfo.compat import Clock, asyncio, json_loads, to_unix
 from dhcpfo.events import ERROR
-from dhcpfo.mgmt.commands import Commands
+from dhcpfo.mgmt import handler as mgmt_handler
 from dhcpfo.node import Node
 from runtime.aio import NodeRunner, ip_text
 from runtime.store import LeaseStore
@@ -348,7 +348,7 @@ def run(config_path=CONFIG, board_path=BOARD):
         syslog.install(node, srv, wall)
     gc.collect()
     udp = UdpEndpoint(ip_text(srv.listen_address), srv.listen_port, srv.interface)
-    runner = NodeRunner(node, store, clock, udp, srv.server_id, mgmt=Commands(node, wall=wall).handle,
+    runner = NodeRunner(node, store, clock, udp, srv.server_id, mgmt=mgmt_handler(node, wall=wall),
                         relay_port=srv.relay_port, token=srv.mgmt_token,
                         user_token=srv.mgmt_user_token, config_path=_relative(config_path),
                         mgmt_max=srv.mgmt_max_connections)

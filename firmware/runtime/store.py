@@ -20,6 +20,7 @@ it is skipped. A torn log tail is dropped by compacting right after load
 
 import os
 
+from dhcpfo import ondemand
 from dhcpfo.lease import log as L
 
 
@@ -59,8 +60,10 @@ class OsFs:
 OS_FS = OsFs()
 
 
-def _nothing(*args):
-    pass
+def _restore(store, tables_by_scope, on_meta, layout):
+    from runtime import restore
+
+    return restore.load(store, tables_by_scope, on_meta, layout)
 
 
 class LeaseStore:
@@ -107,149 +110,16 @@ class LeaseStore:
 
     # ----------------------------------------------------------------- reading
 
-    def _read(self, path, replay):
-        mv = memoryview(self._chunk)
-        f = self.fs.open(path, "rb")
-        try:
-            while True:
-                n = f.readinto(self._chunk)
-                if not n:
-                    break
-                if not replay.feed(mv[:n]):
-                    # stopped at a bad record: the rest of the file is ignored too
-                    replay.seen = self._size(path)
-                    break
-        finally:
-            f.close()
-        return replay
-
-    def _probe(self, path):
-        """Replay a file without applying anything (markers only)."""
-        return self._read(path, L.Replay(_nothing, _nothing))
-
     def load(self, tables_by_scope, on_meta=None, layout=None):
         """Fill the tables (cleared first) from snap + log. Returns a dict of what
         happened: gen, snap_records, log_records, ignored (torn bytes
         dropped), skipped (bindings for unknown scopes/offsets), lost (True
         if stable storage was found damaged: the engine must treat its
-        bindings as lost, draft-12 §9.5.2 UPDREQALL)."""
-        self.close()
-        self._pending = []
-        self.metas = {}
-        self.skipped = 0
-        lost = False
-        self.tables = tables_by_scope
-        for t in tables_by_scope.values():
-            if t.live():
-                t.clear()
+        bindings as lost, draft-12 §9.5.2 UPDREQALL).
 
-        # 1. a compaction may have died around the rename
-        if self._exists(self._new):
-            rn = self._probe(self._new)
-            use = rn.snap_whole and rn.ignored() == 0
-            if use and self._exists(self._snap):
-                rs = self._probe(self._snap)
-                use = not rs.snap_whole or rs.snap_gen < rn.snap_gen
-            if use:
-                self._remove(self._snap)
-                self.fs.rename(self._new, self._snap)
-            else:
-                self._remove(self._new)
-
-        other = [False]  # after a LAYOUT marker of another layout
-
-        def on_binding(scope, offset, rec, extra):
-            if other[0]:
-                self.skipped += 1
-                return
-            t = tables_by_scope.get(scope)
-            if t is None or offset >= t.size:
-                self.skipped += 1
-                return
-            try:
-                t.load_record(offset, rec, extra)
-            except ValueError:
-                self.skipped += 1
-
-        def meta(key, payload):
-            if key == L.LAYOUT_KEY and layout is not None:
-                other[0] = bytes(payload[:4]) != layout
-                if not other[0]:
-                    for t in tables_by_scope.values():
-                        if t.live():
-                            t.clear()
-            self.metas[key] = payload
-            if on_meta is not None:
-                on_meta(key, payload)
-
-        # 2. the snapshot
-        snap_records = 0
-        self.gen = 0
-        if self._exists(self._snap):
-            rs = self._read(self._snap, L.Replay(on_binding, meta))
-            snap_records = rs.records
-            if rs.snap_whole:
-                self.gen = rs.snap_gen
-            else:
-                lost = True
-                self.gen = rs.snap_gen if rs.snap_gen >= 0 else 0
-
-        # 3. the log, applied only if it extends this snapshot
-        gate = [False]
-        gen = self.gen
-
-        def log_binding(scope, offset, rec, extra):
-            if gate[0]:
-                on_binding(scope, offset, rec, extra)
-
-        def log_meta(key, payload):
-            if gate[0]:
-                meta(key, payload)
-
-        def log_mark(kind, g, count):
-            if kind == L.LOG_BEGIN and rl.records == 0:
-                # a log newer than the snapshot means the snapshot was lost
-                gate[0] = g == gen or (g > gen and (lost or not self._exists(self._snap)))
-
-        log_records = 0
-        ignored = 0
-        rewrite = True
-        if self._exists(self._log):
-            rl = L.Replay(log_binding, log_meta, log_mark)
-            self._read(self._log, rl)
-            if gate[0]:
-                if rl.log_gen != gen:
-                    lost = True
-                    self.gen = rl.log_gen
-                log_records = rl.records
-                ignored = rl.ignored()
-                rewrite = ignored > 0 or lost
-                self.log_bytes = rl.good
-            elif rl.log_gen > gen or (rl.log_gen < 0 and rl.seen > L.RECORD):
-                lost = True  # a log we cannot place: its snapshot or header is gone
-        self.torn_bytes += ignored
-
-        if layout is not None and self.metas.get(L.LAYOUT_KEY, layout)[:4] != layout:
-            # the records end in another layout (a crash before the
-            # configuration that goes with them was written): what the
-            # tables hold is this layout's, and the new snapshot says so
-            self.metas[L.LAYOUT_KEY] = layout
-            self.compact(tables_by_scope)
-            rewrite = False
-        if rewrite:
-            if lost or ignored:
-                # write what we hold now as a fresh snapshot + empty log
-                self.compact(tables_by_scope)
-            else:
-                self._fresh_log()
-        return {
-            "gen": self.gen,
-            "snap_records": snap_records,
-            "log_records": log_records,
-            "ignored": ignored,
-            "skipped": self.skipped,
-            "lost": lost,
-        }
+        Boot-only: the reading code (runtime/restore.py, lease/replay.py) is
+        loaded for the call and dropped after it (dhcpfo/ondemand.py)."""
+        return ondemand.call(_restore, self, tables_by_scope, on_meta, layout)
 
     # ----------------------------------------------------------------- writing
 

@@ -8,6 +8,7 @@ stream bytes are delivered in order, DHCP replies are collected.
 from dhcpfo import config
 from dhcpfo_host import boardconf
 from dhcpfo.lease import log as ll
+from dhcpfo.lease import replay as LR
 from dhcpfo.node import Node
 from dhcpfo.wire import dhcp as wire
 
@@ -89,7 +90,7 @@ class Pair:
         def on_binding(scope, offset, rec, extra):
             tables[scope].load_record(offset, rec, extra)
 
-        r = ll.Replay(on_binding, node.restore_meta)
+        r = LR.Replay(on_binding, node.restore_meta)
         for rec in s.records:
             r.feed(rec)
         node.after_restore()

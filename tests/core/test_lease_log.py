@@ -1,6 +1,7 @@
 """lease.log: fixed-size CRC records round-trip, torn tails are ignored,
 snapshots are all-or-nothing and compaction keeps the per-change cost bounded."""
 from dhcpfo.lease import log as L
+from dhcpfo.lease import replay as LR
 from dhcpfo.lease import table as T
 from dhcpfo.lease.log import LogError
 
@@ -82,7 +83,7 @@ def test_binding_roundtrip_with_side_data():
     buf = _log_of(t)
     u = T.LeaseTable(16)
     s = _Sink({7: u})
-    ok, ignored = L.replay(buf, s.binding, s.meta)
+    ok, ignored = LR.replay(buf, s.binding, s.meta)
     assert ignored == 0
     assert ok == len(buf) // L.RECORD
     assert s.bindings == 5
@@ -95,7 +96,7 @@ def test_meta_records():
     m = L.encode_meta(1, b"\x02\x00\x01\x02\x03")
     assert len(m) == L.RECORD and m[0] == L.META and m[1] == 1
     s = _Sink({})
-    ok, ignored = L.replay(m + L.encode_meta(200, b""), s.binding, s.meta)
+    ok, ignored = LR.replay(m + L.encode_meta(200, b""), s.binding, s.meta)
     assert (ok, ignored) == (2, 0)
     assert s.metas == [(1, b"\x02\x00\x01\x02\x03"), (200, b"")]
     _raises(lambda: L.encode_meta(256, b""), "key")
@@ -111,7 +112,7 @@ def test_torn_tail_is_ignored():
     for cut in (n - 1, n - 13, n - 28, n - 29, 28 + 5):
         u = T.LeaseTable(16)
         s = _Sink({7: u})
-        ok, ignored = L.replay(buf[:cut], s.binding, s.meta)
+        ok, ignored = LR.replay(buf[:cut], s.binding, s.meta)
         assert ok * L.RECORD + ignored == cut
         assert ignored < L.RECORD
     # a cut inside the BINDING that ends an EXTRA run drops the whole run:
@@ -119,7 +120,7 @@ def test_torn_tail_is_ignored():
     cut = 2 * 28 + 3 * 28 + 10
     u = T.LeaseTable(16)
     s = _Sink({7: u})
-    ok, ignored = L.replay(buf[:cut], s.binding, s.meta)
+    ok, ignored = LR.replay(buf[:cut], s.binding, s.meta)
     assert ok == 2 and s.bindings == 1 and ignored == 3 * 28 + 10
     assert u.state(3) == T.FREE and u.state(0) == T.ACTIVE
 
@@ -130,7 +131,7 @@ def test_corrupt_record_stops_replay():
     buf[28 * 5 + 9] ^= 0x40  # inside the BINDING of offset 5
     u = T.LeaseTable(16)
     s = _Sink({7: u})
-    ok, ignored = L.replay(buf, s.binding, s.meta)
+    ok, ignored = LR.replay(buf, s.binding, s.meta)
     assert ok == 5 and ignored == len(buf) - 5 * 28
     assert u.state(0) == T.ACTIVE and u.state(3) == T.RELEASED
     assert u.state(5) == T.FREE and u.state(9) == T.FREE
@@ -138,11 +139,11 @@ def test_corrupt_record_stops_replay():
     bad = bytearray(L.encode_meta(1, b"x"))
     bad[0] = 99
     L._seal(bad, 0)
-    ok, ignored = L.replay(L.encode_meta(2, b"y") + bytes(bad), s.binding, s.meta)
+    ok, ignored = LR.replay(L.encode_meta(2, b"y") + bytes(bad), s.binding, s.meta)
     assert (ok, ignored) == (1, 28)
     # erased flash and zero fill are not records
-    assert L.replay(b"\xff" * 56, s.binding, s.meta) == (0, 56)
-    assert L.replay(bytes(56), s.binding, s.meta) == (0, 56)
+    assert LR.replay(b"\xff" * 56, s.binding, s.meta) == (0, 56)
+    assert LR.replay(bytes(56), s.binding, s.meta) == (0, 56)
 
 
 def test_incremental_feed_matches_whole():
@@ -150,7 +151,7 @@ def test_incremental_feed_matches_whole():
     buf = L.encode_marker(L.LOG_BEGIN, 3) + _log_of(t) + L.encode_meta(9, b"abc")
     u = T.LeaseTable(16)
     s = _Sink({7: u})
-    r = L.Replay(s.binding, s.meta, s.mark)
+    r = LR.Replay(s.binding, s.meta, s.mark)
     step = 1
     p = 0
     while p < len(buf):
@@ -180,17 +181,17 @@ def test_snapshot_is_whole_and_sized():
     a2 = T.LeaseTable(16)
     b2 = T.LeaseTable(8)
     s = _Sink({1: a2, 4: b2})
-    r = L.Replay(s.binding, s.meta, s.mark)
+    r = LR.Replay(s.binding, s.meta, s.mark)
     r.feed(snap)
     assert r.snap_whole and r.snap_gen == 5 and r.ignored() == 0
     assert s.metas == [(0, b"state"), (2, b"\x01\x02")]
     _same(a, a2)
     _same(b, b2)
     # without its end marker (or with a wrong one) a snapshot is not whole
-    r = L.Replay(s.binding, s.meta)
+    r = LR.Replay(s.binding, s.meta)
     r.feed(snap[:-28])
     assert not r.snap_whole
-    r = L.Replay(s.binding, s.meta)
+    r = LR.Replay(s.binding, s.meta)
     r.feed(snap[:-28] + L.encode_marker(L.SNAP_END, 5, 3))
     assert not r.snap_whole
     _raises(lambda: list(L.snapshot_chunks(1, tables, metas, bytearray(100))), "chunk")
@@ -232,7 +233,7 @@ def test_side_data_is_logged_only_when_it_changes():
     assert len(L.encode_binding(2, 1, t, True)) == 4 * 28  # full, as snapshots
     u = T.LeaseTable(4)
     s = _Sink({2: u})
-    assert L.replay(first + renew + ack, s.binding, s.meta) == (6, 0)
+    assert LR.replay(first + renew + ack, s.binding, s.meta) == (6, 0)
     _same(t, u)
     assert u.client_id(1) == DUID and u.find_cid(DUID) == 1
     # a new client id on the same address goes out again; no client, no side data
@@ -241,8 +242,8 @@ def test_side_data_is_logged_only_when_it_changes():
     t.set(1, T.FREE, 0, None, None, 0, 0, 5)
     gone = L.encode_binding(2, 1, t)
     assert len(again) == 2 * 28 and len(gone) == 28
-    L.replay(again, s.binding, s.meta)
+    LR.replay(again, s.binding, s.meta)
     assert u.client_id(1) == b"\xff\x01" and u.find_cid(DUID) == -1
-    L.replay(gone, s.binding, s.meta)
+    LR.replay(gone, s.binding, s.meta)
     _same(t, u)
     assert u.side_entries() == (0, 0)

@@ -8,6 +8,7 @@ from dhcpfo import config
 from dhcpfo import events as ev
 from dhcpfo.compat import to_unix
 from dhcpfo.lease import log as ll
+from dhcpfo.lease import replay as lrp
 from dhcpfo.lease import table as lt
 from dhcpfo.mgmt.commands import Commands
 from dhcpfo.node import Node
@@ -50,13 +51,13 @@ def test_by_partner_bit_is_counted_logged_and_cleared_by_a_grant():
     # the bit travels in the log record and comes back on replay
     recs = ll.encode_binding(0, 3, t, full=True)
     u = lt.LeaseTable(8)
-    ll.replay(recs, lambda sc, off, rec, extra: u.load_record(off, rec, extra), lambda k, v: None)
+    lrp.replay(recs, lambda sc, off, rec, extra: u.load_record(off, rec, extra), lambda k, v: None)
     assert u.by_partner(3) and u.state(3) == lt.ACTIVE and u.active_by_partner() == 1
     # a record written before the bit existed (bit clear) reads as this server's
     t.mark_by_partner(3, False)
     old = ll.encode_binding(0, 3, t, full=True)
     u.clear()
-    ll.replay(old, lambda sc, off, rec, extra: u.load_record(off, rec, extra), lambda k, v: None)
+    lrp.replay(old, lambda sc, off, rec, extra: u.load_record(off, rec, extra), lambda k, v: None)
     assert not u.by_partner(3) and u.active_by_partner() == 0
     # our own grant or a state change clears it; the count follows
     t.mark_by_partner(3, True)

@@ -21,6 +21,7 @@ import random
 from dhcpfo import config
 from dhcpfo import events as ev
 from dhcpfo.lease import log as ll
+from dhcpfo.lease import replay as LR
 from dhcpfo.lease import table as lt
 from dhcpfo.mgmt.commands import Commands
 from dhcpfo.node import Node, Outbox
@@ -392,7 +393,7 @@ def run_lease_log(data):
         def on_mark(kind, gen, count):
             seen.append(("mark", kind, gen, count))
 
-        r = ll.Replay(on_binding, on_meta, on_mark)
+        r = LR.Replay(on_binding, on_meta, on_mark)
         if split:
             p = 0
             while p < len(log):

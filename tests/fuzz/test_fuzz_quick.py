@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from fuzz import targets as T
 from fuzz.run import HANG_SECONDS
 from dhcpfo.lease import log as ll
+from dhcpfo.lease import replay as LR
 from dhcpfo.lease import table as lt
 from dhcpfo.wire import failover as fo
 
@@ -168,7 +169,7 @@ def test_replay_memory_bounded_on_a_long_log():
     def on_binding(scope, offset, rec, extra):
         tables[0].load_record(offset, rec, extra)
 
-    r = ll.Replay(on_binding, lambda k, p: None)
+    r = LR.Replay(on_binding, lambda k, p: None)
     grew = _growth(lambda i: r.feed(unit), 100, 5000)
     assert not r.stopped and r.good == r.seen
     assert grew < 16 * 1024, grew
@@ -181,7 +182,7 @@ def test_replay_stops_on_an_endless_extra_run():
     t.set(1, lt.ACTIVE, 0, b"\x02\x00\x5e\x10\x00\x06", b"\x00" + bytes(200), 4000, 0, 1000, 1)
     extra = ll.encode_binding(0, 1, t, True)[:ll.RECORD]
     assert extra[0] == ll.EXTRA
-    r = ll.Replay(lambda *a: None, lambda *a: None)
+    r = LR.Replay(lambda *a: None, lambda *a: None)
     tracemalloc.start()
     try:
         for _ in range(20000):

@@ -28,6 +28,7 @@ from dhcpfo import config as cfgmod
 from dhcpfo.compat import Clock
 from dhcpfo.failover import states as S
 from dhcpfo.lease import log as L
+from dhcpfo.lease import replay as LR
 from dhcpfo.lease.table import LeaseTable
 from dhcpfo.node import Node
 from dhcpfo.wire import dhcp as wire
@@ -114,7 +115,7 @@ class RecordingStore(LeaseStore):
             if off < POOL:
                 t.load_record(off, rec, extra)
 
-        L.Replay(on_binding, lambda k, p: None).feed(bytes(self.committed))
+        LR.Replay(on_binding, lambda k, p: None).feed(bytes(self.committed))
         hw = t.hwaddr(offset)
         return t.state(offset), (bytes(hw[1]) if hw is not None else None)
 

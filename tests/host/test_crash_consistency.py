@@ -14,6 +14,7 @@ store must go on working after it.
 import random
 
 from dhcpfo.lease import log as L
+from dhcpfo.lease import replay as LR
 from dhcpfo.lease import table as T
 from runtime.store import LeaseStore
 
@@ -94,7 +95,7 @@ def replayed(records):
     def on_binding(scope, offset, rec, extra):
         tables[scope].load_record(offset, rec, extra)
 
-    L.Replay(on_binding, metas.__setitem__).feed(records)
+    LR.Replay(on_binding, metas.__setitem__).feed(records)
     return state_of(tables, metas)
 
 

@@ -42,7 +42,7 @@ _CALL = (
 
 
 _MOVE = re.compile(r"changed (?:from (\S+) )?to (\S+) \((.*)\)\.$")
-PARTNER_TOLD = "told by the partner"  # failover/admin.py's reason for the partner's own changes
+PARTNER_TOLD = "told by the partner"  # failover/inbox.py's reason for the partner's own changes
 
 
 def state_move(event):

@@ -32,6 +32,7 @@ flash yet?" (I4).
 """
 
 from dhcpfo.lease import log as L
+from dhcpfo.lease import replay as LR
 from dhcpfo.lease.table import LeaseTable
 
 
@@ -357,8 +358,8 @@ class DurableView:
         self.metas = {}
         snap = self.fs.durable_bytes(self.snap_path)
         if snap:
-            L.Replay(self._binding, self._meta).feed(snap)
-        self._replay = L.Replay(self._binding, self._meta)
+            LR.Replay(self._binding, self._meta).feed(snap)
+        self._replay = LR.Replay(self._binding, self._meta)
         log = self.fs.durable_bytes(self.log_path)
         if log:
             self._replay.feed(log)

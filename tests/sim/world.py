@@ -50,7 +50,7 @@ T0_S = 10 ** 6  # core time at the start of every run (real seconds)
 STORE_DIR = "/flash"
 
 L_RECORD = ll.RECORD
-# event 20252 of a node's own transition (failover/admin.py state_event); the
+# event 20252 of a node's own transition (failover/notice.py state_event); the
 # partner's own changes, reported with PARTNER_TOLD, are not this node's
 _STATE_RE = re.compile(r"changed from (\S+) to (\S+) \((.*)\)\.$")
 PARTNER_TOLD = "told by the partner"

@@ -7,7 +7,7 @@
 # events here (states.py decides what follows).
 
 from dhcpfo import events as ev
-from dhcpfo.failover import admin
+from dhcpfo.failover import notice
 from dhcpfo.failover import receive
 from dhcpfo.failover import states as S
 from dhcpfo.wire import failover as fw
@@ -133,7 +133,7 @@ def _on_state(rel, m, now, out):
         rel.partner_stos = pstos
         rel.persist()
         if changed:
-            admin.state_event(rel, now, rel.partner_address, was, ps, "told by the partner")
+            notice.state_event(rel, now, rel.partner_address, was, ps, "told by the partner")
     if rel.state == S.SHUTDOWN and ps == S.PARTNER_DOWN:
         if not rel.pd_seen:
             rel.pd_seen = True

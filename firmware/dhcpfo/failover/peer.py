@@ -13,15 +13,16 @@
 #   pool.py       FREE/BACKUP balance
 #   authority.py  what the DHCP server may do               (self.authority)
 #   meta.py       the durable state records
-#   admin.py      operator state requests and status
+#   notice.py     state and contact events
+#   admin.py      operator state requests and status (loaded on use)
 # This module feeds events to states.py, carries out what a state asks for
 # on entry, and dispatches the partner's messages.
 
 from dhcpfo.compat import ip_str
-from dhcpfo.failover import admin
 from dhcpfo.failover import hashing
 from dhcpfo.failover import inbox
 from dhcpfo.failover import meta
+from dhcpfo.failover import notice
 from dhcpfo.failover import pool
 from dhcpfo.failover import states as S
 from dhcpfo.failover.authority import Authority
@@ -211,8 +212,8 @@ class Relationship:
                 saved = self.saved_previous
             self.previous = S.startup_previous(saved, self.pd_seen)
             self.state = S.STARTUP
-        admin.state_event(self, now, self.rc.local_address, None, S.STARTUP,
-                          "previous %s" % (S.name(self.previous) if self.previous else "none"))
+        notice.state_event(self, now, self.rc.local_address, None, S.STARTUP,
+                           "previous %s" % (S.name(self.previous) if self.previous else "none"))
 
     def set_state(self, new, now, out, why):
         old = self.state
@@ -231,7 +232,7 @@ class Relationship:
         elif new == S.RECOVER:
             self.stats["transitions_recover"] += 1
         self.persist()  # durable before the partner or a client sees the change
-        admin.state_event(self, now, self.rc.local_address, old, new, why)
+        notice.state_event(self, now, self.rc.local_address, old, new, why)
         self.requested = None
         if new == S.NORMAL:
             self._balance_at = now  # rebalance on entering NORMAL
@@ -343,7 +344,7 @@ class Relationship:
             self._link_lost(now, out, why)
 
     def _link_lost(self, now, out, why):
-        admin.comm_event(self, now, False, why)
+        notice.comm_event(self, now, False, why)
         self.updates.link_lost()
         self.requested = None
         self.comm_since = now
@@ -352,7 +353,7 @@ class Relationship:
     def link_ready(self, lk, now, out):
         self.channel.ready(lk, out)
         self.partner_startup = False
-        admin.comm_event(self, now, True)
+        notice.comm_event(self, now, True)
         self.send_state(now, out)
 
     def send_state(self, now, out):
@@ -423,7 +424,11 @@ class Relationship:
     # administration (failover/admin.py)
 
     def admin(self, what, now, out):
+        from dhcpfo.failover import admin
+
         admin.request(self, what, now, out)
 
     def status(self, now):
+        from dhcpfo.failover import admin
+
         return admin.status(self, now)

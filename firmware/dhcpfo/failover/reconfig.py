@@ -18,6 +18,9 @@ from dhcpfo.compat import hexlify, json_dumps, json_loads
 from dhcpfo.failover import states as S
 from dhcpfo.lease import log as ll
 from dhcpfo.lease import table as lt
+from dhcpfo import ondemand
+
+ondemand.droppable(__name__)  # live reconfiguration: only while a command runs
 
 SETTABLE = ("mode", "load_balance_percent", "reserve_percent", "hot_standby_role", "mclt",
             "auto_state_switchover", "shared_secret", "enable_authentication")

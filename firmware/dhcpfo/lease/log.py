@@ -20,6 +20,9 @@ BINDING record, in the same append, so they apply together or not at all.
 In the log this happens only when the side data changed (a BINDING without
 EXTRA keeps what replay already holds); snapshots always include it.
 
+Reading records back (replay, stopping at a torn tail) is boot-only code
+in lease/replay.py, loaded on demand.
+
 A snapshot file is SNAP_BEGIN(gen), the metas, every non-default binding,
 SNAP_END(gen, records in between); it is whole only if SNAP_END matches.
 A log file starts with LOG_BEGIN(gen) naming the snapshot it extends, so a
@@ -49,7 +52,7 @@ LOG_BEGIN = const(6)
 # configuration's layout and skips bindings after one that does not.
 LAYOUT_KEY = const(250)
 
-_MAX_UNIT = const(16)  # records of the largest binding (14 EXTRA + BINDING) rounded up
+MAX_UNIT = const(16)  # records of the largest binding (14 EXTRA + BINDING) rounded up
 
 
 class LogError(ValueError):
@@ -64,7 +67,7 @@ def _seal(buf, p):
     buf[p + 27] = c & 255
 
 
-def _crc_ok(b, p):
+def crc_ok(b, p):
     c = crc32(memoryview(b)[p : p + 24])
     return (
         b[p + 24] == (c >> 24) & 255
@@ -81,7 +84,7 @@ def _head(buf, p, kind, a, n):
     buf[p + 3] = n & 255
 
 
-def _get32(b, p):
+def get32(b, p):
     return (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]
 
 
@@ -197,127 +200,6 @@ def encode_marker(kind, gen, count=0):
     return bytes(buf)
 
 
-class Replay:
-    """Incremental replay: feed() bytes in any pieces, in order.
-
-    Calls on_binding(scope, offset, rec, extra) with rec a 20-byte view valid
-    during the call and extra the side-data bytes or None; on_meta(key,
-    payload); on_mark(kind, gen, count) when given. Stops for good at the
-    first short, corrupt or unknown record. `good` is the length of the prefix
-    that was applied (a dangling EXTRA run is not part of it), `records` the
-    records in it; snapshot and log markers are tracked in snap_gen,
-    snap_whole and log_gen (-1 when absent).
-    """
-
-    def __init__(self, on_binding, on_meta, on_mark=None):
-        self.on_binding = on_binding
-        self.on_meta = on_meta
-        self.on_mark = on_mark
-        self.records = 0
-        self.good = 0
-        self.seen = 0
-        self.stopped = False
-        self.snap_gen = -1
-        self.snap_whole = False
-        self.log_gen = -1
-        self._snap_at = 0
-        self._carry = bytearray(RECORD)
-        self._cn = 0
-        self._ext = None
-        self._ext_key = -1
-        self._ext_n = 0
-
-    def ignored(self):
-        """Bytes fed that are not part of the applied prefix."""
-        return self.seen - self.good
-
-    def feed(self, data):
-        """Process `data`; returns False once replay has stopped."""
-        n = len(data)
-        base = self.seen
-        self.seen += n
-        if self.stopped:
-            return False
-        p = 0
-        if self._cn:
-            take = RECORD - self._cn
-            if take > n:
-                take = n
-            self._carry[self._cn : self._cn + take] = data[:take]
-            self._cn += take
-            p = take
-            if self._cn < RECORD:
-                return True
-            self._cn = 0
-            if not self._one(self._carry, 0, base + take):
-                self.stopped = True
-                return False
-        while p + RECORD <= n:
-            if not self._one(data, p, base + p + RECORD):
-                self.stopped = True
-                return False
-            p += RECORD
-        if p < n:
-            self._carry[0 : n - p] = data[p:n]
-            self._cn = n - p
-        return True
-
-    def _one(self, b, p, end):
-        if not _crc_ok(b, p):
-            return False
-        kind = b[p]
-        a = b[p + 1]
-        off = (b[p + 2] << 8) | b[p + 3]
-        key = (a << 16) | off
-        if kind == EXTRA:
-            if self._ext is None or key != self._ext_key:
-                self._ext = bytearray()
-                self._ext_key = key
-                self._ext_n = 0
-            elif self._ext_n >= _MAX_UNIT - 1:
-                return False  # longer than any binding's side data: corrupt, stop (bounded memory)
-            self._ext.extend(b[p + 4 : p + 24])
-            self._ext_n += 1
-            return True
-        ext = None
-        if self._ext is not None:
-            if kind == BINDING and key == self._ext_key:
-                ext = bytes(self._ext)
-            self._ext = None
-        if kind == BINDING:
-            self.on_binding(a, off, memoryview(b)[p + 4 : p + 24], ext)
-        elif kind == META:
-            if off > PAYLOAD:
-                return False
-            self.on_meta(a, bytes(b[p + 4 : p + 4 + off]))
-        elif kind == SNAP_BEGIN or kind == SNAP_END or kind == LOG_BEGIN:
-            gen = _get32(b, p + 4)
-            count = _get32(b, p + 8)
-            if kind == SNAP_BEGIN:
-                self.snap_gen = gen
-                self.snap_whole = False
-                self._snap_at = self.records + self._ext_n + 1
-            elif kind == SNAP_END:
-                self.snap_whole = gen == self.snap_gen and count == self.records + self._ext_n - self._snap_at
-            elif self.records == 0 and self._ext_n == 0:
-                self.log_gen = gen
-            if self.on_mark is not None:
-                self.on_mark(kind, gen, count)
-        else:
-            return False
-        self.records += self._ext_n + 1
-        self._ext_n = 0
-        self.good = end
-        return True
-
-
-def replay(buf, on_binding, on_meta, on_mark=None):
-    """Replay a whole buffer; returns (records_ok, bytes_ignored)."""
-    r = Replay(on_binding, on_meta, on_mark)
-    r.feed(buf)
-    return r.records, r.ignored()
-
-
 def snapshot_size(tables_by_scope, metas):
     """Bytes a snapshot of these tables and metas takes (O(number of scopes))."""
     n = 2 + len(metas)
@@ -332,7 +214,7 @@ def snapshot_chunks(gen, tables_by_scope, metas, chunk=None):
     if chunk is None:
         chunk = bytearray(RECORD * 32)
     cap = len(chunk)
-    if cap < RECORD * _MAX_UNIT:
+    if cap < RECORD * MAX_UNIT:
         raise LogError("chunk")
     p = _marker_into(chunk, 0, SNAP_BEGIN, gen, 0)
     count = 0
@@ -346,7 +228,7 @@ def snapshot_chunks(gen, tables_by_scope, metas, chunk=None):
         t = tables_by_scope[scope]
         i = t.next_live(0)
         while i >= 0:
-            if p + RECORD * _MAX_UNIT > cap:
+            if p + RECORD * MAX_UNIT > cap:
                 yield p
                 p = 0
             q = encode_binding_into(chunk, p, scope, i, t)

@@ -6,10 +6,13 @@
 # follow the seed's cmdlets where one exists (Get-DhcpServerv4Failover ->
 # "get-failover", Get-DhcpServerv4ScopeStatistics -> "get-scope-statistics").
 
-from dhcpfo.compat import IS_MICROPYTHON, from_unix, ip_str, to_unix
+from dhcpfo.compat import from_unix, ip_str, to_unix
 from dhcpfo.lease import status
 from dhcpfo.lease import table as lt
 from dhcpfo import events as ev
+from dhcpfo import ondemand
+
+ondemand.droppable(__name__)  # loaded per request by mgmt.handler
 
 STATE_NAMES = dict((i, status.NAMES[i]) for i in range(1, len(status.NAMES)))
 
@@ -22,15 +25,6 @@ def _scope_id(sc):
 
 def _mac(b):
     return ":".join("%02x" % x for x in b)
-
-
-def _forget(pkg, name):
-    """Drop module pkg.name (imported on demand) so its code leaves the heap."""
-    import sys
-    sys.modules.pop(pkg + "." + name, None)
-    p = sys.modules.get(pkg)
-    if p is not None and hasattr(p, name):
-        delattr(p, name)
 
 
 class CommandError(ValueError):
@@ -132,18 +126,14 @@ class Commands:
         return server_info(self.node, now)
 
     def scopecmd(self, req, now):
-        """A command of mgmt/scopes.py. On MicroPython it and rescope.py
-        (~10 KB of code) are dropped again after each command: scope
-        changes are rare, a board's heap is not."""
+        """A command of mgmt/scopes.py. It and rescope.py (~10 KB of code)
+        are droppable: on a board they leave the heap after the request
+        (dhcpfo/ondemand.py); scope changes are rare, a board's heap is not."""
         from dhcpfo.mgmt import scopes
         try:
             return getattr(scopes, req["cmd"].replace("-", "_"))(self.node, req, now)
         except scopes.Refused as e:
             raise CommandError(str(e))
-        finally:
-            if IS_MICROPYTHON:
-                _forget("dhcpfo.mgmt", "scopes")
-                _forget("dhcpfo", "rescope")
 
     def read(self, req, now):
         """A read command of mgmt/reads.py ("get-failover" -> get_failover),

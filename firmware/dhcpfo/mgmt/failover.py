@@ -15,6 +15,9 @@ from dhcpfo.compat import ip_str
 from dhcpfo.config import FAILOVER_PORT, MAX_HOST, MAX_NAME, MAX_RELATIONSHIPS, parse_ip
 from dhcpfo.failover import states as S
 from dhcpfo.failover.reconfig import ReconfigError
+from dhcpfo import ondemand
+
+ondemand.droppable(__name__)  # a change command's code leaves with it
 
 SAFE_PERIOD_DEFAULT = 3600  # seed: SafePeriod defaults to 1 hour when AutoStateTransition is true
 SECRET_WARNING = ("the shared secret is stored in the configuration file and must be typed on the "

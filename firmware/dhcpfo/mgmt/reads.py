@@ -5,8 +5,11 @@
 # this code off its heap. Unknown names and scopes are non-terminating
 # errors: listed under "errors" while the others are answered.
 
+from dhcpfo import ondemand
 from dhcpfo.lease import table as lt
 from dhcpfo.mgmt.commands import CommandError, _scope_id
+
+ondemand.droppable(__name__)
 
 
 def _id_list(v):

@@ -13,9 +13,12 @@
 # (dhcpfo_host/scope_cli.py) turns option names and typed values into it.
 # Imported on first use (Commands.scopecmd), like mgmt/failover.py.
 
+from dhcpfo import ondemand
 from dhcpfo.compat import ip_str, json_dumps, json_loads
 from dhcpfo.config import parse_ip
 from dhcpfo.lease import table as lt
+
+ondemand.droppable(__name__)
 
 
 class Refused(ValueError):

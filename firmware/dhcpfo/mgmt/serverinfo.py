@@ -6,9 +6,12 @@
 # nodes' scopes compare as identical or not without sending every field.
 # Imported on first use: a board that is never asked keeps it off its heap.
 
+from dhcpfo import ondemand
 from dhcpfo import VERSION
 from dhcpfo.compat import crc32, ip_str, json_dumps, to_unix
 from dhcpfo.config import MAX_RELATIONSHIPS
+
+ondemand.droppable(__name__)
 
 PROTOCOL = "draft-ietf-dhc-failover-12"
 
