@@ -9,7 +9,7 @@ import signal
 import sys
 
 from dhcpfo import config as cfgmod
-from dhcpfo.compat import Clock
+from dhcpfo.compat import Clock, from_unix, wall_now
 from dhcpfo.events import LEVEL_NAMES
 from dhcpfo.mgmt.commands import Commands
 from dhcpfo.node import Node
@@ -37,16 +37,16 @@ def load_config(path):
 
 
 def build(cfg, data_dir=None, unix_now=None):
-    """Node + store + clock, with the lease log replayed into the node."""
-    clock = Clock(unix_now=unix_now)
+    """Node + store + clock, with the lease log replayed into the node. The
+    host's clock is trusted wall time; the node's local clock starts where
+    the lease log says (Node.resume_time) and never steps afterwards."""
     node = Node(cfg)
     d = data_dir or cfg.server.data_dir
     os.makedirs(d, exist_ok=True)
     store = LeaseStore(d)
     stats = store.load(node.tables_by_scope(), node.restore_meta)
     node.after_restore()
-    for rel in node.relationships:
-        rel.clock = clock  # an unsynced clock learns the partner's time at connect
+    clock = Clock(node.resume_time(from_unix(unix_now) if unix_now is not None else wall_now()))
     node.events.count("restore.records", stats["snap_records"] + stats["log_records"])
     node.events.count("restore.ignored-bytes", stats["ignored"])
     if stats["lost"]:

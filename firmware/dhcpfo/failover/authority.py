@@ -128,6 +128,11 @@ class Authority:
         if not S.service(rel.state) & S.MCLT_LIMIT:
             return None
         base = 0 if fresh else rel.tables[scope.index].ack_pexp(offset)
+        if now < rel.time.unsure_until:
+            # after a restart that could not be placed on the wall clock an
+            # acknowledgement from before it may lie later than it is: none
+            # counts until the latest of them has passed (docs/time.md)
+            base = 0
         # a potential expiration the partner sent was translated with a clock
         # difference known only within its width: take the early end
         left = base - MCLT_MARGIN - rel.clockdiff.width() - now

@@ -84,7 +84,7 @@ def _message(rel, lk, m, now, out):
 def _handshake(rel, lk, m, now, out):
     t = m.mtype
     if t == fw.CONNECT and not rel.primary:
-        why, now = rel.channel.on_connect(lk, m, now, out, rel.clockdiff, rel.clock)
+        why = rel.channel.on_connect(lk, m, now, out, rel.clockdiff)
         if why is None:
             mclt = m.get_u32(fw.OPT_MCLT)
             if mclt != rel.mclt:
@@ -92,7 +92,7 @@ def _handshake(rel, lk, m, now, out):
                 rel.persist()
             rel.hba = bytes(m.get_bytes(fw.OPT_HBA))
     elif t == fw.CONNECTACK and rel.primary:
-        why, now = rel.channel.on_connectack(lk, m, now, out, rel.clockdiff, rel.clock)
+        why = rel.channel.on_connectack(lk, m, now, out, rel.clockdiff)
     elif t == fw.DISCONNECT:
         _on_disconnect(rel, lk, m, now, out)
         return

@@ -38,7 +38,7 @@ def on_bndupd(rel, m, now, out):
         sc, off = locate(rel.scopes, addr)
         if sc is None:
             reason = fw.REJ_ILLEGAL_ADDRESS
-    if reason is None and cd.out_of_sync(m, now):
+    if reason is None and cd.out_of_sync(m, now, rel.time):
         reason = fw.REJ_TIME_MISMATCH  # the seed: reject, log TimeOutOfSync, state unchanged
     if reason is None:
         reason = _store(rel, ups, cd, sc, off, m, now, out)

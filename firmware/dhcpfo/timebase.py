@@ -1,0 +1,99 @@
+# timebase.py - local time, wall time and the lease log across restarts.
+#
+# The core never reads or sets a clock. The driver passes `now`: *local*
+# seconds that never step under a running node (a monotonic counter started
+# where resume() says). Wall time is local time plus an offset the core learns
+# (the driver's trusted clock or NTP through Node.set_wall, or the failover
+# partner's message times) and uses only at the failover wire edge. Every
+# time in the lease table and log stays local, so learning or correcting the
+# offset never moves a binding's expiry (docs/time.md has the whole rule).
+
+import struct
+
+NOTE_INTERVAL = 300  # seconds between notes of the local clock in the lease log (flash wear vs.
+# how much idle time a restart without wall time forgets: leases then held longer, never shorter)
+STEP_TOLERANCE = 2  # a corrected offset closer than this to the old one is kept (1 s resolution)
+_NOTE = "!BIIi"  # flags (1: offset known, 2: from a trusted clock), local, unsure_until, wall - local
+_TRUSTED = ("clock", "ntp")
+
+
+class TimeBase:
+    """Wall minus local time (seconds, None while unknown) and the lease
+    log's clock notes. One per node, shared by its relationships."""
+
+    def __init__(self):
+        # wall core time - local time, None: no trusted wall time yet. A node
+        # the driver never places (tests) runs on wall time: 0, its own clock.
+        self.offset = 0
+        self.source = "clock"  # "clock" (the driver's), "ntp", "partner", or None
+        # Until this local time, what a partner acknowledged before the last
+        # restart is not trusted for the MCLT rule: that restart could not be
+        # placed on the wall clock, so those times may lie later than they are.
+        self.unsure_until = 0
+        self.note = None  # (local, unsure_until, offset or None) read back from the log
+        self.noted = None  # local time of the last note written
+        self.moved = False  # learned from a partner: the node restarts its other links
+
+    def wall(self, t):
+        """Local time -> wall time (unchanged while the offset is unknown)."""
+        return t + self.offset if self.offset is not None else t
+
+    def restore(self, payload):
+        """A clock note replayed from the lease log (the last one wins)."""
+        flags, local, unsure, off = struct.unpack(_NOTE, bytes(payload[:13]))
+        # only a driver's or NTP's wall time places a run on the wall clock: a
+        # partner's may be a board's own guess (two boards, no NTP)
+        self.note = (local, unsure, off if flags & 2 else None)
+
+    def resume(self, wall_now, acked):
+        """Where local time starts after a (re)start. `wall_now`: trusted wall
+        core time from the driver, or None; `acked`: the latest potential
+        expiration a partner acknowledged in the restored tables. Never
+        earlier than the last note of the previous run; forward by exactly
+        the downtime only when that run and this one both know wall time,
+        else by nothing: a stored expiry can then only come out later than it
+        really is, never earlier. A log without notes (none written yet, or
+        wiped) starts at wall time, or 0."""
+        n = self.note
+        if n is None:  # no note: a fresh or wiped store, or a log older than notes (wall-based)
+            start = wall_now if wall_now is not None and wall_now > 0 else 0
+            exact = wall_now is not None
+        else:
+            local, self.unsure_until, off = n
+            gone = wall_now - (local + off) if wall_now is not None and off is not None else -1
+            exact = gone >= 0
+            start = local + gone if exact else local
+        if not exact and acked > self.unsure_until:
+            self.unsure_until = acked
+        if wall_now is not None:
+            self.offset = wall_now - start
+            self.source = "clock"
+        else:
+            self.offset = None
+            self.source = None
+        return start
+
+    def set(self, offset, source):
+        """Adopt a wall offset; True when it differs from the known one enough
+        that a partner's running estimate of our clock is now wrong."""
+        old = self.offset
+        self.source = source
+        if old is not None and -STEP_TOLERANCE < offset - old < STEP_TOLERANCE:
+            return False
+        self.offset = offset
+        # unknown, the wire carried local time: as an offset of 0
+        return not -STEP_TOLERANCE < offset - (old or 0) < STEP_TOLERANCE
+
+    def note_payload(self, now):
+        self.noted = now
+        off = self.offset
+        flags = 0 if off is None else (3 if self.source in _TRUSTED else 1)
+        return struct.pack(_NOTE, flags, max(now, 0), max(self.unsure_until, 0),
+                           off if off is not None else 0)
+
+    def due(self, now):
+        return self.noted is None or now >= self.noted + NOTE_INTERVAL
+
+    def status(self, now):
+        return {"local": now, "wall_offset": self.offset, "source": self.source,
+                "acks_unsure_for": max(self.unsure_until - now, 0)}
