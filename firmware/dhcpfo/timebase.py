@@ -93,7 +93,3 @@ class TimeBase:
 
     def due(self, now):
         return self.noted is None or now >= self.noted + NOTE_INTERVAL
-
-    def status(self, now):
-        return {"local": now, "wall_offset": self.offset, "source": self.source,
-                "acks_unsure_for": max(self.unsure_until - now, 0)}

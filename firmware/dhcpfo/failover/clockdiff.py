@@ -83,8 +83,10 @@ class ClockDiff:
         """A node without trusted wall time takes the partner's (draft-12
         §5.10: the time in each message lets a server without a good clock
         run on its partner's). Only the wall offset is learned: local time,
-        and every time stored in it, stays where it is. True when learned."""
-        if time.offset is not None or not m.time:
+        and every time stored in it, stays where it is. An offset learned
+        from a partner is learned again at every handshake (the partner may
+        have found wall time since). True when learned."""
+        if not m.time or (time.offset is not None and time.source != "partner"):
             return False
         moved = time.set(from_unix(m.time) - now, "partner")
         time.moved = moved
