@@ -11,10 +11,10 @@
 import struct
 
 NOTE_INTERVAL = 300  # seconds between notes of the local clock in the lease log (flash wear vs.
-# how much idle time a restart without wall time forgets: leases then held longer, never shorter)
+# how much running time a restart forgets: bindings then held longer, never shorter)
 STEP_TOLERANCE = 2  # a corrected offset closer than this to the old one is kept (1 s resolution)
 _NOTE = "!BIIi"  # flags (1: offset known, 2: from a trusted clock), local, unsure_until, wall - local
-_TRUSTED = ("clock", "ntp")
+_TRUSTED = ("clock", "ntp")  # (the offset and its source are kept for diagnosis only)
 
 
 class TimeBase:
@@ -41,29 +41,30 @@ class TimeBase:
     def restore(self, payload):
         """A clock note replayed from the lease log (the last one wins)."""
         flags, local, unsure, off = struct.unpack(_NOTE, bytes(payload[:13]))
-        # only a driver's or NTP's wall time places a run on the wall clock: a
-        # partner's may be a board's own guess (two boards, no NTP)
         self.note = (local, unsure, off if flags & 2 else None)
 
     def resume(self, wall_now, acked):
         """Where local time starts after a (re)start. `wall_now`: trusted wall
         core time from the driver, or None; `acked`: the latest potential
-        expiration a partner acknowledged in the restored tables. Never
-        earlier than the last note of the previous run; forward by exactly
-        the downtime only when that run and this one both know wall time,
-        else by nothing: a stored expiry can then only come out later than it
-        really is, never earlier. A log without notes (none written yet, or
-        wiped) starts at wall time, or 0."""
+        expiration a partner acknowledged in the restored tables.
+
+        With a clock note in the log, local time resumes at the note as if
+        no time had passed, whatever any clock says: every stored time then
+        comes out later than it really is, never earlier, even when the wall
+        clock was set back or forward while the node was off (a wall clock
+        can only move the offset, never shorten a binding). What is later
+        than it is in the unsafe direction, the potential expirations the
+        partner acknowledged, counts for nothing until `unsure_until`.
+        Without a note (fresh or wiped store, or a log older than notes,
+        whose times are wall times) local time starts at wall time, or 0."""
         n = self.note
-        if n is None:  # no note: a fresh or wiped store, or a log older than notes (wall-based)
+        if n is None:
             start = wall_now if wall_now is not None and wall_now > 0 else 0
-            exact = wall_now is not None
+            sure = wall_now is not None
         else:
-            local, self.unsure_until, off = n
-            gone = wall_now - (local + off) if wall_now is not None and off is not None else -1
-            exact = gone >= 0
-            start = local + gone if exact else local
-        if not exact and acked > self.unsure_until:
+            start, self.unsure_until, _off = n
+            sure = False
+        if not sure and acked > self.unsure_until:
             self.unsure_until = acked
         if wall_now is not None:
             self.offset = wall_now - start
@@ -74,15 +75,17 @@ class TimeBase:
         return start
 
     def set(self, offset, source):
-        """Adopt a wall offset; True when it differs from the known one enough
-        that a partner's running estimate of our clock is now wrong."""
-        old = self.offset
+        """Adopt a wall offset. Within STEP_TOLERANCE of the current one (0
+        while unknown: the wire carried local time) the wire keeps its base:
+        a partner's estimate of our clock stays right. Else the offset moves
+        and True says so: the caller restarts the failover links."""
+        base = self.offset if self.offset is not None else 0
         self.source = source
-        if old is not None and -STEP_TOLERANCE < offset - old < STEP_TOLERANCE:
+        if -STEP_TOLERANCE < offset - base < STEP_TOLERANCE:
+            self.offset = base
             return False
         self.offset = offset
-        # unknown, the wire carried local time: as an offset of 0
-        return not -STEP_TOLERANCE < offset - (old or 0) < STEP_TOLERANCE
+        return True
 
     def note_payload(self, now):
         self.noted = now

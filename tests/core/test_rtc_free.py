@@ -195,26 +195,37 @@ def test_wire_times_carry_the_offset():
 def test_resume_rules():
     # fresh store: wall time when trusted, else 0
     tb = TimeBase()
-    assert tb.resume(1000, 0) == 1000 and tb.offset == 0
+    assert tb.resume(1000, 0) == 1000 and tb.offset == 0 and tb.unsure_until == 0
     tb = TimeBase()
     assert tb.resume(None, 0) == 0 and tb.offset is None
-    # a run placed on the wall clock, restarted with wall time: exactly the downtime
+    # a log from before clock notes holds wall times: trusted wall time places it
     tb = TimeBase()
-    tb.set(500, "ntp")
-    tb.restore(tb.note_payload(2000))  # wall 2500 at local 2000
-    assert tb.resume(2600, 9999) == 2100 and tb.offset == 500 and tb.unsure_until == 0
-    # the same without wall time now: the note, and old acks are unsure
+    assert tb.resume(1000, 1500) == 1000 and tb.unsure_until == 0
+    # ... without wall time it cannot be placed: its acknowledgements are unsure
+    tb = TimeBase()
+    assert tb.resume(None, 1500) == 0 and tb.unsure_until == 1500
+    # with a note: resume at the note, whatever the wall clock says (set back
+    # or forward while the node was off, it must not shorten a binding); the
+    # wall clock only sets the offset
+    run = TimeBase()
+    run.set(500, "ntp")
+    note = run.note_payload(2000)  # wall 2500 at local 2000
+    for wall in (2600, 2400, 90000000, None):
+        tb = TimeBase()
+        tb.restore(note)
+        assert tb.resume(wall, 9999) == 2000
+        assert tb.unsure_until == 9999
+        assert tb.offset == (wall - 2000 if wall is not None else None)
+    # the unsure horizon survives a further restart through the note
     tb2 = TimeBase()
-    tb2.restore(tb.note_payload(2000))
-    assert tb2.resume(None, 9999) == 2000 and tb2.unsure_until == 9999 and tb2.offset is None
-    # a wall clock earlier than the note: nothing assumed to have passed
-    tb3 = TimeBase()
-    tb3.restore(tb.note_payload(2000))
-    assert tb3.resume(2400, 9999) == 2000 and tb3.unsure_until == 9999
-    # an offset learned from a partner (maybe a board's guess) places nothing
-    tb4 = TimeBase()
-    tb4.offset = None
-    tb4.set(90000000, "partner")
-    tb5 = TimeBase()
-    tb5.restore(tb4.note_payload(50))
-    assert tb5.resume(90000999, 7) == 50 and tb5.unsure_until == 7
+    tb2.restore(tb.note_payload(2100))
+    assert tb2.resume(None, 50) == 2100 and tb2.unsure_until == 9999
+
+
+def test_offset_moves_only_past_the_tolerance():
+    tb = TimeBase()
+    tb.offset = None
+    assert not tb.set(1, "partner") and tb.offset == 0  # the wire keeps its base
+    assert tb.set(90000000, "partner") and tb.offset == 90000000
+    assert not tb.set(90000001, "ntp") and tb.offset == 90000000
+    assert tb.set(89999700, "ntp") and tb.offset == 89999700
