@@ -27,8 +27,8 @@ class TimeBase:
         self.offset = 0
         self.source = "clock"  # "clock" (the driver's), "ntp", "partner", or None
         # Until this local time, what a partner acknowledged before the last
-        # restart is not trusted for the MCLT rule: that restart could not be
-        # placed on the wall clock, so those times may lie later than they are.
+        # restart is not trusted for the MCLT rule: a restart forgets its
+        # downtime, so those times may lie later than they really are.
         self.unsure_until = 0
         self.note = None  # (local, unsure_until, offset or None) read back from the log
         self.noted = None  # local time of the last note written

@@ -229,3 +229,22 @@ def test_offset_moves_only_past_the_tolerance():
     assert tb.set(90000000, "partner") and tb.offset == 90000000
     assert not tb.set(90000001, "ntp") and tb.offset == 90000000
     assert tb.set(89999700, "ntp") and tb.offset == 89999700
+
+
+def test_restart_with_a_clock_stepped_forward_while_off_keeps_bindings():
+    """A trusted clock that jumped a year while the node was off moves the
+    offset only: the restart resumes at the clock note."""
+    p = Pair(now=WALL, mclt=3600, lease=LEASE)
+    p.connect()
+    p.tick(3)
+    addr, _secs = _lease(p, p.b, _secondary_mac(0))
+    before = _binding(p.b, addr)
+    p.cut()
+    p.tick(10)
+    wall = p.now + 31536000
+    p.restart(p.b, clock=wall)
+    start = p.now + p.b.shift
+    assert p.b.node.time.offset == wall - start and p.b.node.time.source == "clock"
+    assert _binding(p.b, addr) == before
+    p.tick(20)
+    assert _binding(p.b, addr)[0] == lt.ACTIVE
