@@ -14,7 +14,7 @@ NOTE_INTERVAL = 300  # seconds between notes of the local clock in the lease log
 # how much running time a restart forgets: bindings then held longer, never shorter)
 STEP_TOLERANCE = 2  # a corrected offset closer than this to the old one is kept (1 s resolution)
 _NOTE = "!BIIi"  # flags (1: offset known, 2: from a trusted clock), local, unsure_until, wall - local
-_TRUSTED = ("clock", "ntp")  # (the offset and its source are kept for diagnosis only)
+_TRUSTED = ("clock", "ntp")  # offsets that place a restart (a partner's may be a board's guess)
 
 
 class TimeBase:
@@ -41,28 +41,30 @@ class TimeBase:
     def restore(self, payload):
         """A clock note replayed from the lease log (the last one wins)."""
         flags, local, unsure, off = struct.unpack(_NOTE, bytes(payload[:13]))
-        self.note = (local, unsure, off if flags & 2 else None)
+        self.note = (local, unsure, off if flags & 2 else None)  # only a trusted offset places
 
     def resume(self, wall_now, acked):
         """Where local time starts after a (re)start. `wall_now`: trusted wall
         core time from the driver, or None; `acked`: the latest potential
         expiration a partner acknowledged in the restored tables.
 
-        With a clock note in the log, local time resumes at the note as if
-        no time had passed, whatever any clock says: every stored time then
-        comes out later than it really is, never earlier, even when the wall
-        clock was set back or forward while the node was off (a wall clock
-        can only move the offset, never shorten a binding). What is later
-        than it is in the unsafe direction, the potential expirations the
-        partner acknowledged, counts for nothing until `unsure_until`.
-        Without a note (fresh or wiped store, or a log older than notes,
-        whose times are wall times) local time starts at wall time, or 0."""
+        Local time resumes at the log's last clock note, plus the downtime
+        when both that note and the driver have trusted wall time (a clock
+        found earlier than the note adds nothing). Without wall time the
+        downtime is forgotten: every stored time then comes out later than it
+        really is, never earlier. The potential expirations the partner
+        acknowledged, which must not come out later, count for nothing until
+        `unsure_until` after any restart. Without a note (fresh or wiped
+        store, or a log older than notes, whose times are wall times) local
+        time starts at wall time, or 0."""
         n = self.note
         if n is None:
             start = wall_now if wall_now is not None and wall_now > 0 else 0
             sure = wall_now is not None
         else:
-            start, self.unsure_until, _off = n
+            start, self.unsure_until, off = n
+            if wall_now is not None and off is not None and wall_now > start + off:
+                start = wall_now - off
             sure = False
         if not sure and acked > self.unsure_until:
             self.unsure_until = acked

@@ -204,22 +204,30 @@ def test_resume_rules():
     # ... without wall time it cannot be placed: its acknowledgements are unsure
     tb = TimeBase()
     assert tb.resume(None, 1500) == 0 and tb.unsure_until == 1500
-    # with a note: resume at the note, whatever the wall clock says (set back
-    # or forward while the node was off, it must not shorten a binding); the
-    # wall clock only sets the offset
+    # a run on trusted wall time, restarted with trusted wall time: the
+    # downtime is added; a clock found earlier than the note adds nothing;
+    # without wall time the note is where local time resumes. After any
+    # restart the acknowledgements from before it are unsure.
     run = TimeBase()
     run.set(500, "ntp")
     note = run.note_payload(2000)  # wall 2500 at local 2000
-    for wall in (2600, 2400, 90000000, None):
+    for wall, start in ((2600, 2100), (2400, 2000), (None, 2000)):
         tb = TimeBase()
         tb.restore(note)
-        assert tb.resume(wall, 9999) == 2000
+        assert tb.resume(wall, 9999) == start
         assert tb.unsure_until == 9999
-        assert tb.offset == (wall - 2000 if wall is not None else None)
+        assert tb.offset == (wall - start if wall is not None else None)
     # the unsure horizon survives a further restart through the note
     tb2 = TimeBase()
     tb2.restore(tb.note_payload(2100))
     assert tb2.resume(None, 50) == 2100 and tb2.unsure_until == 9999
+    # an offset learned from a partner (maybe a board's guess) places nothing
+    guess = TimeBase()
+    guess.offset = None
+    guess.set(90000000, "partner")
+    tb3 = TimeBase()
+    tb3.restore(guess.note_payload(50))
+    assert tb3.resume(90000999, 7) == 50 and tb3.unsure_until == 7
 
 
 def test_offset_moves_only_past_the_tolerance():
@@ -231,9 +239,9 @@ def test_offset_moves_only_past_the_tolerance():
     assert tb.set(89999700, "ntp") and tb.offset == 89999700
 
 
-def test_restart_with_a_clock_stepped_forward_while_off_keeps_bindings():
-    """A trusted clock that jumped a year while the node was off moves the
-    offset only: the restart resumes at the clock note."""
+def test_restart_with_a_clock_set_back_while_off_keeps_bindings():
+    """A trusted clock set back while the node was off (behind its last
+    clock note) moves the offset only: the restart resumes at the note."""
     p = Pair(now=WALL, mclt=3600, lease=LEASE)
     p.connect()
     p.tick(3)
@@ -241,9 +249,10 @@ def test_restart_with_a_clock_stepped_forward_while_off_keeps_bindings():
     before = _binding(p.b, addr)
     p.cut()
     p.tick(10)
-    wall = p.now + 31536000
+    wall = p.now - 86400
     p.restart(p.b, clock=wall)
     start = p.now + p.b.shift
+    assert p.now - 310 <= start <= p.now - 10  # the note: not a day back
     assert p.b.node.time.offset == wall - start and p.b.node.time.source == "clock"
     assert _binding(p.b, addr) == before
     p.tick(20)
