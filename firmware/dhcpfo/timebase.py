@@ -33,6 +33,7 @@ class TimeBase:
         self.note = None  # (local, unsure_until, offset or None) read back from the log
         self.noted = None  # local time of the last note written
         self.moved = False  # learned from a partner: the node restarts its other links
+        self.forgot = False  # this run resumed at a note without knowing the downtime
 
     def wall(self, t):
         """Local time -> wall time (unchanged while the offset is unknown)."""
@@ -63,8 +64,10 @@ class TimeBase:
             sure = wall_now is not None
         else:
             start, self.unsure_until, off = n
-            if wall_now is not None and off is not None and wall_now > start + off:
+            self.forgot = True
+            if wall_now is not None and off is not None and wall_now >= start + off:
                 start = wall_now - off
+                self.forgot = False
             sure = False
         if not sure and acked > self.unsure_until:
             self.unsure_until = acked

@@ -257,3 +257,24 @@ def test_restart_with_a_clock_set_back_while_off_keeps_bindings():
     assert _binding(p.b, addr) == before
     p.tick(20)
     assert _binding(p.b, addr)[0] == lt.ACTIVE
+
+
+def test_board_restarted_without_wall_time_recovers_from_a_partner_down_partner():
+    """§9.3.2 compares our last operation with the partner's PARTNER-DOWN
+    start; a restart that forgot its downtime reads its own times late and
+    would take POTENTIAL-CONFLICT, where its stale bindings win conflicts.
+    Still in STARTUP, the partner's PARTNER-DOWN says we were down: RECOVER."""
+    p = Pair(now=WALL, mclt=60, lease=LEASE)
+    p.connect()
+    p.tick(3)
+    p.cut()
+    p.tick(30)
+    a = p.a.node.relationships[0]
+    a.admin("partner-down", p.now, p.a.node.out)
+    p.drain(p.a)
+    p.tick(200)
+    assert p.state(p.a) == S.PARTNER_DOWN
+    p.restart(p.b, clock="board")
+    assert p.b.node.time.forgot
+    p.connect()
+    assert p.state(p.b) in (S.RECOVER, S.RECOVER_WAIT), S.name(p.state(p.b))

@@ -140,9 +140,13 @@ def _on_state(rel, m, now, out):
         # §9.3.2 step 5: the partner's PARTNER-DOWN is newer than anything we
         # did if it started after our last recorded operation (entering our
         # state, or the latest change the partner has not seen), or if we
-        # were shut down (or saw it happen)
+        # were shut down (or saw it happen). Still in STARTUP after a restart
+        # that forgot its downtime, all we recorded reads later than it was
+        # and cannot show we operated after the partner took over: its
+        # PARTNER-DOWN says we were down (§9.4; docs/time.md)
         down_newer = ps == S.PARTNER_DOWN and (rel.stos == 0 or rel.partner_stos > rel.last_operation()
-                                               or rel.pd_seen or rel.saved in (S.SHUTDOWN, S.PAUSED))
+                                               or rel.pd_seen or rel.saved in (S.SHUTDOWN, S.PAUSED)
+                                               or (rel.time.forgot and rel.state == S.STARTUP))
         if not rel.event(evt, now, out, "partner is %s" % S.name(ps), partner_state=ps,
                            partner_down_newer=down_newer):
             rel.maybe_request(now, out)
