@@ -129,9 +129,9 @@ class Authority:
             return None
         base = 0 if fresh else rel.tables[scope.index].ack_pexp(offset)
         if now < rel.time.unsure_until:
-            # after a restart that could not be placed on the wall clock an
-            # acknowledgement from before it may lie later than it is: none
-            # counts until the latest of them has passed (docs/time.md)
+            # after a restart an acknowledgement from before it may read later
+            # than it is (a forgotten downtime, a clock set back while off):
+            # none counts until the latest of them has passed (docs/time.md)
             base = 0
         # a potential expiration the partner sent was translated with a clock
         # difference known only within its width: take the early end
