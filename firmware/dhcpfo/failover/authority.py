@@ -12,8 +12,7 @@ from dhcpfo.failover import pool
 from dhcpfo.failover import states as S
 from dhcpfo.lease import table as lt
 
-MCLT_MARGIN = 3  # seconds kept back from a received potential expiration: 1 s resolution of
-# each clock (their second boundaries need not line up: boards boot at any moment) and of the estimate
+MCLT_MARGIN = 2  # seconds kept back from a received potential expiration (1 s resolution, estimate error)
 REUSE = (lt.EXPIRED, lt.RELEASED, lt.ABANDONED, lt.RESET)
 HELD_STATES = (lt.EXPIRED, lt.RELEASED, lt.RESET)
 _ZERO4 = b"\x00\x00\x00\x00"
