@@ -179,7 +179,17 @@ class Node:
                 a = t.ack_pexp(off)
                 if a > acked and a != lt.INFINITE:
                     acked = a
-        return self.time.resume(wall_now, acked)
+        start = self.time.resume(wall_now, acked)
+        if self.time.forgot:
+            stale = set()
+            for i in range(len(self.tables)):
+                t = self.tables[i]
+                off = t.next_flagged(lt.PENDING, 0)
+                while off >= 0 and (i, off) not in stale:
+                    stale.add((i, off))
+                    off = t.next_flagged(lt.PENDING, off + 1)
+            self.time.stale = stale
+        return start
 
     def set_wall(self, wall_now, now, source="ntp"):
         """Wall time learned while running (NTP): only the offset moves, never

@@ -34,6 +34,10 @@ class TimeBase:
         self.noted = None  # local time of the last note written
         self.moved = False  # learned from a partner: the node restarts its other links
         self.forgot = False  # this run resumed at a note without knowing the downtime
+        # (scope index, offset) of our unacknowledged changes from before such
+        # a restart: their client transaction times read late, so they lose
+        # conflicts with the partner's copy (Node.resume_time fills it)
+        self.stale = ()
 
     def wall(self, t):
         """Local time -> wall time (unchanged while the offset is unknown)."""

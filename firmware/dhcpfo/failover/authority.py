@@ -142,6 +142,9 @@ class Authority:
 
     def committed(self, scope, offset, now):
         """The server changed a binding: it must reach the partner (lazy update)."""
+        stale = self.rel.time.stale
+        if stale and (scope.index, offset) in stale:
+            stale.discard((scope.index, offset))  # a change of this run: its times are right
         self.rel.updates.committed(scope.index, offset)
 
     def scope_statistics(self, sc, now):
