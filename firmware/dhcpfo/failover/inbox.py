@@ -166,6 +166,8 @@ def _on_upddone(rel, now, out):
     if rel.channel.partner_is_isc:
         first = rel.partner_state in (S.RECOVER, S.RECOVER_DONE)
     else:
-        first = rel.partner_never_met
+        # new to each other: a partner that lost its storage also says it
+        # never met us, while we may have served a moment ago (sim seed 527)
+        first = rel.partner_never_met and not rel.knew_partner
     skip = first or now > rel.stos + rel.mclt
     rel.event(S.EV_UPDDONE, now, out, "partner sent all updates", skip_wait=skip)
