@@ -21,6 +21,7 @@ _DHCPFO = (
     "config.py",
     "events.py",
     "node.py",
+    "timebase.py",
     "dhcp/__init__.py",
     "dhcp/policy.py",
     "dhcp/scope.py",

@@ -15,12 +15,14 @@ from dhcpfo.dhcp.server import DhcpServer
 from dhcpfo.lease import log as ll
 from dhcpfo.lease import table as lt
 from dhcpfo.lease.table import LeaseTable
+from dhcpfo.timebase import TimeBase
 
 
 OVERLOAD_MIN_DISCOVERS = 8  # DISCOVERs served per wake-up even under a backlog
 SLOTS = 31  # relationship slots (META keys 0..30 state, +64 horizons)
 SLOT_OWNER = 128  # META key 128 + slot: crc32 of the name of the relationship that owns the slot (0: free)
 AMNESIA = 64
+CLOCK_NOTE = 255  # META key: the local clock and its wall offset (timebase.py)
 
 
 class Outbox:
@@ -87,6 +89,7 @@ class Node:
         self._conns = {}  # conn -> relationship
         self._factory = relationship_factory
         self._metas = {}  # META records replayed: key -> payload
+        self.time = TimeBase()  # local <-> wall time; `now` is always local (docs/time.md)
         for i, rc in enumerate(config.failover):
             self._add(rc, i)
         self.started = False
@@ -99,6 +102,9 @@ class Node:
         scopes = [sc for sc in scopes if sc is not None]
         rel = self._factory(rc, scopes, self.tables, self.events, self.config.server, self._log_meta, slot,
                             self.server.is_offered)
+        rel.time = self.time
+        if hasattr(rel, "channel"):
+            rel.channel.time = self.time
         self.relationships.append(rel)
         for sc in scopes:
             self.server.authorities[sc.index] = rel.authority
@@ -112,7 +118,10 @@ class Node:
         return dict((i, self.tables[i]) for i in range(len(self.tables)))
 
     def restore_meta(self, key, payload):
-        """A META record replayed from the lease log (failover state)."""
+        """A META record replayed from the lease log (failover state, clock note)."""
+        if key == CLOCK_NOTE:
+            self.time.restore(payload)
+            return
         self._metas[key] = bytes(payload)
         for rel in self.relationships:
             if rel.meta_key == key:
@@ -164,8 +173,60 @@ class Node:
                 t.clear_flag(off, lt.MARK)
                 off = t.next_flagged(lt.MARK, off)
 
+    def resume_time(self, wall_now=None):
+        """After the log is restored: the local time the driver's clock starts
+        at. `wall_now`: wall core time when the driver has a trusted clock
+        (a host, an RTC, NTP), else None (a board without a real-time clock)."""
+        acked = 0
+        for t in self.tables:
+            for off in range(t.size):
+                a = t.ack_pexp(off)
+                if a > acked and a != lt.INFINITE:
+                    acked = a
+        start = self.time.resume(wall_now, acked)
+        if self.time.forgot:
+            stale = set()
+            for i in range(len(self.tables)):
+                t = self.tables[i]
+                off = t.next_flagged(lt.PENDING, 0)
+                while off >= 0 and (i, off) not in stale:
+                    stale.add((i, off))
+                    off = t.next_flagged(lt.PENDING, off + 1)
+            self.time.stale = stale
+        return start
+
+    def set_wall(self, wall_now, now, source="ntp"):
+        """Wall time learned while running (NTP): only the offset moves, never
+        `now` or a stored time. A moved offset restarts the failover links,
+        so each partner measures our clock afresh (failover/clockdiff.py)."""
+        moved = self.time.set(wall_now - now, source)
+        self._note_clock(now)
+        if moved:
+            self.events.count("clock.offset-moved")
+            self._restart_links(now, None)
+
+    def _note_clock(self, now):
+        self.out.lazy.append(ll.encode_meta(CLOCK_NOTE, self.time.note_payload(now)))
+
+    def _restart_links(self, now, keep):
+        for rel in self.relationships:
+            if rel is keep or not hasattr(rel, "channel"):
+                continue
+            for lk in list(rel.channel.links):
+                self.out.close(lk.conn)
+                self.peer_closed(lk.conn, now)
+
+    def _after_peer_input(self, rel, now):
+        if self.time.moved:
+            # wall time learned from this partner (failover/clockdiff.py):
+            # the other partners measured our old wire time
+            self.time.moved = False
+            self._note_clock(now)
+            self._restart_links(now, rel)
+
     def start(self, now):
         self.started = True
+        self.out.records.append(ll.encode_meta(CLOCK_NOTE, self.time.note_payload(now)))
         self.events.emit(now, ev.INFO, ev.EV_SERVICE, "node %s started: %d scopes, %d relationships"
                          % (self.config.server.name, len(self.tables), len(self.relationships)))
         for rel in self.relationships:
@@ -227,6 +288,7 @@ class Node:
             return
         self._conns[conn] = rel
         rel.connected(conn, outgoing, now, self.out, nonce)
+        self._after_peer_input(rel, now)
 
     def peer_data(self, conn, data, now):
         rel = self._conns.get(conn)
@@ -235,6 +297,7 @@ class Node:
             return
         try:
             rel.data(conn, data, now, self.out)
+            self._after_peer_input(rel, now)
         except Exception as e:
             self.events.count("peer.internal-error")
             self.events.emit(now, ev.ERROR, ev.EV_SERVICE, "internal error on failover data: %r" % (e,))
@@ -248,6 +311,8 @@ class Node:
     def tick(self, now):
         """Time passed: expire leases, run failover timers. Returns the next deadline (core time)."""
         self.server.expire(now, self.out)
+        if self.time.due(now):
+            self._note_clock(now)
         nxt = now + 1
         for rel in self.relationships:
             d = rel.tick(now, self.out)

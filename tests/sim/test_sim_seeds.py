@@ -69,7 +69,8 @@ def test_seeds_cover_the_fault_menu():
             checks[k] = checks.get(k, 0) + v
         sc = Scenario.from_seed(seed)
         kinds.add((sc.nodes, sc.mode, bool(sc.safe_period), bool(sc.secret)))
-    for k in ("crashes", "restarts", "wipes", "partitions", "admin", "torn", "compaction_cuts", "acks", "peer_msgs"):
+    for k in ("crashes", "restarts", "wipes", "partitions", "admin", "torn", "compaction_cuts", "acks", "peer_msgs",
+              "clockless_boots", "ntp", "jumps", "learned", "unsure_boots"):
         assert total[k] > 0, (k, total)
     assert (1, "load-balance", False, False) in kinds or any(n == 1 for n, _m, _s, _a in kinds)
     assert any(m == "hot-standby" for _n, m, _s, _a in kinds)

@@ -29,6 +29,7 @@ from dhcpfo.failover.holds import Holds
 from dhcpfo.failover.link import Channel
 from dhcpfo.failover.perf import PerMinute
 from dhcpfo.failover.updates import Updates
+from dhcpfo.timebase import TimeBase
 from dhcpfo.wire import failover as fw
 
 HANDSHAKE_TIMEOUT = 15  # seconds for CONNECT/CONNECTACK on a new link (ISC's value)
@@ -71,7 +72,8 @@ class Relationship:
         self.updates = Updates(rc.name, scopes, tables, self.desired, self.channel, self.clockdiff,
                                self.holds, events, self.stats)
         self.authority = Authority(self)
-        self.clock = None  # set by the driver: a compat.Clock; unsynced clocks learn the partner's time
+        # local <-> wall time: the node's, shared by all its relationships
+        self.time = self.channel.time = TimeBase()
         # durable state
         self.state = S.STARTUP
         self.previous = None  # saved state resumed after STARTUP
