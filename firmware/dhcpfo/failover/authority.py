@@ -134,8 +134,8 @@ class Authority:
             # none counts until the latest of them has passed (docs/time.md)
             base = 0
         # a potential expiration the partner sent was translated with a clock
-        # difference known only within its width: take the early end
-        left = base - MCLT_MARGIN - rel.clockdiff.width() - now
+        # difference known only within its width when it arrived: take the early end
+        left = base - MCLT_MARGIN - rel.clockdiff.margin(now) - now
         if left < 0:
             left = 0
         return left + rel.mclt

@@ -23,6 +23,11 @@ class ClockDiff:
         self.skew = 0
         self._fresh = True  # the next message starts a new estimate
         self._hi = None  # upper bound from replies (None: none yet)
+        # the widest estimate a stored partner time was translated with, and
+        # until when (local time) such a time is still ahead: a later, better
+        # estimate does not make those stored times any more accurate
+        self._wide = 0
+        self._wide_until = 0
         self._last_event = -TIME_EVENT_INTERVAL
 
     def new_link(self):
@@ -56,6 +61,25 @@ class ClockDiff:
             return WIDTH_UNKNOWN
         w = self._hi - self.skew
         return w if w > 0 else 0
+
+    def stored(self, t, now):
+        """A partner time translated with the current estimate was stored
+        (our time `t`): margin() keeps this estimate's width until t passes."""
+        w = self.width()
+        if now >= self._wide_until:
+            self._wide = 0
+        if w > self._wide:
+            self._wide = w
+        if t > self._wide_until:
+            self._wide_until = t
+
+    def margin(self, now):
+        """How far a stored partner time may be off: the current width, or
+        the width one still ahead of `now` was translated with (MCLT rule)."""
+        w = self.width()
+        if now < self._wide_until and self._wide > w:
+            return self._wide
+        return w
 
     def to_ours(self, partner_time):
         """A time on the partner's clock (core units) on ours."""

@@ -81,6 +81,7 @@ def _store(rel, ups, cd, sc, off, m, now, out):
     was_active = t.state(off) == lt.ACTIVE
     who = (t.client_id(off), t.hwaddr(off))
     stored = bu.apply_bndupd(t, off, m, now, -cd.skew)
+    cd.stored(t.ack_pexp(off), now)  # the MCLT rule keeps this translation's error bound (sim seed 803)
     if key in rel.time.stale:
         rel.time.stale.discard(key)
     t.set_flags(off, t.flags(off) & ~(lt.PENDING | lt.MARK))
