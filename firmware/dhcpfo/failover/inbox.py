@@ -56,7 +56,7 @@ def _message(rel, lk, m, now, out):
         elif t == fw.BNDUPD:
             receive.on_bndupd(rel, m, now, out)
         elif t == fw.BNDACK:
-            rel.updates.on_bndack(m, now, out, rel.primary, rel.mclt)
+            rel.updates.on_bndack(m, now, out, rel.primary, rel.mclt, rel.state == S.PARTNER_DOWN)
         elif t == fw.CONTACT:
             pass
         elif t == fw.UPDREQALL or t == fw.UPDREQ:
