@@ -95,6 +95,7 @@ class Relationship:
         self._balance_at = 0
         self._poolreq_after = 0  # the secondary asks for addresses (POOLREQ) not before this
         self.started_at = 0
+        self.op_at_start = None  # last_operation() as restored (see start)
         self.comm_since = 0  # when communications were last lost
 
     # ------------------------------------------------------------------
@@ -139,6 +140,10 @@ class Relationship:
         """The last recorded time of operation of this server (§9.3.2): when
         it entered its recorded state, or later when it changed a binding
         the partner has not acknowledged (a renewal granted while cut off)."""
+        if self.state == S.STARTUP and self.op_at_start is not None:
+            # what this run changed in STARTUP (leases expired at the first
+            # tick) is no operation as a server (sim seed 1894, I1)
+            return self.op_at_start
         t = self.updates.latest_unacked()
         return t if t > self.stos else self.stos
 
@@ -188,6 +193,8 @@ class Relationship:
 
     def start(self, now, out):
         self.started_at = now
+        self.op_at_start = None
+        self.op_at_start = self.last_operation()  # before anything this run does
         self.holds.rescan()  # holds recorded before a restart are released by time
         saved = self.saved
         if saved is None:
