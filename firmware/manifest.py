@@ -22,6 +22,7 @@ _DHCPFO = (
     "events.py",
     "node.py",
     "timebase.py",
+    "timeboot.py",
     "dhcp/__init__.py",
     "dhcp/policy.py",
     "dhcp/scope.py",

@@ -29,6 +29,22 @@ except ImportError:
 import hashlib
 import time as _time
 
+def call_dropped(name, fn, *args):
+    """dhcpfo.<name>.<fn>(*args) with the module imported for this call
+    only: on MicroPython it is dropped again after, so code a board runs
+    once (loading the configuration, placing local time at boot) leaves
+    the heap."""
+    mod = __import__("dhcpfo." + name, None, None, (fn,))
+    try:
+        return getattr(mod, fn)(*args)
+    finally:
+        if IS_MICROPYTHON:
+            sys.modules.pop("dhcpfo." + name, None)
+            pkg = sys.modules.get("dhcpfo")
+            if pkg is not None and hasattr(pkg, name):
+                delattr(pkg, name)
+
+
 # ---------------------------------------------------------------------------
 # Time.
 #

@@ -12,9 +12,7 @@
 # is half-applied. The loader is needed once, at boot: on MicroPython it is
 # unloaded again so its code does not stay on the heap.
 
-import sys
-
-from dhcpfo.compat import IS_MICROPYTHON, const, ip_str, parse_hex
+from dhcpfo.compat import call_dropped, const, ip_str, parse_hex
 
 FORMAT = "dhcpfo-compiled-1"  # the "format" key of a compiled document
 MAX_RELATIONSHIPS = const(31)  # Windows' limit per server (seed, wizard checks)
@@ -295,16 +293,7 @@ def addr_delta(a, b):
 
 
 def _loader_call(name, arg):
-    from dhcpfo import cfgload
-
-    try:
-        return getattr(cfgload, name)(arg)
-    finally:
-        if IS_MICROPYTHON:
-            sys.modules.pop("dhcpfo.cfgload", None)
-            pkg = sys.modules.get("dhcpfo")
-            if pkg is not None and hasattr(pkg, "cfgload"):
-                delattr(pkg, "cfgload")
+    return call_dropped("cfgload", name, arg)
 
 
 def load(doc):

@@ -9,7 +9,7 @@
 import struct
 
 from dhcpfo import events as ev
-from dhcpfo.compat import crc32
+from dhcpfo.compat import call_dropped, crc32
 from dhcpfo.dhcp.scope import Scopes
 from dhcpfo.dhcp.server import DhcpServer
 from dhcpfo.lease import log as ll
@@ -177,23 +177,7 @@ class Node:
         """After the log is restored: the local time the driver's clock starts
         at. `wall_now`: wall core time when the driver has a trusted clock
         (a host, an RTC, NTP), else None (a board without a real-time clock)."""
-        acked = 0
-        for t in self.tables:
-            for off in range(t.size):
-                a = t.ack_pexp(off)
-                if a > acked and a != lt.INFINITE:
-                    acked = a
-        start = self.time.resume(wall_now, acked)
-        if self.time.forgot:
-            stale = set()
-            for i in range(len(self.tables)):
-                t = self.tables[i]
-                off = t.next_flagged(lt.PENDING, 0)
-                while off >= 0 and (i, off) not in stale:
-                    stale.add((i, off))
-                    off = t.next_flagged(lt.PENDING, off + 1)
-            self.time.stale = stale
-        return start
+        return call_dropped("timeboot", "resume_time", self, wall_now)
 
     def set_wall(self, wall_now, now, source="ntp"):
         """Wall time learned while running (NTP): only the offset moves, never

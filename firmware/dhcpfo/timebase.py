@@ -48,41 +48,6 @@ class TimeBase:
         flags, local, unsure, off = struct.unpack(_NOTE, bytes(payload[:13]))
         self.note = (local, unsure, off if flags & 2 else None)  # only a trusted offset places
 
-    def resume(self, wall_now, acked):
-        """Where local time starts after a (re)start. `wall_now`: trusted wall
-        core time from the driver, or None; `acked`: the latest potential
-        expiration a partner acknowledged in the restored tables.
-
-        Local time resumes at the log's last clock note, plus the downtime
-        when both that note and the driver have trusted wall time (a clock
-        found earlier than the note adds nothing). Without wall time the
-        downtime is forgotten: every stored time then comes out later than it
-        really is, never earlier. The potential expirations the partner
-        acknowledged, which must not come out later, count for nothing until
-        `unsure_until` after any restart. Without a note (fresh or wiped
-        store, or a log older than notes, whose times are wall times) local
-        time starts at wall time, or 0."""
-        n = self.note
-        if n is None:
-            start = wall_now if wall_now is not None and wall_now > 0 else 0
-            sure = wall_now is not None
-        else:
-            start, self.unsure_until, off = n
-            self.forgot = True
-            if wall_now is not None and off is not None and wall_now >= start + off:
-                start = wall_now - off
-                self.forgot = False
-            sure = False
-        if not sure and acked > self.unsure_until:
-            self.unsure_until = acked
-        if wall_now is not None:
-            self.offset = wall_now - start
-            self.source = "clock"
-        else:
-            self.offset = None
-            self.source = None
-        return start
-
     def set(self, offset, source):
         """Adopt a wall offset. Within STEP_TOLERANCE of the current one (0
         while unknown: the wire carried local time) the wire keeps its base:

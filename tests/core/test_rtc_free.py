@@ -10,6 +10,7 @@ old and marked it EXPIRED while the client held it for 579 s more.
 from dhcpfo.failover import hashing
 from dhcpfo.failover import states as S
 from dhcpfo.lease import table as lt
+from dhcpfo import timeboot
 from dhcpfo.timebase import TimeBase
 from dhcpfo.wire import dhcp as wire
 from dhcpfo.wire import failover as fw
@@ -195,15 +196,15 @@ def test_wire_times_carry_the_offset():
 def test_resume_rules():
     # fresh store: wall time when trusted, else 0
     tb = TimeBase()
-    assert tb.resume(1000, 0) == 1000 and tb.offset == 0 and tb.unsure_until == 0
+    assert timeboot.resume(tb, 1000, 0) == 1000 and tb.offset == 0 and tb.unsure_until == 0
     tb = TimeBase()
-    assert tb.resume(None, 0) == 0 and tb.offset is None
+    assert timeboot.resume(tb, None, 0) == 0 and tb.offset is None
     # a log from before clock notes holds wall times: trusted wall time places it
     tb = TimeBase()
-    assert tb.resume(1000, 1500) == 1000 and tb.unsure_until == 0
+    assert timeboot.resume(tb, 1000, 1500) == 1000 and tb.unsure_until == 0
     # ... without wall time it cannot be placed: its acknowledgements are unsure
     tb = TimeBase()
-    assert tb.resume(None, 1500) == 0 and tb.unsure_until == 1500
+    assert timeboot.resume(tb, None, 1500) == 0 and tb.unsure_until == 1500
     # a run on trusted wall time, restarted with trusted wall time: the
     # downtime is added; a clock found earlier than the note adds nothing;
     # without wall time the note is where local time resumes. After any
@@ -214,20 +215,20 @@ def test_resume_rules():
     for wall, start in ((2600, 2100), (2400, 2000), (None, 2000)):
         tb = TimeBase()
         tb.restore(note)
-        assert tb.resume(wall, 9999) == start
+        assert timeboot.resume(tb, wall, 9999) == start
         assert tb.unsure_until == 9999
         assert tb.offset == (wall - start if wall is not None else None)
     # the unsure horizon survives a further restart through the note
     tb2 = TimeBase()
     tb2.restore(tb.note_payload(2100))
-    assert tb2.resume(None, 50) == 2100 and tb2.unsure_until == 9999
+    assert timeboot.resume(tb2, None, 50) == 2100 and tb2.unsure_until == 9999
     # an offset learned from a partner (maybe a board's guess) places nothing
     guess = TimeBase()
     guess.offset = None
     guess.set(90000000, "partner")
     tb3 = TimeBase()
     tb3.restore(guess.note_payload(50))
-    assert tb3.resume(90000999, 7) == 50 and tb3.unsure_until == 7
+    assert timeboot.resume(tb3, 90000999, 7) == 50 and tb3.unsure_until == 7
 
 
 def test_offset_moves_only_past_the_tolerance():

@@ -22,7 +22,11 @@ CHUNK = 50
 # crashed while in RECOVER (its partner in PARTNER-DOWN, its own storage
 # wiped) resolved a potential conflict with UPDREQ only on restart and handed
 # out bindings it never relearned (I1). It now resumes RECOVER (§9.5.1, §9.6.1).
-REGRESSION_SEEDS = (95,)
+# With clock kinds (tests/core/test_seed_fixes.py has each rule): 803 (I7, a
+# stored time translated with a poor clock estimate), 1302 (I1, an expiry
+# acknowledged in PARTNER-DOWN by a partner in RECOVER), 1894 (I1, a lease
+# expired at a restart's first tick read as an operation after the takeover).
+REGRESSION_SEEDS = (95, 803, 1302, 1894)
 
 
 def _chunks():

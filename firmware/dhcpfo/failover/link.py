@@ -9,7 +9,6 @@
 
 from dhcpfo import events as ev
 from dhcpfo.compat import int_to_be, sha256
-from dhcpfo.timebase import TimeBase
 from dhcpfo.wire import failover as fw
 
 
@@ -35,7 +34,7 @@ class Link:
 
 class Channel:
     def __init__(self, name, primary, key, max_unacked, receive_timer, events):
-        self.time = TimeBase()  # the relationship's, for the wire offset
+        self.time = None  # the relationship's TimeBase (the wire offset), set by failover/peer.py
         self.name = name
         self.name_b = name.encode()
         self.primary = primary

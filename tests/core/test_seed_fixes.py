@@ -1,0 +1,91 @@
+"""Engine fixes found by simulation seeds with clock kinds (unsynced boards,
+restarts at 0, clock jumps), each reduced to the rule it broke. The seeds
+themselves are replayed in tests/sim/test_sim_seeds.py (REGRESSION_SEEDS)."""
+
+from dhcpfo import events as ev
+from dhcpfo.compat import to_unix
+from dhcpfo.failover import states as S
+from dhcpfo.failover.clockdiff import ClockDiff
+from dhcpfo.failover.holds import Holds
+from dhcpfo.lease import table as lt
+from dhcpfo.lease.table import LeaseTable
+from dhcpfo.wire import dhcp as wire
+from pairlink import Pair, client_packet
+
+
+def test_mclt_margin_keeps_the_width_a_stored_time_was_translated_with():
+    """Seed 803 (I7 by 0.87 s): a potential expiration received right after
+    a restart was translated with a poor estimate (skew -18, width 3); the
+    estimate later improved (-16, width 0), but the stored time did not.
+    The MCLT rule must keep width 3 back from it until it has passed."""
+    cd = ClockDiff("pair", 60, ev.Events())
+    cd.new_link()
+    cd.sample(to_unix(1000) - 18, 1000)  # a late message: estimate 18 s behind
+    cd.reply(to_unix(1000) - 16, 1000)  # a reply bounds it at -15
+    assert cd.width() == 3
+    cd.stored(1050, 1000)  # a partner pexp stored in our time with this estimate
+    cd.sample(to_unix(1010) - 16, 1010)
+    cd.reply(to_unix(1010) - 17, 1010)
+    assert cd.width() == 0  # the estimate is now exact ...
+    assert cd.margin(1010) == 3  # ... but the time stored at 1000 is not
+    assert cd.margin(1049) == 3
+    assert cd.margin(1050) == 0  # passed: only the current width counts
+    cd.stored(1100, 1060)  # a new translation with the good estimate
+    assert cd.margin(1060) == 0
+
+
+def test_partner_down_holds_an_acknowledged_expiry_for_mclt():
+    """Seed 1302 (I1): in PARTNER-DOWN, a partner restarted into RECOVER
+    acknowledges our EXPIRED over its own renewal from a partition (it takes
+    our copy); the address must not go to another client before MCLT past
+    every time either side knew (§9.4.2), storage loss or not."""
+    t = LeaseTable(4)
+    t.set(1, lt.EXPIRED, 0, b"\x02\x00\x00\x00\x00\x01", None, 500, 700, 500)
+    holds = Holds([], [t], ev.Events())
+    assert holds.until(t, 1, (650,), 720, 60) == 0  # NORMAL: the partner would have refused
+    assert holds.until(t, 1, (650,), 720, 60, partner_down=True) == 760
+    assert holds.until(t, 1, (650,), 761, 60, partner_down=True) == 0  # all passed
+
+
+def _bind(p, s, mac, xid=7):
+    offer = [r for r in p.dhcp(s, client_packet(mac, wire.DISCOVER, xid)) if r.msg_type == wire.OFFER]
+    assert offer
+    acks = [r for r in p.dhcp(s, client_packet(mac, wire.REQUEST, xid, o50=offer[0].yiaddr, o54=s.addr))
+            if r.msg_type == wire.ACK]
+    assert acks
+    return acks[0].yiaddr
+
+
+def test_startup_expiry_is_no_operation_after_the_partners_takeover():
+    """Seed 1894 (I1): a server down while its partner took over (PARTNER-
+    DOWN) restarts; its first tick expires a lease that ran out meanwhile,
+    which marks a change the partner has not seen, stamped now. That is not
+    an operation as a server: it must meet the PARTNER-DOWN partner in
+    RECOVER (§9.3.2 step 5), not POTENTIAL-CONFLICT (whose resolution lets
+    it serve its own pool, which the partner took over)."""
+    p = Pair(mclt=60, lease=600)
+    p.connect()
+    p.tick(5)
+    assert p.state(p.a) == S.NORMAL and p.state(p.b) == S.NORMAL
+    for i in range(6):  # leases on the primary, acknowledged by the secondary
+        ra = p.dhcp(p.a, client_packet(bytes([2, 0, 0, 0, 9, i]), wire.DISCOVER, 40 + i))
+        if any(r.msg_type == wire.OFFER for r in ra):
+            _bind(p, p.a, bytes([2, 0, 0, 0, 9, i]), 40 + i)
+    p.tick(2)
+    p.cut()  # the primary goes down here
+    p.now += 5
+    rb = p.b.node.relationships[0]
+    p.b.node.tick(p.now + p.b.shift)
+    p.drain(p.b)
+    rb.admin("partner-down", p.now + p.b.shift, p.b.node.out)
+    p.drain(p.b)
+    assert p.state(p.b) == S.PARTNER_DOWN
+    p.now += 2000  # long after every lease ran out, the primary comes back
+    p.restart(p.a)
+    p.a.node.tick(p.now + p.a.shift)  # expires the leases: changes stamped now
+    p.drain(p.a)
+    ra = p.a.node.relationships[0]
+    assert ra.state == S.STARTUP and ra.updates.latest_unacked() >= p.now - 1
+    p.connect()
+    p.tick(1)
+    assert ra.state in (S.RECOVER, S.RECOVER_WAIT, S.RECOVER_DONE), S.name(ra.state)
