@@ -89,3 +89,53 @@ def test_startup_expiry_is_no_operation_after_the_partners_takeover():
     p.connect()
     p.tick(1)
     assert ra.state in (S.RECOVER, S.RECOVER_WAIT, S.RECOVER_DONE), S.name(ra.state)
+
+
+def test_restart_in_partner_down_delivers_its_updates_before_normal():
+    """Seed 248 (I1): a server restarted in PARTNER-DOWN met its partner in
+    RECOVER-DONE and went from STARTUP straight to NORMAL while its grants
+    made alone (from the partner's pool too) were still queued; the partner,
+    NORMAL at once, gave such an address to another client. Like PARTNER-
+    DOWN -> NORMAL, the restarted server resumes PARTNER-DOWN and goes to
+    NORMAL only once its updates are acknowledged."""
+    p = Pair(mclt=30, lease=600)
+    p.connect()
+    p.tick(5)
+    assert p.state(p.a) == S.NORMAL and p.state(p.b) == S.NORMAL
+    p.cut()
+    p.tick(2)
+    rb = p.b.node.relationships[0]
+    rb.admin("partner-down", p.now + p.b.shift, p.b.node.out)
+    p.drain(p.b)
+    assert p.state(p.b) == S.PARTNER_DOWN
+    p.now += 100
+    p.restart(p.a)  # the primary was down while the secondary took over
+    p.connect()
+    p.tick(2)
+    assert p.state(p.a) == S.RECOVER_WAIT, S.name(p.state(p.a))
+    p.cut()
+    p.tick(40)  # takeover wait over: the secondary serves the primary's pool too
+    granted = []
+    for i in range(40):  # clients the secondary serves alone, none of it told to the primary yet
+        mac = bytes([2, 0, 0, 0, 8, i])
+        if any(r.msg_type == wire.OFFER for r in p.dhcp(p.b, client_packet(mac, wire.DISCOVER, 60 + i))):
+            granted.append(_bind(p, p.b, mac, 60 + i))
+    assert granted
+    assert p.state(p.a) == S.RECOVER_DONE, S.name(p.state(p.a))
+    p.restart(p.b)  # restarts in PARTNER-DOWN with its updates still queued
+    ra = p.a.node.relationships[0]
+    seen = []
+    plain = ra.set_state
+
+    def watch(new, now, out, why):
+        if new == S.NORMAL:  # what the primary knows when it may allocate again
+            t = p.a.node.tables[0]
+            sc = p.a.node.server.scopes[0]
+            seen.append([t.state(sc.offset_of(a)) for a in granted])
+        plain(new, now, out, why)
+
+    ra.set_state = watch
+    p.connect()
+    p.tick(5)
+    assert p.state(p.a) == S.NORMAL and p.state(p.b) == S.NORMAL
+    assert seen and all(st == lt.ACTIVE for st in seen[0]), seen

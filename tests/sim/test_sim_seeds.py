@@ -25,8 +25,9 @@ CHUNK = 50
 # With clock kinds (tests/core/test_seed_fixes.py has each rule): 803 (I7, a
 # stored time translated with a poor clock estimate), 1302 (I1, an expiry
 # acknowledged in PARTNER-DOWN by a partner in RECOVER), 1894 (I1, a lease
-# expired at a restart's first tick read as an operation after the takeover).
-REGRESSION_SEEDS = (95, 803, 1302, 1894)
+# expired at a restart's first tick read as an operation after the takeover),
+# 248 (I1, a restart in PARTNER-DOWN went NORMAL before its updates were out).
+REGRESSION_SEEDS = (95, 248, 803, 1302, 1894)
 
 
 def _chunks():

@@ -251,13 +251,19 @@ class Relationship:
                            previous=self.previous, partner_startup=self.partner_startup, **kw)
         if new is None:
             return False
-        if self.state == S.PARTNER_DOWN and new == S.NORMAL and self.updates.has_unsent():
+        resumed_pd = self.state == S.STARTUP and self.previous == S.PARTNER_DOWN
+        if new == S.NORMAL and (self.state == S.PARTNER_DOWN or resumed_pd) and self.updates.has_unsent():
             # What we did alone (maybe in the partner's pool) must reach the
             # partner before it may allocate again: NORMAL waits until every
-            # update is acknowledged (tick re-checks)
+            # update is acknowledged (tick re-checks). After a restart the
+            # same: PARTNER-DOWN is resumed first (sim seed 248, I1: straight
+            # from STARTUP to NORMAL, our grants from the partner's pool were
+            # still queued when the partner served that pool again)
+            if resumed_pd:
+                self.set_state(S.PARTNER_DOWN, now, out, why + "; our updates first")
             self._normal_deferred = True
             self.push(now, out)
-            return False
+            return resumed_pd
         self._normal_deferred = False
         self.set_state(new, now, out, why)
         return True
