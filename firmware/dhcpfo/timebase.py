@@ -25,7 +25,7 @@ class TimeBase:
         # wall core time - local time, None: no trusted wall time yet. A node
         # the driver never places (tests) runs on wall time: 0, its own clock.
         self.offset = 0
-        self.source = "clock"  # "clock" (the driver's), "ntp", "partner", or None
+        self.source = "clock"  # "clock" (the driver's), "ntp", "partner", "doubted" or None
         # Until this local time, what a partner acknowledged before the last
         # restart is not trusted for the MCLT rule: a restart forgets its
         # downtime, so those times may lie later than they really are.
@@ -60,6 +60,16 @@ class TimeBase:
             return False
         self.offset = offset
         return True
+
+    def doubt(self):
+        """Our wall time and the partner's differ beyond time_skew_max.
+        Which one is wrong is unknown, so our offset no longer places a
+        restart: the next note (written at the next tick) says so, and the
+        restart forgets its downtime instead of adding one measured on a
+        wrong clock (the real fault suite's skew-a-5m; docs/time.md)."""
+        if self.source in _TRUSTED:
+            self.source = "doubted"
+            self.noted = None
 
     def note_payload(self, now):
         self.noted = now

@@ -279,3 +279,28 @@ def test_board_restarted_without_wall_time_recovers_from_a_partner_down_partner(
     assert p.b.node.time.forgot
     p.connect()
     assert p.state(p.b) in (S.RECOVER, S.RECOVER_WAIT), S.name(p.state(p.b))
+
+
+def test_a_clock_the_partner_refused_does_not_place_a_restart():
+    """The real fault suite's skew-a-5m: a node whose clock ran 5 min behind
+    (its partner refused it: TIME MISMATCH) wrote notes with that offset;
+    restarted with the clock set right, adding the "downtime" those notes
+    measure would move local time 5 min ahead and expire every lease it
+    granted meanwhile. Once either side finds the clocks apart beyond
+    time_skew_max, the offset is doubted: the restart resumes at the note."""
+    def note(doubted):
+        tb = TimeBase()
+        tb.offset = 1000 - 300  # 5 min behind
+        tb.noted = 500
+        if doubted:
+            tb.doubt()
+            assert tb.due(501)  # a note saying so goes out at the next tick
+        return tb.note_payload(500)
+
+    trusted, doubted = TimeBase(), TimeBase()
+    trusted.restore(note(False))
+    doubted.restore(note(True))
+    wall = 500 + 1000 + 10  # 10 s later, the clock right again
+    assert timeboot.resume(trusted, wall, 0) == 810 and not trusted.forgot  # 5 min too far
+    assert timeboot.resume(doubted, wall, 0) == 500 and doubted.forgot  # downtime forgotten
+    assert doubted.offset == wall - 500

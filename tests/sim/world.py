@@ -335,7 +335,7 @@ class World:
         self._turn(sn, sn.node.set_wall, (sn.wall(self.t), sn.now(self.t)), None)
 
     def has_wall(self, sn):
-        return sn.up and sn.node.time.source in ("clock", "ntp")
+        return sn.up and sn.node.time.source in ("clock", "ntp", "doubted")
 
     def crash(self, sn, power=True):
         """The node stops now, between two turns (nothing uncommitted is lost).

@@ -100,6 +100,7 @@ class ClockDiff:
                                  "relationship %s: partner clock differs by %d s (limit %d): TimeOutOfSync"
                                  % (self.name, skew, self.skew_max))
             self.events.count("peer.time-out-of-sync")
+            time.doubt()
             return True
         return False
 

@@ -171,6 +171,8 @@ class Channel:
         named = m.get_bytes(fw.OPT_RELATIONSHIP_NAME) == self.name_b
         learned = named and clockdiff.learn(m, now, self.time)
         rej = m.get_u8(fw.OPT_REJECT_REASON)
+        if rej == fw.REJ_TIME_MISMATCH:
+            self.time.doubt()  # the partner finds our clock off
         if rej is not None:
             self.events.emit(now, ev.WARN, ev.EV_CONNECT_REJECT, "relationship %s: partner refused CONNECT, reason %d"
                              % (self.name, rej))
