@@ -139,3 +139,38 @@ def test_restart_in_partner_down_delivers_its_updates_before_normal():
     p.tick(5)
     assert p.state(p.a) == S.NORMAL and p.state(p.b) == S.NORMAL
     assert seen and all(st == lt.ACTIVE for st in seen[0]), seen
+
+
+def test_recover_done_renews_no_further_than_mclt_past_the_acknowledgement():
+    """Seed 1966 (I1): in RECOVER-DONE (partner in PARTNER-DOWN, the link cut
+    again) a renewal got MCLT from now, past the acknowledged potential
+    expiration; the partner, reusing by §9.4.2's timer (MCLT past what it
+    acknowledged), gave the address to another client. RECOVER-DONE caps a
+    renewal at MCLT past the acknowledgement, and NAKs once that passed or
+    while no acknowledgement is sure."""
+    p = Pair(mclt=60, lease=600)
+    p.connect()
+    p.tick(5)
+    addr = None
+    for i in range(10):
+        mac = bytes([2, 0, 0, 0, 7, i])
+        if any(r.msg_type == wire.OFFER for r in p.dhcp(p.a, client_packet(mac, wire.DISCOVER, 80 + i))):
+            addr = _bind(p, p.a, mac, 80 + i)
+            break
+    assert addr is not None
+    p.tick(2)
+    ra = p.a.node.relationships[0]
+    sc = p.a.node.server.scopes[0]
+    off = sc.offset_of(addr)
+    ack = p.a.node.tables[0].ack_pexp(off)
+    now = p.now + p.a.shift
+    assert ack > now
+    auth = ra.authority
+    assert auth.max_lease(sc, off, ack + 30, False) == 60  # NORMAL: MCLT from now
+    ra.state = S.RECOVER_DONE
+    cap = auth.max_lease(sc, off, now, False)
+    assert 0 < cap <= ack - now + 60  # never past the acknowledgement + MCLT
+    assert auth.max_lease(sc, off, ack + 30, False) <= 30  # what is left of it
+    assert auth.max_lease(sc, off, ack + 90, False) <= 0  # passed: a NAK
+    ra.time.unsure_until = ack + 1000
+    assert auth.max_lease(sc, off, now, False) <= 0  # no acknowledgement sure: a NAK

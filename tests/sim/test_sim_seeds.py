@@ -26,8 +26,9 @@ CHUNK = 50
 # stored time translated with a poor clock estimate), 1302 (I1, an expiry
 # acknowledged in PARTNER-DOWN by a partner in RECOVER), 1894 (I1, a lease
 # expired at a restart's first tick read as an operation after the takeover),
-# 248 (I1, a restart in PARTNER-DOWN went NORMAL before its updates were out).
-REGRESSION_SEEDS = (95, 248, 803, 1302, 1894)
+# 248 (I1, a restart in PARTNER-DOWN went NORMAL before its updates were out),
+# 1966 (I1, a renewal in RECOVER-DONE past what a PARTNER-DOWN partner waits for).
+REGRESSION_SEEDS = (95, 248, 803, 1302, 1894, 1966)
 
 
 def _chunks():
