@@ -183,11 +183,7 @@ class Node:
         """Wall time learned while running (NTP): only the offset moves, never
         `now` or a stored time. A moved offset restarts the failover links,
         so each partner measures our clock afresh (failover/clockdiff.py)."""
-        moved = self.time.set(wall_now - now, source)
-        self._note_clock(now)
-        if moved:
-            self.events.count("clock.offset-moved")
-            self._restart_links(now, None)
+        call_dropped("timeboot", "set_wall", self, wall_now, now, source)
 
     def _note_clock(self, now):
         self.out.lazy.append(ll.encode_meta(CLOCK_NOTE, self.time.note_payload(now)))

@@ -1,9 +1,10 @@
-# timeboot.py - where local time starts after a (re)start.
+# timeboot.py - the time code a node runs rarely: where local time starts
+# after a (re)start, and an NTP correction while running.
 #
-# Run once, after the lease log is restored and before the driver's clock
-# is made: Node.resume_time imports this module for that call and drops it
-# again on MicroPython (compat.call_dropped), so boot-only code does not
-# stay on a board's heap. The rule is in docs/time.md.
+# Node.resume_time (once, after the lease log is restored and before the
+# driver's clock is made) and Node.set_wall import this module for the call
+# and drop it again on MicroPython (compat.call_dropped), so this code does
+# not stay on a board's heap. The rules are in docs/time.md.
 
 from dhcpfo.lease import table as lt
 
@@ -28,6 +29,15 @@ def resume_time(node, wall_now):
                 off = t.next_flagged(lt.PENDING, off + 1)
         tb.stale = stale
     return start
+
+
+def set_wall(node, wall_now, now, source):
+    """See Node.set_wall."""
+    moved = node.time.set(wall_now - now, source)
+    node._note_clock(now)
+    if moved:
+        node.events.count("clock.offset-moved")
+        node._restart_links(now, None)
 
 
 def resume(tb, wall_now, acked):
