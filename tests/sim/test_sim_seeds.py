@@ -67,7 +67,10 @@ def test_seeds_cover_the_fault_menu():
     total = {}
     kinds = set()
     checks = {}
-    for seed in range(40):
+    # Seeds 161 and 630 reach conflict resolution (I13): since a restart
+    # whose only changes are its first tick's expiries meets a PARTNER-DOWN
+    # partner in RECOVER (seed 1894), no seed below 40 does any more.
+    for seed in list(range(40)) + [161, 630]:
         w = run_seed(seed)
         for k, v in w.stats.items():
             total[k] = total.get(k, 0) + v
