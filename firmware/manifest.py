@@ -23,6 +23,8 @@ _DHCPFO = (
     "node.py",
     "rescope.py",
     "ondemand.py",
+    "timebase.py",
+    "timeboot.py",
     "dhcp/__init__.py",
     "dhcp/policy.py",
     "dhcp/scope.py",

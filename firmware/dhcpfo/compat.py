@@ -33,6 +33,7 @@ import time as _time
 # Time.
 #
 # The core never reads a clock: every call takes `now`, an int number of
+# local seconds (timebase.py), which on a node with a trusted clock are
 # seconds since EPOCH (2023-11-14 22:13:20 UTC). Unix seconds are >= 2**30 and
 # therefore boxed heap ints on 32-bit boards; core time stays a small int until
 # about 2057. Conversion to and from Unix time happens only at the wire edge.
@@ -77,32 +78,27 @@ def unix_time():
     return t
 
 
+def wall_now():
+    """The platform's wall clock in core time, or None when it cannot be
+    trusted (a board without a battery-backed clock boots in 1970 or 2000)."""
+    w = from_unix(unix_time())
+    return w if w > 0 else None
+
+
 class Clock:
-    """Core time for drivers: a monotonic tick counter plus a wall-clock offset.
+    """The driver's local time: whole seconds on a monotonic tick counter,
+    counting from `start` (Node.resume_time says where). It never steps:
+    wall time is the core's business (dhcpfo/timebase.py: an offset the
+    core learns), so nothing here can move a stored time."""
 
-    A board without a real-time clock still runs: the offset can be learned
-    later (NTP, or the failover partner's message time, draft-12 §5.10) and
-    set with `set_unix`. Time never runs backwards through `now()` because a
-    learned offset only moves forward; a backward correction is absorbed by
-    holding the clock until monotonic time catches up.
-    """
-
-    def __init__(self, unix_now=None, ticks=ticks_ms):
+    def __init__(self, start=0, ticks=ticks_ms):
         self._ticks = ticks
         self._last_ticks = ticks()
-        self._ms = 0  # accumulated monotonic ms since construction (unbounded int ms on CPython)
-        self._sec = 0  # whole monotonic seconds since construction
-        base = unix_now if unix_now is not None else unix_time()
-        # A board without a battery-backed clock boots in 2000 or 1970: such a
-        # time is not trusted until NTP or the failover partner sets it.
-        self.synced = base >= EPOCH
-        self.wall_error = 0  # last seen difference to an outside clock that was not applied
-        if base < EPOCH:
-            base = EPOCH
-        self._offset = from_unix(base)  # core seconds at monotonic zero
-        self._floor = self._offset
+        self._ms = 0  # monotonic ms not yet whole seconds
+        self._sec = start
 
-    def _advance(self):
+    def now(self):
+        """Local core time (int seconds), never decreasing."""
         t = self._ticks()
         d = ticks_diff(t, self._last_ticks)
         if d > 0:
@@ -111,37 +107,7 @@ class Clock:
             if self._ms >= 1000:
                 self._sec += self._ms // 1000
                 self._ms %= 1000
-
-    def not_before(self, t):
-        """Never report a core time below t (e.g. the newest time in the lease log)."""
-        if t > self._floor:
-            self._floor = t
-
-    def now(self):
-        """Core time (int seconds since EPOCH), never decreasing."""
-        self._advance()
-        n = self._offset + self._sec
-        if n < self._floor:
-            return self._floor
-        self._floor = n
-        return n
-
-    def set_unix(self, unix_now):
-        """Adopt a learned wall clock, once: returns the step applied in seconds.
-
-        Only an unsynced clock (a board without a real-time clock) is set.
-        Once synced, core time never steps: every time stored in the lease
-        log is in this time base, and a step would silently lengthen or
-        shorten them all. Partner clock differences are translated per
-        message instead (failover/peer.py)."""
-        if self.synced:
-            self.wall_error = from_unix(unix_now) - self.now()
-            return 0
-        self.synced = True
-        self._advance()
-        old = self._offset + self._sec
-        self._offset = from_unix(unix_now) - self._sec
-        return (self._offset + self._sec) - old
+        return self._sec
 
 
 # ---------------------------------------------------------------------------

@@ -9,18 +9,21 @@
 import struct
 
 from dhcpfo import events as ev
+from dhcpfo import ondemand
 from dhcpfo.compat import crc32
 from dhcpfo.dhcp.scope import Scopes
 from dhcpfo.dhcp.server import DhcpServer
 from dhcpfo.lease import log as ll
 from dhcpfo.lease import table as lt
 from dhcpfo.lease.table import LeaseTable
+from dhcpfo.timebase import TimeBase
 
 
 OVERLOAD_MIN_DISCOVERS = 8  # DISCOVERs served per wake-up even under a backlog
 SLOTS = 31  # relationship slots (META keys 0..30 state, +64 horizons)
 SLOT_OWNER = 128  # META key 128 + slot: crc32 of the name of the relationship that owns the slot (0: free)
 AMNESIA = 64
+CLOCK_NOTE = 255  # META key: the local clock and its wall offset (timebase.py)
 
 
 class Outbox:
@@ -64,6 +67,13 @@ class Outbox:
         self.config = None
 
 
+
+def _timeboot(fn, *args):
+    """timeboot.<fn>(*args): boot-time and NTP code, droppable (ondemand.py)."""
+    from dhcpfo import timeboot
+
+    return getattr(timeboot, fn)(*args)
+
 class Node:
     """A dhcpfo node: scopes, lease tables, DHCP service and failover relationships."""
 
@@ -87,6 +97,7 @@ class Node:
         self._conns = {}  # conn -> relationship
         self._factory = relationship_factory
         self._metas = {}  # META records replayed: key -> payload
+        self.time = TimeBase()  # local <-> wall time; `now` is always local (docs/time.md)
         for i, rc in enumerate(config.failover):
             self._add(rc, i)
         self.started = False
@@ -100,6 +111,9 @@ class Node:
         scopes = [sc for sc in scopes if sc is not None]
         rel = self._factory(rc, scopes, self.tables, self.events, self.config.server, self._log_meta, slot,
                             self.server.is_offered)
+        rel.time = self.time
+        if hasattr(rel, "channel"):
+            rel.channel.time = self.time
         self.relationships.append(rel)
         for sc in scopes:
             self.server.authorities[sc.index] = rel.authority
@@ -128,7 +142,10 @@ class Node:
         return struct.pack("!I", c)
 
     def restore_meta(self, key, payload):
-        """A META record replayed from the lease log (failover state)."""
+        """A META record replayed from the lease log (failover state, clock note)."""
+        if key == CLOCK_NOTE:
+            self.time.restore(payload)
+            return
         self._metas[key] = bytes(payload)
         for rel in self.relationships:
             if rel.meta_key == key:
@@ -180,8 +197,40 @@ class Node:
                 t.clear_flag(off, lt.MARK)
                 off = t.next_flagged(lt.MARK, off)
 
+    def resume_time(self, wall_now=None):
+        """After the log is restored: the local time the driver's clock starts
+        at. `wall_now`: wall core time when the driver has a trusted clock
+        (a host, an RTC, NTP), else None (a board without a real-time clock)."""
+        return ondemand.call(_timeboot, "resume_time", self, wall_now)
+
+    def set_wall(self, wall_now, now, source="ntp"):
+        """Wall time learned while running (NTP): only the offset moves, never
+        `now` or a stored time. A moved offset restarts the failover links,
+        so each partner measures our clock afresh (failover/clockdiff.py)."""
+        ondemand.call(_timeboot, "set_wall", self, wall_now, now, source)
+
+    def _note_clock(self, now):
+        self.out.lazy.append(ll.encode_meta(CLOCK_NOTE, self.time.note_payload(now)))
+
+    def _restart_links(self, now, keep):
+        for rel in self.relationships:
+            if rel is keep or not hasattr(rel, "channel"):
+                continue
+            for lk in list(rel.channel.links):
+                self.out.close(lk.conn)
+                self.peer_closed(lk.conn, now)
+
+    def _after_peer_input(self, rel, now):
+        if self.time.moved:
+            # wall time learned from this partner (failover/clockdiff.py):
+            # the other partners measured our old wire time
+            self.time.moved = False
+            self._note_clock(now)
+            self._restart_links(now, rel)
+
     def start(self, now):
         self.started = True
+        self.out.records.append(ll.encode_meta(CLOCK_NOTE, self.time.note_payload(now)))
         self.events.emit(now, ev.INFO, ev.EV_SERVICE, "node %s started: %d scopes, %d relationships"
                          % (self.config.server.name, len(self.tables), len(self.relationships)))
         for rel in self.relationships:
@@ -243,6 +292,7 @@ class Node:
             return
         self._conns[conn] = rel
         rel.connected(conn, outgoing, now, self.out, nonce)
+        self._after_peer_input(rel, now)
 
     def peer_data(self, conn, data, now):
         rel = self._conns.get(conn)
@@ -251,6 +301,7 @@ class Node:
             return
         try:
             rel.data(conn, data, now, self.out)
+            self._after_peer_input(rel, now)
         except Exception as e:
             self.events.count("peer.internal-error")
             self.events.emit(now, ev.ERROR, ev.EV_SERVICE, "internal error on failover data: %r" % (e,))
@@ -264,6 +315,8 @@ class Node:
     def tick(self, now):
         """Time passed: expire leases, run failover timers. Returns the next deadline (core time)."""
         self.server.expire(now, self.out)
+        if self.time.due(now):
+            self._note_clock(now)
         nxt = now + 1
         for rel in self.relationships:
             d = rel.tick(now, self.out)

@@ -484,8 +484,6 @@ class NodeRunner:
                 self.connectors.pop(rel).cancel()
         want = []
         for rel in rels:
-            if getattr(rel, "clock", 0) is None:
-                rel.clock = self.clock  # as at start: an unsynced clock learns the partner's time
             host, port, local, lport = endpoints(rel)
             if rel not in self.connectors:
                 self._start_connector(rel, host, port, local)

@@ -33,7 +33,7 @@ import os
 import time
 
 from dhcpfo import config as cfgmod
-from dhcpfo.compat import Clock, asyncio, json_loads, to_unix
+from dhcpfo.compat import Clock, asyncio, from_unix, json_loads
 from dhcpfo.events import ERROR
 from dhcpfo.mgmt import handler as mgmt_handler
 from dhcpfo.node import Node
@@ -322,22 +322,23 @@ def run(config_path=CONFIG, board_path=BOARD):
     if ntp_host:
         unix_now = ntp_time(ntp_host)
         log("NTP %s: %s" % (ntp_host, "ok" if unix_now else "no answer, time from the partner"))
-    clock = Clock(unix_now=unix_now)
     # live changes edit the document and write it back (runtime/cfgfile.py);
     # it is read again when one is made rather than kept on the heap
     node = Node(cfg, doc_source=lambda: _read_json(config_path))
     store = LeaseStore(data_dir)
     stats = store.load(node.tables_by_scope(), node.restore_meta, node.layout_bytes())
     node.after_restore()
+    # no battery-backed clock: wall time only from NTP, else from the partner
+    # later (an offset the core learns; local time never steps, docs/time.md)
+    clock = Clock(node.resume_time(from_unix(unix_now) if unix_now else None))
     node.events.count("restore.records", stats["snap_records"] + stats["log_records"])
     node.events.count("restore.ignored-bytes", stats["ignored"])
     if stats["lost"]:
         node.storage_lost(clock.now())
-    for rel in node.relationships:
-        rel.clock = clock
     from runtime import eventlog
+    from runtime.syslog import wall_clock
 
-    wall = lambda: to_unix(clock.now()) if clock.synced else None  # noqa: E731
+    wall = wall_clock(node.time, clock)  # Unix seconds once NTP or the partner told the time
     eventlog.install(node, data_dir, wall, clock.now)  # the last run's tail first, then this run's
     if last:
         node.events.emit(clock.now(), ERROR, EV_FAIL_STOP, "last run fail-stopped: " + last)
@@ -348,7 +349,7 @@ def run(config_path=CONFIG, board_path=BOARD):
         syslog.install(node, srv, wall)
     gc.collect()
     udp = UdpEndpoint(ip_text(srv.listen_address), srv.listen_port, srv.interface)
-    runner = NodeRunner(node, store, clock, udp, srv.server_id, mgmt=mgmt_handler(node, wall=wall),
+    runner = NodeRunner(node, store, clock, udp, srv.server_id, mgmt=mgmt_handler(node),
                         relay_port=srv.relay_port, token=srv.mgmt_token,
                         user_token=srv.mgmt_user_token, config_path=_relative(config_path),
                         mgmt_max=srv.mgmt_max_connections)

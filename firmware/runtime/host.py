@@ -9,7 +9,7 @@ import signal
 import sys
 
 from dhcpfo import config as cfgmod
-from dhcpfo.compat import Clock, to_unix
+from dhcpfo.compat import Clock, from_unix, wall_now
 from dhcpfo.events import LEVEL_NAMES
 from dhcpfo.mgmt.commands import Commands
 from dhcpfo.node import Node
@@ -44,17 +44,17 @@ def load_document(path):
 
 
 def build(cfg, data_dir=None, unix_now=None, doc=None):
-    """Node + store + clock, with the lease log replayed into the node. With
+    """Node + store + clock, with the lease log replayed into the node. The
+    host's clock is trusted wall time; the node's local clock starts where
+    the lease log says (Node.resume_time) and never steps afterwards. With
     `doc` (the compiled configuration document) the node accepts live changes."""
-    clock = Clock(unix_now=unix_now)
     node = Node(cfg, doc=doc)
     d = data_dir or cfg.server.data_dir
     os.makedirs(d, exist_ok=True)
     store = LeaseStore(d)
     stats = store.load(node.tables_by_scope(), node.restore_meta, node.layout_bytes())
     node.after_restore()
-    for rel in node.relationships:
-        rel.clock = clock  # an unsynced clock learns the partner's time at connect
+    clock = Clock(node.resume_time(from_unix(unix_now) if unix_now is not None else wall_now()))
     node.events.count("restore.records", stats["snap_records"] + stats["log_records"])
     node.events.count("restore.ignored-bytes", stats["ignored"])
     if stats["lost"]:
@@ -74,7 +74,7 @@ def _event_printer(verbose):
 def run(config_path, data_dir=None, verbose=False, ready_file=None):
     doc, cfg = load_document(config_path)
     node, store, clock = build(cfg, data_dir, doc=doc)
-    wall = lambda: to_unix(clock.now()) if clock.synced else None  # noqa: E731
+    wall = syslog.wall_clock(node.time, clock)
     eventlog.install(node, data_dir or cfg.server.data_dir, wall, clock.now)
     node.events.sink = syslog.chain(_event_printer(verbose), node.events.sink)
     srv = cfg.server
@@ -82,7 +82,7 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
     listen_text = ip_text(srv.listen_address)
     udp = UdpEndpoint(listen_text, srv.listen_port, srv.interface)
     local = srv.listen_address if listen_text != "0.0.0.0" else srv.server_id
-    commands = Commands(node, max_page=1 << 20, wall=wall)  # no heap limit here: whole lists in one reply
+    commands = Commands(node, max_page=1 << 20)  # no heap limit here: whole lists in one reply
     runner = NodeRunner(node, store, clock, udp, local, mgmt=commands.handle,
                         relay_port=srv.relay_port, token=srv.mgmt_token,
                         user_token=srv.mgmt_user_token, mgmt_max=srv.mgmt_max_connections,

@@ -13,6 +13,8 @@
 
 import socket
 
+from dhcpfo.compat import to_unix
+
 SEVERITY = (6, 4, 3)  # by events level: INFO, WARN, ERROR
 APP = "dhcpfo"
 MAX_DATAGRAM = 480  # RFC 5426 §3.2: every receiver takes 480 octets over IPv4
@@ -74,6 +76,18 @@ class Syslog:
 
     def close(self):
         self.sock.close()
+
+
+def wall_clock(time, clock):
+    """() -> Unix seconds now, or None while the node has no wall time:
+    `time` is the node's TimeBase (its learned offset), `clock` the driver's
+    local clock (dhcpfo/timebase.py). The event sinks stamp with it."""
+
+    def wall():
+        off = time.offset
+        return None if off is None else to_unix(clock.now() + off)
+
+    return wall
 
 
 def install(node, srv, wall):

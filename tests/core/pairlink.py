@@ -61,6 +61,7 @@ class Side:
         self.records = []
         self.replies = []
         self.conn = None
+        self.shift = 0  # this side's local clock minus the pair's (a board's own time base)
         self.doc = node.doc  # the configuration document as the driver last wrote it
 
 
@@ -72,13 +73,16 @@ class Pair:
         self.wire = []  # (to side, conn, bytes) in flight
         self.up = False
         for s in (self.a, self.b):
-            s.node.start(self.now)
+            s.node.start(self.now + s.shift)
             self.drain(s)
 
-    def restart(self, s, role=None, mode="load-balance", **kw):
+    def restart(self, s, role=None, mode="load-balance", clock=None, **kw):
         """Crash and restart one side: a new Node built from the records it
         committed and its configuration document as last written (its
-        connection, if any, is cut first)."""
+        connection, if any, is cut first). clock: None keeps the pair's time
+        base; "board" restarts it as a board without a real-time clock (its
+        local time starts where Node.resume_time says); a number is the
+        trusted wall time the driver passes."""
         self.cut()
         if role is None:
             doc = s.doc
@@ -94,9 +98,11 @@ class Pair:
         for rec in s.records:
             r.feed(rec)
         node.after_restore()
+        if clock is not None:
+            s.shift = node.resume_time(None if clock == "board" else clock) - self.now
         s.node = node
         s.doc = doc
-        node.start(self.now)
+        node.start(self.now + s.shift)
         self.drain(s)
         return node
 
@@ -124,9 +130,9 @@ class Pair:
         self.up = True
         self.a.conn = "a->b"
         self.b.conn = "b<-a"
-        self.a.node.peer_connected(self.a.conn, B_ADDR, True, self.now)
+        self.a.node.peer_connected(self.a.conn, B_ADDR, True, self.now + self.a.shift)
         self.drain(self.a)
-        self.b.node.peer_connected(self.b.conn, A_ADDR, False, self.now)
+        self.b.node.peer_connected(self.b.conn, A_ADDR, False, self.now + self.b.shift)
         self.drain(self.b)
         self.flow()
 
@@ -138,7 +144,7 @@ class Pair:
         for s in (self.a, self.b):
             c = s.conn
             s.conn = None
-            s.node.peer_closed(c, self.now)
+            s.node.peer_closed(c, self.now + s.shift)
             self.drain(s)
 
     def flow(self, limit=100000):
@@ -146,7 +152,7 @@ class Pair:
         while self.wire and n < limit:
             to, conn, data = self.wire.pop(0)
             if self.up and conn == to.conn:
-                to.node.peer_data(conn, data, self.now)
+                to.node.peer_data(conn, data, self.now + to.shift)
                 self.drain(to)
             n += 1
 
@@ -154,7 +160,7 @@ class Pair:
         for _ in range(seconds):
             self.now += 1
             for s in (self.a, self.b):
-                s.node.tick(self.now)
+                s.node.tick(self.now + s.shift)
                 self.drain(s)
             self.flow()
 
@@ -165,7 +171,7 @@ class Pair:
         """Deliver a client packet to one server; returns its replies.
         flow=False leaves the failover messages it caused on the wire."""
         s.replies = []
-        s.node.handle_dhcp(wire.encode(pkt), s.addr, self.now)
+        s.node.handle_dhcp(wire.encode(pkt), s.addr, self.now + s.shift)
         self.drain(s)
         if flow:
             self.flow()
@@ -184,7 +190,7 @@ class Pair:
                 return n
             to, conn, data = item
             if self.up and conn == to.conn:
-                to.node.peer_data(conn, data, self.now)
+                to.node.peer_data(conn, data, self.now + to.shift)
                 self.drain(to)
             n += 1
         return n

@@ -9,23 +9,24 @@ def test_ticks_diff_wraps():
     assert compat.ticks_add(p - 1, 2) == 1
 
 
-def test_clock_is_monotonic_and_learns_offset():
+def test_clock_is_monotonic_from_its_start_and_cannot_be_set():
     t = [0]
-    c = compat.Clock(unix_now=compat.EPOCH + 100, ticks=lambda: t[0])
+    c = compat.Clock(100, ticks=lambda: t[0])
     assert c.now() == 100
     t[0] = 2500
     assert c.now() == 102
-    # a synced clock never steps: stored times stay in one time base
-    assert c.set_unix(compat.EPOCH + 1000) == 0
-    assert c.now() == 102 and c.wall_error == 898
+    t[0] = 2000  # ticks read backwards (never on a board): held, not stepped
+    assert c.now() == 102
     t[0] = 2500 + 101000
     assert c.now() == 203
+    # local time has no setter: wall time is an offset the core keeps (timebase.py)
+    assert not hasattr(c, "set_unix") and not hasattr(c, "synced")
 
 
 def test_clock_survives_tick_wrap():
     p = compat.TICKS_PERIOD
     t = [p - 500]
-    c = compat.Clock(unix_now=compat.EPOCH, ticks=lambda: t[0])
+    c = compat.Clock(0, ticks=lambda: t[0])
     t[0] = 700  # wrapped: 1200 ms later
     assert c.now() == 1
 
@@ -68,14 +69,6 @@ def test_crc32_matches_zlib_value():
     assert compat.crc32(b"6789", compat.crc32(b"12345")) == 0xCBF43926
 
 
-def test_clock_without_rtc_is_unsynced_until_set():
-    c = compat.Clock(unix_now=946684800, ticks=lambda: 0)
-    assert not c.synced
-    assert c.now() == 0  # held at EPOCH rather than running in 2000
-    assert c.set_unix(compat.EPOCH + 500) == 500
-    assert c.synced and c.now() == 500
-    c.not_before(900)
-    assert c.now() == 900
 
 
 def test_ip_str_and_parse_hex_are_the_one_helper_each():

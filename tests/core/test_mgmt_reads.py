@@ -180,14 +180,13 @@ def test_time_out_of_sync_event_has_the_seeds_words_and_get_failover_shows_it():
 def test_events_carry_wall_time_when_the_node_knows_it():
     p = Pair()
     p.a.node.events.emit(p.now - 50, ev.WARN, ev.EV_SERVICE, "an event 50 s ago")
+    p.a.node.time.offset = None  # a board without a clock, before NTP or a partner told it the time
     unknown = Commands(p.a.node).handle({"cmd": "get-events", "limit": 1}, p.now)["events"][0]
     assert unknown["wall_time"] is None and unknown["time"] == p.now - 50
-    # the driver's wall clock says core time runs 7 s behind wall time
-    c = Commands(p.a.node, wall=lambda: to_unix(p.now) + 7)
-    row = c.handle({"cmd": "get-events", "limit": 1}, p.now)["events"][0]
-    assert row["text"] == "an event 50 s ago" and row["wall_time"] == to_unix(p.now - 50) + 7
-    off = Commands(p.a.node, wall=lambda: None).handle({"cmd": "get-events", "limit": 1}, p.now)
-    assert off["events"][0]["wall_time"] is None
+    # the time base learned that wall time runs 7 s ahead of the node's time
+    p.a.node.time.offset = 7
+    row = Commands(p.a.node).handle({"cmd": "get-events", "limit": 1}, p.now)["events"][0]
+    assert row["text"] == "an event 50 s ago" and row["wall_time"] == to_unix(p.now - 50 + 7)
 
 
 # -- partner by host name; at most 31 relationships -----------------------------------

@@ -178,21 +178,6 @@ def test_state_survives_restart_from_records():
     assert r2.state == S.STARTUP and r2.previous == S.COMM_INTERRUPTED
 
 
-def test_board_without_clock_learns_partner_time():
-    from dhcpfo import compat
-    ticks = [0]
-    p = Pair()
-    clock = compat.Clock(unix_now=946684800, ticks=lambda: ticks[0])  # an RTC-less board boots in 2000
-    assert not clock.synced
-    p.b.node.relationships[0].clock = clock
-    p.connect()
-    assert clock.synced
-    assert clock.now() == p.now  # the partner's clock, adopted from its CONNECT
-    assert p.b.node.events.get("clock.learned-from-partner") == 1
-    p.tick(3)
-    assert p.state(p.b) == S.NORMAL
-
-
 def test_skewed_partner_is_refused_with_time_mismatch():
     p = Pair()
     p.b.node.relationships[0].clockdiff.skew_max = 60

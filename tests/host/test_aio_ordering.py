@@ -25,7 +25,7 @@ import socket
 import time
 
 from dhcpfo import config as cfgmod
-from dhcpfo.compat import Clock
+from dhcpfo.compat import Clock, wall_now
 from dhcpfo.failover import states as S
 from dhcpfo.lease import log as L
 from dhcpfo.lease import replay as LR
@@ -197,9 +197,7 @@ def _make(i, tl):
     store = RecordingStore("n%d" % i, tl)
     store.load(node.tables_by_scope(), node.restore_meta)
     node.after_restore()
-    clock = Clock()
-    for rel in node.relationships:
-        rel.clock = clock
+    clock = Clock(node.resume_time(wall_now()))
     udp = RecordingUdp(tl, SERVERS[i], BASE)
     runner = aio.NodeRunner(node, store, clock, udp, bytes(int(x) for x in SERVERS[i].split(".")),
                             relay_port=BASE + 1)

@@ -7,8 +7,11 @@ phase lasts. `FaultPlan` then injects faults during that phase from its own
 seeded RNG: failover-link partitions (both directions or one), connection
 resets, DHCP loss / duplication / reordering, a server cut off the client
 segment, crashes (between turns, or in the middle of a commit with a torn
-write), restarts with or without wiped storage, backward clock jumps and
-operator commands (partner-down, shutdown).
+write), restarts with or without wiped storage, wall clock jumps (forward
+and back, up to 5 minutes) and operator commands (partner-down, shutdown).
+Each node's clock has a kind (world.py): a trusted clock at boot, a board
+without one that restarts its count at 0 and learns wall time from its
+partner, or a board whose NTP answers some time after boot.
 
 Every fault respects what draft-12 asks of the operator, because a protocol
 cannot be faulted for what it says must not happen (docs/simulation.md):
@@ -22,9 +25,13 @@ cannot be faulted for what it says must not happen (docs/simulation.md):
   operator's promise that a longer silence means the partner is down);
 * storage is wiped on one server at a time, never while the other one is
   itself recovering its bindings (both copies lost is outside the model);
-* clock skews are constant per node and within the configured
-  time_skew_max; no clock steps under a running node (compat.Clock never
-  steps once synced).
+* wall clock skews stay within the configured time_skew_max between nodes
+  that have wall time (beyond it the draft refuses the partner: TIME
+  MISMATCH). Local time never steps (compat.Clock); a wall clock jump is an
+  NTP correction of the node's offset (Node.set_wall). A node that is off
+  has its clock set back only, never ahead: a trusted clock that is ahead
+  when the node boots shortens what the restart carries over, the one clock
+  duty docs/time.md leaves the operator.
 
 After the faulty phase everything heals - partitions, loss, dead or shut
 down servers restart - and a quiet period follows, at the end of which I16
@@ -80,12 +87,16 @@ class Scenario:
         sc.faulty_s = r.choice((300, 450, 600)) if not big else r.choice((900, 1800, 3600))
         sc.fault_gap_s = r.choice((10, 20, 40))
         sc.intensity = r.random()
-        # No clock steps under a running node: compat.Clock never steps once
-        # synced (the core's time base must not move under the lease log),
-        # so the old "backward jump" fault models nothing a node can see.
-        # run_seed(..., allow_jumps=True) still exercises it on purpose.
-        r.random()  # keep the draw so other scenario values stay as they were
-        sc.allow_jumps = False
+        r.random()  # kept so every other scenario value stays as it was
+        # Clocks (their own RNG, so the values above stay as they were): each
+        # node's kind, and whether wall clocks jump while nodes run (then the
+        # nodes accept up to 15 minutes between wall clocks, so a 5 minute
+        # step on either side keeps the pair connected).
+        k = random.Random(seed * 40503 + 7)
+        sc.clock_kinds = [k.choice(("rtc", "rtc", "board", "ntp")) for _ in range(sc.nodes)]
+        sc.allow_jumps = k.random() < 0.4
+        if sc.allow_jumps and sc.time_skew_max < 900:
+            sc.time_skew_max = 900
         # the filesystem under the lease store (flash.MemFs): (metadata durable
         # at once, rename atomic) - littlefs is (True, True)
         sc.fs_model = r.choice(((True, True), (True, True), (False, True), (True, False), (False, False)))
@@ -109,7 +120,8 @@ class Scenario:
                     self.seed, self.mode, self.pool, self.population, self.lease_time, self.mclt,
                     self.secondary_mclt, self.safe_period, self.skews, "on" if self.secret else "off",
                     self.faulty_s) + (", takeover script with %d new clients" % self.spares
-                                      if getattr(self, "focus", None) else ""))
+                                      if getattr(self, "focus", None) else "")
+                + ", clocks %s%s" % ("/".join(self.clock_kinds), " with jumps" if self.allow_jumps else ""))
 
 
 class FaultPlan:
@@ -298,7 +310,7 @@ class FaultPlan:
         if self._pair():
             menu += [("partition", 3), ("oneway", 1), ("admin_pd", 1), ("shutdown", 1)]
         if w.sc.allow_jumps:
-            menu.append(("jump", 1))
+            menu.append(("jump", 2))
         total = sum(n for _k, n in menu)
         x = r.randrange(total)
         for kind, n in menu:
@@ -468,16 +480,25 @@ class FaultPlan:
         w.at(self.down_until[sn.idx], self.pending_restarts)
 
     def f_jump(self):
-        """A backward clock correction on one node (it holds its clock meanwhile)."""
+        """One node's wall clock steps forward or back by up to 5 minutes. A
+        node with wall time hears of it as an NTP correction; its local time
+        never moves (a board without wall time sees nothing)."""
         w = self.w
         sn = self.r.choice(w.nodes)
         other = [o for o in w.nodes if o is not sn]
-        j = self.r.randrange(1, 20)
-        new = sn.skew - j
+        j = self.r.randrange(1, 301) * self.r.choice((1, -1))
+        if j > 0 and not sn.up:
+            # a trusted clock found ahead at boot is outside the contract
+            # (docs/time.md): set back while off is fine, ahead is not
+            j = -j
+        new = sn.skew + j
         if other and abs(new - other[0].skew) > w.sc.time_skew_max - 20:
             return
         sn.skew = new
-        self.note("%s clock steps back %ds" % (sn.name, j))
+        w.stats["jumps"] += 1
+        self.note("%s wall clock steps %+ds" % (sn.name, j))
+        if w.has_wall(sn):
+            w.ntp(sn, sn.inc)
 
     # ------------------------------------------------------------------ heal
 
@@ -513,6 +534,7 @@ def run_seed(seed, preset="ci", trace=False, scenario=None, **overrides):
         if k == "same_clock":
             if v:
                 sc.skews = [sc.skews[0]] * len(sc.skews)
+                sc.clock_kinds = ["rtc"] * len(sc.skews)
             continue
         setattr(sc, k, v)
     w = World(sc, trace=trace)

@@ -6,7 +6,8 @@
 
 Options: --start S (first seed), --preset ci|soak (soak: bigger pools, more
 clients, hours of faults), --same-clock (zero skew between servers, no
-clock jumps: separates time-translation findings from the rest), --recrash-wiped
+clock jumps, every node with a trusted clock: separates time findings from
+the rest), --recrash-wiped
 (the takeover script also crashes a server recovering from wiped storage:
 shows a known engine bug, see tests/sim/test_sim_seeds.py), --trace-lines
 N (how much trace to print for a failing seed), --stop-after K (stop after K
@@ -174,6 +175,7 @@ def main(argv):
     counts = {}
     checks = {}
     seeds_with = {}
+    stats = {}
     steps = 0
     import signal
 
@@ -187,6 +189,8 @@ def main(argv):
             w, err = run_one(s, preset, same)
             if w is not None:
                 steps += w.steps
+                for k, v in w.stats.items():
+                    stats[k] = stats.get(k, 0) + v
                 for k, v in w.checker.checks.items():
                     checks[k] = checks.get(k, 0) + v
                     seeds_with[k] = seeds_with.get(k, 0) + 1
@@ -222,6 +226,7 @@ def main(argv):
     if counts:
         print("failing seeds per invariant: " + ", ".join(
             "%s %d" % (k, counts[k]) for k in sorted(counts, key=lambda x: (len(x), x))))
+    print("what the seeds did: " + ", ".join("%s %d" % (k, stats[k]) for k in sorted(stats)))
     lines, never = coverage_report(checks, seeds_with, count)
     print("\n".join(lines))
     if never:

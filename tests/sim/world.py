@@ -1,9 +1,18 @@
 """The simulated world: virtual time, a virtual network, real nodes, clients.
 
 Time is an integer number of milliseconds of *real* time (`World.t`). A node
-sees its own clock: core seconds `t // 1000 + skew`, never decreasing (as
-compat.Clock), so a backward clock jump holds the node's clock still until
-real time catches up.
+sees its own *local* clock, as compat.Clock gives a driver: whole seconds
+counted from boot, starting where `Node.resume_time` places them (from the
+lease log's clock note and the wall time the node boots with, if any). Its
+*wall* clock is real time plus a skew, and what the node makes of it depends
+on its kind (Scenario.clock_kinds): "rtc" boots with trusted wall time (a
+host, a board with a battery-backed clock); "board" boots without (its raw
+counter restarts at 0 on every boot) and learns wall time only from its
+partner; "ntp" is a board whose NTP answers some seconds after boot. Clock
+jumps step a node's wall clock while it runs; a node with wall time hears of
+it as an NTP correction (Node.set_wall). Times a node sends are its local
+times plus its learned offset; the world converts both back to real time
+with the mapping that held when they were produced.
 
 Each node is a real `dhcpfo.node.Node` built from a real configuration
 (`dhcpfo.config.load`) with the real `runtime.store.LeaseStore` over an
@@ -129,7 +138,7 @@ class Conn:
 class SimNode:
     """A node's hardware: address, configuration, flash, clock; `node` while running."""
 
-    def __init__(self, world, idx, doc, skew_s):
+    def __init__(self, world, idx, doc, skew_s, kind="rtc"):
         self.world = world
         self.idx = idx
         self.name = "n%d" % idx
@@ -140,8 +149,10 @@ class SimNode:
         self.role = fo.role if fo is not None else "standalone"
         self.key = fo.shared_secret if fo is not None and fo.enable_authentication else None
         self.safe_period = fo.auto_state_switchover if fo is not None else None
-        self.skew = skew_s
-        self.last_now = -1
+        self.skew = skew_s  # wall clock minus real time (s); clock jumps move it
+        self.kind = kind  # "rtc", "board" or "ntp" (see the module docstring)
+        self.boot_ms = 0  # real ms at the last boot
+        self.l0 = 0  # local time at the last boot (Node.resume_time)
         model = getattr(world.sc, "fs_model", (True, True))
         self.fs = MemFs(meta_durable=model[0], rename_atomic=model[1])
         self.store = None  # a LeaseStore per boot, as runtime/host.py makes one per process
@@ -169,16 +180,22 @@ class SimNode:
     def _store(self):
         return LeaseStore(STORE_DIR, fs=self.fs)
 
+    def wall(self, t_ms):
+        """This node's wall clock (core seconds) at real time t_ms."""
+        return t_ms // 1000 + self.skew
+
     def now(self, t_ms):
-        n = t_ms // 1000 + self.skew
-        if n < self.last_now:
-            return self.last_now
-        self.last_now = n
-        return n
+        """Local time: whole seconds since boot, from where the node resumed."""
+        return self.l0 + (t_ms - self.boot_ms) // 1000
 
     def to_real(self, node_s):
-        """A time on this node's clock (core seconds) as real ms."""
-        return (node_s - self.skew) * 1000
+        """A time on this node's local clock (core seconds) as real ms."""
+        return self.boot_ms + (node_s - self.l0) * 1000
+
+    def wire_base(self):
+        """(real ms, wire time) of one instant: maps the times this node sends now."""
+        off = self.node.time.offset if self.node is not None else None
+        return self.boot_ms, self.l0 + (off or 0)
 
 
 class World:
@@ -194,7 +211,8 @@ class World:
         self.trace_on = trace
         self.trace = []
         docs = build_docs(scenario)
-        self.nodes = [SimNode(self, i, docs[i], scenario.skews[i]) for i in range(scenario.nodes)]
+        kinds = getattr(scenario, "clock_kinds", None) or ["rtc"] * scenario.nodes
+        self.nodes = [SimNode(self, i, docs[i], scenario.skews[i], kinds[i]) for i in range(scenario.nodes)]
         roles = dict((sn.name, sn.role) for sn in self.nodes)
         mclt = scenario.mclt if scenario.nodes == 2 else 0
         self.clients = []
@@ -226,7 +244,8 @@ class World:
         self.dhcp_late = 0.0  # probability of a late (reordered) datagram
         self.pool_addrs = [ip4(POOL_START + i) for i in range(scenario.pool)]
         self.stats = {"dhcp_in": 0, "dhcp_out": 0, "peer_msgs": 0, "crashes": 0, "restarts": 0,
-                      "wipes": 0, "partitions": 0, "admin": 0, "acks": 0, "torn": 0, "compaction_cuts": 0}
+                      "wipes": 0, "partitions": 0, "admin": 0, "acks": 0, "torn": 0, "compaction_cuts": 0,
+                      "clockless_boots": 0, "ntp": 0, "jumps": 0, "learned": 0, "unsure_boots": 0}
         self.heal_t = None
         self._last_pool_scan = 0
 
@@ -270,10 +289,18 @@ class World:
         sn.node = node
         sn.rel = node.relationships[0] if node.relationships else None
         sn.commands = Commands(node)
-        now = sn.now(self.t)
         sn.store = sn.make_store()
         stats = sn.store.load(node.tables_by_scope(), node.restore_meta)
         node.after_restore()
+        # the driver's clock: a board's raw counter restarts at 0, the core says
+        # where local time resumes (runtime/host.py and board.py do the same)
+        sn.boot_ms = self.t
+        sn.l0 = node.resume_time(sn.wall(self.t) if sn.kind == "rtc" else None)
+        if sn.kind != "rtc":
+            self.stats["clockless_boots"] += 1
+        if node.time.unsure_until > sn.l0:
+            self.stats["unsure_boots"] += 1
+        now = sn.now(self.t)
         if stats["lost"]:
             node.storage_lost(now)
         if sn.view is not None:
@@ -296,6 +323,19 @@ class World:
         if sn.up:
             inc = sn.inc
             self.at(self.t + self.rng.randrange(0, 1000), self._tick, sn, inc)
+            if sn.kind == "ntp":
+                self.at(self.t + self.rng.randrange(2000, 60000), self.ntp, sn, inc)
+
+    def ntp(self, sn, inc):
+        """The node's NTP answers: its wall clock, as a correction of the offset."""
+        if not sn.up or sn.inc != inc:
+            return
+        self.log("%s: NTP says %d" % (sn.name, sn.wall(self.t)))
+        self.stats["ntp"] += 1
+        self._turn(sn, sn.node.set_wall, (sn.wall(self.t), sn.now(self.t)), None)
+
+    def has_wall(self, sn):
+        return sn.up and sn.node.time.source in ("clock", "ntp", "doubted")
 
     def crash(self, sn, power=True):
         """The node stops now, between two turns (nothing uncommitted is lost).
@@ -364,7 +404,11 @@ class World:
         rel = sn.rel
         before = S.name(rel.state) if rel is not None else None
         now = sn.now(self.t)
+        node = sn.node
+        learned = node.events.get("clock.learned-from-partner") if node is not None else 0
         fn(*args)
+        if node is not None:
+            self.stats["learned"] += node.events.get("clock.learned-from-partner") - learned
         self._flush(sn, before, now, ctx)
 
     def _flush(self, sn, before, now, ctx):
@@ -695,7 +739,7 @@ class World:
         delay = self.net_rng.randrange(1, 30)
         if self.net_rng.random() < 0.02:
             delay += self.net_rng.randrange(100, 2000)
-        self._queue(c, d, self.t + delay, ("data", payload, msgs), other)
+        self._queue(c, d, self.t + delay, ("data", payload, msgs, sn.wire_base()), other)
 
     def _queue(self, c, d, t, item, dest):
         """Queue a chunk on direction d of connection c (FIFO, held while partitioned)."""
@@ -732,8 +776,8 @@ class World:
             self.log("%s: conn %d closed by peer" % (sn.name, e.c.id))
             self._turn(sn, sn.node.peer_closed, (e, sn.now(self.t)), None)
             return
-        _k, payload, msgs = item
-        ctx = {"delivered": msgs, "end": e}
+        _k, payload, msgs, base = item
+        ctx = {"delivered": msgs, "end": e, "base": base}
         self._turn(sn, sn.node.peer_data, (e, payload, sn.now(self.t)), ctx)
 
     def _close(self, sn, conn):
@@ -767,8 +811,9 @@ class World:
 
     # ------------------------------------------------------------------ observation of failover traffic
 
-    def _bnd(self, sn, m):
-        """A BNDUPD as an invariants.Binding with real-time times (sender's clock)."""
+    def _bnd(self, base, m):
+        """A BNDUPD as an invariants.Binding with real-time times: `base` maps
+        the sender's wire time as it was when sent (SimNode.wire_base)."""
         addr = m.get_bytes(fw.OPT_ASSIGNED_IP)
         st = m.get_u8(fw.OPT_BINDING_STATUS, 0)
         cid = m.get_bytes(fw.OPT_CLIENT_ID)
@@ -776,14 +821,16 @@ class World:
         client = cid if cid else (ch if ch else None)
         le = m.get_time(fw.OPT_LEASE_EXPIRATION)
         pe = m.get_time(fw.OPT_POTENTIAL_EXPIRATION)
-        return inv.Binding(addr, st, client, sn.to_real(le) if le else None, sn.to_real(pe) if pe else None)
+        ms, w = base
+        return inv.Binding(addr, st, client, ms + (le - w) * 1000 if le else None,
+                           ms + (pe - w) * 1000 if pe else None)
 
     def _observe_sent(self, sn, e, m, now):
         ck = self.checker
         t = self.t
         mt = m.mtype
         if mt == fw.BNDUPD:
-            ck.peer_sent(t, sn.name, e.c.id, mt, m.xid, b=self._bnd(sn, m))
+            ck.peer_sent(t, sn.name, e.c.id, mt, m.xid, b=self._bnd(sn.wire_base(), m))
         elif mt == fw.BNDACK:
             rej = m.get_u8(fw.OPT_REJECT_REASON)
             addr = m.get_bytes(fw.OPT_ASSIGNED_IP)
@@ -809,7 +856,7 @@ class World:
         for m in msgs:
             mt = m.mtype
             if mt == fw.BNDUPD:
-                ck.peer_delivered(self.t, sn.name, e.c.id, mt, m.xid, b=self._bnd(sender, m), sender=sender.name)
+                ck.peer_delivered(self.t, sn.name, e.c.id, mt, m.xid, b=self._bnd(ctx["base"], m), sender=sender.name)
             elif mt == fw.BNDACK:
                 ck.peer_delivered(self.t, sn.name, e.c.id, mt, m.xid, reject=m.get_u8(fw.OPT_REJECT_REASON),
                                   sender=sender.name)

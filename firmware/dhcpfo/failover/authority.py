@@ -128,15 +128,29 @@ class Authority:
         if not S.service(rel.state) & S.MCLT_LIMIT:
             return None
         base = 0 if fresh else rel.tables[scope.index].ack_pexp(offset)
+        if now < rel.time.unsure_until:
+            # after a restart an acknowledgement from before it may read later
+            # than it is (a forgotten downtime, a clock set back while off):
+            # none counts until the latest of them has passed (docs/time.md)
+            base = 0
         # a potential expiration the partner sent was translated with a clock
-        # difference known only within its width: take the early end
-        left = base - MCLT_MARGIN - rel.clockdiff.width() - now
+        # difference known only within its width when it arrived: take the early end
+        left = base - MCLT_MARGIN - rel.clockdiff.margin(now) - now
         if left < 0:
+            if rel.state == S.RECOVER_DONE:
+                # the partner may be in PARTNER-DOWN and reuse the address
+                # MCLT past what it acknowledged (§9.4.2), unaware of a
+                # renewal we grant now: no further (sim seed 1966, I1); an
+                # acknowledgement passed, or none sure yet, answers with a NAK
+                return left + rel.mclt
             left = 0
         return left + rel.mclt
 
     def committed(self, scope, offset, now):
         """The server changed a binding: it must reach the partner (lazy update)."""
+        stale = self.rel.time.stale
+        if stale and (scope.index, offset) in stale:
+            stale.discard((scope.index, offset))  # a change of this run: its times are right
         self.rel.updates.committed(scope.index, offset)
 
     def scope_statistics(self, sc, now):

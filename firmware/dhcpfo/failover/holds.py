@@ -33,9 +33,13 @@ class Holds:
         """Holds recorded before a restart are found by a table scan and released by time."""
         self._scan = True
 
-    def until(self, t, off, extra_times, now, mclt):
-        """0, or the time until which an expired address must stay held."""
-        if now >= self.amnesia_until and now >= self.partner_amnesia_until:
+    def until(self, t, off, extra_times, now, mclt, partner_down=False):
+        """0, or the time until which an expired address must stay held.
+        partner_down: acknowledged while we are in PARTNER-DOWN, by a partner
+        that may not vouch for what it granted (in RECOVER it takes our copy
+        over its own): §9.4.2 keeps the address from another client until
+        MCLT past every time either side knew (sim seed 1302, I1)."""
+        if not partner_down and now >= self.amnesia_until and now >= self.partner_amnesia_until:
             return 0
         base = t.ack_pexp(off)
         v = t.expiry(off)

@@ -56,7 +56,7 @@ def _message(rel, lk, m, now, out):
         elif t == fw.BNDUPD:
             receive.on_bndupd(rel, m, now, out)
         elif t == fw.BNDACK:
-            rel.updates.on_bndack(m, now, out, rel.primary, rel.mclt)
+            rel.updates.on_bndack(m, now, out, rel.primary, rel.mclt, rel.state == S.PARTNER_DOWN)
         elif t == fw.CONTACT:
             pass
         elif t == fw.UPDREQALL or t == fw.UPDREQ:
@@ -85,7 +85,7 @@ def _message(rel, lk, m, now, out):
 def _handshake(rel, lk, m, now, out):
     t = m.mtype
     if t == fw.CONNECT and not rel.primary:
-        why, now = rel.channel.on_connect(lk, m, now, out, rel.clockdiff, rel.clock)
+        why = rel.channel.on_connect(lk, m, now, out, rel.clockdiff)
         if why is None:
             mclt = m.get_u32(fw.OPT_MCLT)
             if mclt != rel.mclt:
@@ -93,7 +93,7 @@ def _handshake(rel, lk, m, now, out):
                 rel.persist()
             rel.hba = bytes(m.get_bytes(fw.OPT_HBA))
     elif t == fw.CONNECTACK and rel.primary:
-        why, now = rel.channel.on_connectack(lk, m, now, out, rel.clockdiff, rel.clock)
+        why = rel.channel.on_connectack(lk, m, now, out, rel.clockdiff)
     elif t == fw.DISCONNECT:
         _on_disconnect(rel, lk, m, now, out)
         return
@@ -143,9 +143,13 @@ def _on_state(rel, m, now, out):
         # §9.3.2 step 5: the partner's PARTNER-DOWN is newer than anything we
         # did if it started after our last recorded operation (entering our
         # state, or the latest change the partner has not seen), or if we
-        # were shut down (or saw it happen)
+        # were shut down (or saw it happen). Still in STARTUP after a restart
+        # that forgot its downtime, all we recorded reads later than it was
+        # and cannot show we operated after the partner took over: its
+        # PARTNER-DOWN says we were down (§9.4; docs/time.md)
         down_newer = ps == S.PARTNER_DOWN and (rel.stos == 0 or rel.partner_stos > rel.last_operation()
-                                               or rel.pd_seen or rel.saved in (S.SHUTDOWN, S.PAUSED))
+                                               or rel.pd_seen or rel.saved in (S.SHUTDOWN, S.PAUSED)
+                                               or (rel.time.forgot and rel.state == S.STARTUP))
         if not rel.event(evt, now, out, "partner is %s" % S.name(ps), partner_state=ps,
                            partner_down_newer=down_newer):
             rel.maybe_request(now, out)
@@ -165,6 +169,8 @@ def _on_upddone(rel, now, out):
     if rel.channel.partner_is_isc:
         first = rel.partner_state in (S.RECOVER, S.RECOVER_DONE)
     else:
-        first = rel.partner_never_met
+        # new to each other: a partner that lost its storage also says it
+        # never met us, while we may have served a moment ago (sim seed 527)
+        first = rel.partner_never_met and not rel.knew_partner
     skip = first or now > rel.stos + rel.mclt
     rel.event(S.EV_UPDDONE, now, out, "partner sent all updates", skip_wait=skip)

@@ -34,6 +34,7 @@ class Link:
 
 class Channel:
     def __init__(self, name, primary, key, max_unacked, receive_timer, events):
+        self.time = None  # the relationship's TimeBase (the wire offset), set by failover/peer.py
         self.name = name
         self.name_b = name.encode()
         self.primary = primary
@@ -63,7 +64,10 @@ class Channel:
         return x
 
     def send(self, lk, msg, now, out):
+        off = self.time.offset
         try:
+            if off:
+                fw.shift_times(msg, off)  # local -> wall time, at the wire edge only
             data = fw.encode(msg, lk.key())
         except fw.FailoverError as e:
             self.events.count("peer.encode-error." + e.reason)
@@ -127,17 +131,15 @@ class Channel:
     # ------------------------------------------------------------------
     # handshake: each returns None when the link is ready, else why it failed
 
-    def on_connect(self, lk, m, now, out, clockdiff, clock):
+    def on_connect(self, lk, m, now, out, clockdiff):
         """Secondary: the primary's CONNECT (its MCLT and HBA are the caller's
-        to adopt). Returns (why, now)."""
+        to adopt). Returns None, or why the link failed."""
         name = m.get_bytes(fw.OPT_RELATIONSHIP_NAME)
         reject = None
-        learned = name == self.name_b and clockdiff.learn(m, clock)
-        if learned:
-            now = clock.now()
+        learned = name == self.name_b and clockdiff.learn(m, now, self.time)
         if name != self.name_b:
             reject = fw.REJ_INVALID_PARTNER
-        elif not learned and clockdiff.out_of_sync(m, now):
+        elif not learned and clockdiff.out_of_sync(m, now, self.time):
             reject = fw.REJ_TIME_MISMATCH
         elif m.get_bytes(fw.OPT_HBA) is None or len(m.get_bytes(fw.OPT_HBA)) != 32:
             reject = fw.REJ_HBA_CONFLICT
@@ -151,41 +153,48 @@ class Channel:
                              % (self.name, reject))
             self.send(lk, self._signed(lk, fw.make_connectack(m.xid, now, name or self.name_b, tls_reply=tls,
                                                               reject=reject)), now, out)
-            return "connect refused", now
+            return "connect refused"
         self._learn_partner(m)
         self.send(lk, self._signed(lk, fw.make_connectack(m.xid, now, self.name_b, self.max_unacked,
                                                           self.receive_timer, tls_reply=tls)), now, out)
-        return None, now
+        return None
 
     @staticmethod
     def _signed(lk, m):
         """Our CONNECTACK carries our nonce when the connection is bound."""
         return fw.with_nonce(m, lk.nonce) if lk.nonce is not None else m
 
-    def on_connectack(self, lk, m, now, out, clockdiff, clock):
-        """Primary: the secondary's CONNECTACK. Returns (why, now)."""
+    def on_connectack(self, lk, m, now, out, clockdiff):
+        """Primary: the secondary's CONNECTACK. Returns None, or why the link failed."""
         if m.time:
             clockdiff.reply(m.time, lk.opened)
+        # a refusal still tells the time (a partner refusing our unsynced clock)
+        named = m.get_bytes(fw.OPT_RELATIONSHIP_NAME) == self.name_b
+        learned = named and clockdiff.learn(m, now, self.time)
         rej = m.get_u8(fw.OPT_REJECT_REASON)
+        if rej == fw.REJ_TIME_MISMATCH:
+            self.time.doubt()  # the partner finds our clock off
         if rej is not None:
             self.events.emit(now, ev.WARN, ev.EV_CONNECT_REJECT, "relationship %s: partner refused CONNECT, reason %d"
                              % (self.name, rej))
-            return "connect refused by partner", now
+            return "connect refused by partner"
         why = None
         reason = None
-        if m.get_bytes(fw.OPT_RELATIONSHIP_NAME) != self.name_b:
+        if not named:
             why, reason = "wrong relationship name", fw.REJ_INVALID_PARTNER
-        elif clockdiff.learn(m, clock):
-            now = clock.now()
-        elif clockdiff.out_of_sync(m, now):
+        elif learned and self.time.moved:
+            # our CONNECT carried the old time, which the partner measured:
+            # connect again with the learned one
+            why, reason = "wall time learned: reconnecting", fw.REJ_TIME_MISMATCH
+        elif not learned and clockdiff.out_of_sync(m, now, self.time):
             why, reason = "time mismatch", fw.REJ_TIME_MISMATCH
         if why is None and self.link is not None:
             why, reason = "duplicate connection", fw.REJ_DUP_CONNECTION
         if why is not None:
             self.send(lk, fw.make_disconnect(self.next_xid(), now, reason), now, out)
-            return why, now
+            return why
         self._learn_partner(m)
-        return None, now
+        return None
 
     def _learn_partner(self, m):
         vendor = m.get_bytes(fw.OPT_VENDOR_CLASS) or b""

@@ -31,6 +31,7 @@ from dhcpfo.failover.holds import Holds
 from dhcpfo.failover.link import Channel
 from dhcpfo.failover.perf import PerMinute
 from dhcpfo.failover.updates import QUEUE_MAX, Updates
+from dhcpfo.timebase import TimeBase
 from dhcpfo.wire import failover as fw
 
 HANDSHAKE_TIMEOUT = 15  # seconds for CONNECT/CONNECTACK on a new link (ISC's value)
@@ -75,7 +76,8 @@ class Relationship:
         self.updates = Updates(rc.name, scopes, tables, self.desired, self.channel, self.clockdiff,
                                self.holds, events, self.stats)
         self.authority = Authority(self)
-        self.clock = None  # set by the driver: a compat.Clock; unsynced clocks learn the partner's time
+        # local <-> wall time: the node's, shared by all its relationships
+        self.time = self.channel.time = TimeBase()
         # durable state
         self.state = S.STARTUP
         self.previous = None  # saved state resumed after STARTUP
@@ -98,6 +100,7 @@ class Relationship:
         self._balance_more = None  # balance stopped at a full update queue: its `force`, else None
         self._poolreq_after = 0  # the secondary asks for addresses (POOLREQ) not before this
         self.started_at = 0
+        self.op_at_start = None  # last_operation() as restored (see start)
         self.comm_since = 0  # when communications were last lost
         # configuration digest (failover/cfgdigest.py): [the node's document
         # source, our digest (cached), the partner's], when the node has a document
@@ -145,6 +148,10 @@ class Relationship:
         """The last recorded time of operation of this server (§9.3.2): when
         it entered its recorded state, or later when it changed a binding
         the partner has not acknowledged (a renewal granted while cut off)."""
+        if self.state == S.STARTUP and self.op_at_start is not None:
+            # what this run changed in STARTUP (leases expired at the first
+            # tick) is no operation as a server (sim seed 1894, I1)
+            return self.op_at_start
         t = self.updates.latest_unacked()
         return t if t > self.stos else self.stos
 
@@ -194,6 +201,8 @@ class Relationship:
 
     def start(self, now, out):
         self.started_at = now
+        self.op_at_start = None
+        self.op_at_start = self.last_operation()  # before anything this run does
         self.holds.rescan()  # holds recorded before a restart are released by time
         saved = self.saved
         if saved is None:
@@ -250,13 +259,19 @@ class Relationship:
                            previous=self.previous, partner_startup=self.partner_startup, **kw)
         if new is None:
             return False
-        if self.state == S.PARTNER_DOWN and new == S.NORMAL and self.updates.has_unsent():
+        resumed_pd = self.state == S.STARTUP and self.previous == S.PARTNER_DOWN
+        if new == S.NORMAL and (self.state == S.PARTNER_DOWN or resumed_pd) and self.updates.has_unsent():
             # What we did alone (maybe in the partner's pool) must reach the
             # partner before it may allocate again: NORMAL waits until every
-            # update is acknowledged (tick re-checks)
+            # update is acknowledged (tick re-checks). After a restart the
+            # same: PARTNER-DOWN is resumed first (sim seed 248, I1: straight
+            # from STARTUP to NORMAL, our grants from the partner's pool were
+            # still queued when the partner served that pool again)
+            if resumed_pd:
+                self.set_state(S.PARTNER_DOWN, now, out, why + "; our updates first")
             self._normal_deferred = True
             self.push(now, out)
-            return False
+            return resumed_pd
         self._normal_deferred = False
         self.set_state(new, now, out, why)
         return True

@@ -38,7 +38,7 @@ def on_bndupd(rel, m, now, out):
         sc, off = locate(rel.scopes, addr)
         if sc is None:
             reason = fw.REJ_ILLEGAL_ADDRESS
-    if reason is None and cd.out_of_sync(m, now):
+    if reason is None and cd.out_of_sync(m, now, rel.time):
         reason = fw.REJ_TIME_MISMATCH  # the seed: reject, log TimeOutOfSync, state unchanged
     if reason is None:
         reason = _store(rel, ups, cd, sc, off, m, now, out)
@@ -60,6 +60,8 @@ def _store(rel, ups, cd, sc, off, m, now, out):
     resolving = rel.state == S.RECOVER or rel.state == S.STARTUP
     if key in ups.lost:
         pending = 0  # the partner judged its copy better than ours (reason 16): take it
+    if key in rel.time.stale:
+        pending = 0  # ours is from before a restart that forgot its downtime: its times read late
     if pending and bu.ours_wins(t, off, rel.primary, st, their_cltt, cd.width() + CLTT_TIE):
         rel.stats["conflicts"] += 1
         ups.refused.add(key)
@@ -81,6 +83,9 @@ def _store(rel, ups, cd, sc, off, m, now, out):
     was_theirs = t.by_partner(off)
     our_cltt = t.stamp(off)
     stored = bu.apply_bndupd(t, off, m, now, -cd.skew)
+    cd.stored(t.ack_pexp(off), now)  # the MCLT rule keeps this translation's error bound (sim seed 803)
+    if key in rel.time.stale:
+        rel.time.stale.discard(key)
     if stored == lt.ACTIVE:
         # who granted it (scope statistics): the partner, unless this update
         # only echoes our own grant back (same client, same transaction time,

@@ -248,7 +248,7 @@ class Updates:
     # ------------------------------------------------------------------
     # acknowledgements
 
-    def on_bndack(self, m, now, out, primary, mclt):
+    def on_bndack(self, m, now, out, primary, mclt, partner_down=False):
         self.stats["bndack_received"] += 1
         ent = self.inflight.get(m.xid)
         if ent is None:
@@ -300,7 +300,7 @@ class Updates:
         if pexp:
             t.set_ack_pexp(off, pexp)
         if t.state(off) in HELD_STATES:
-            until = self.holds.until(t, off, (prev_ack,), now, mclt)
+            until = self.holds.until(t, off, (prev_ack,), now, mclt, partner_down)
             if until:
                 self.holds.hold(si, off, until, now)
             else:

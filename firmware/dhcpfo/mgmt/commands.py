@@ -6,7 +6,7 @@
 # follow the seed's cmdlets where one exists (Get-DhcpServerv4Failover ->
 # "get-failover", Get-DhcpServerv4ScopeStatistics -> "get-scope-statistics").
 
-from dhcpfo.compat import from_unix, ip_str, to_unix
+from dhcpfo.compat import ip_str, to_unix
 from dhcpfo.lease import status
 from dhcpfo.lease import table as lt
 from dhcpfo import events as ev
@@ -53,12 +53,9 @@ MAX_PAGE = 16
 
 
 class Commands:
-    def __init__(self, node, max_page=MAX_PAGE, wall=None):
+    def __init__(self, node, max_page=MAX_PAGE):
         self.node = node
         self.max_page = max_page
-        # () -> Unix seconds now, or None while the node has no wall time (the
-        # driver's; a node with a time base, dhcpfo/timebase.py, has its own)
-        self.wall = wall
         self.table = {
             "help": (self.help, "list commands"),
             "status": (self.status, "node summary: scopes, relationships, counters"),
@@ -239,18 +236,7 @@ class Commands:
         if level not in ev.LEVEL_NAMES:
             raise CommandError("level must be one of %s" % ", ".join(ev.LEVEL_NAMES))
         rows = self.node.events.recent(limit, ev.LEVEL_NAMES.index(level), skip=offset)
-        off = self._wall_offset(now)
+        off = self.node.time.offset  # None while the node does not know wall time (timebase.py)
         return {"events": [{"time": e[0], "wall_time": None if off is None else to_unix(e[0] + off),
                             "level": ev.LEVEL_NAMES[e[1]], "code": e[2], "text": e[3]} for e in rows],
                 "offset": offset}
-
-    def _wall_offset(self, now):
-        """Seconds from the node's time (events are stamped with `now`) to wall
-        time, or None while the node does not know wall time. A node with a
-        time base (dhcpfo/timebase.py) keeps the offset itself; otherwise the
-        driver's wall() says what time it is now."""
-        tb = getattr(self.node, "time", None)
-        if tb is not None and hasattr(tb, "offset"):
-            return tb.offset
-        unix = self.wall() if self.wall is not None else None
-        return None if unix is None else from_unix(unix) - now

@@ -449,6 +449,21 @@ def make_disconnect(xid, now, reason, message=None):
     return m
 
 
+TIME_OPTIONS = (OPT_CLTT, OPT_LEASE_EXPIRATION, OPT_POTENTIAL_EXPIRATION, OPT_STOS)
+
+
+def shift_times(msg, delta):
+    """Move the message time and every time option by `delta` seconds (a
+    node's local time to its wall time on the way out); 0 ("not set") stays."""
+    msg.time = _check_uint(msg.time + delta, 32)
+    for code in TIME_OPTIONS:
+        v = msg.options.get(code)
+        if v is not None and len(v) == 4:
+            u = (v[0] << 24) | (v[1] << 16) | (v[2] << 8) | v[3]
+            if u:
+                msg.set_u32(code, u + delta)
+
+
 def time_skew(msg, now):
     """Partner clock minus ours, in seconds (positive: partner ahead)."""
     return msg.time - to_unix(now)
