@@ -28,12 +28,16 @@ def unpack_state(payload):
     return struct.unpack(_STATE, bytes(payload[:20]))
 
 
-def pack_amnesia(until, partner_until):
-    return struct.pack("!II", max(until, 0), max(partner_until, 0)) + bytes(12)
+def pack_amnesia(until, partner_until, since=0, partner_since=0):
+    """Each horizon with the time the loss was found (records written
+    before the `since` fields existed read them as 0)."""
+    return struct.pack("!IIII", max(until, 0), max(partner_until, 0),
+                       max(since, 0), max(partner_since, 0)) + bytes(4)
 
 
 def unpack_amnesia(payload):
-    return struct.unpack("!II", bytes(payload[:8]))
+    """(until, partner until, since, partner since)."""
+    return struct.unpack("!IIII", bytes(payload[:16]))
 
 
 def state_payload(rel):
@@ -79,3 +83,5 @@ def forget(rel):
     rel.mclt = rel.rc.mclt
     rel.holds.amnesia_until = 0
     rel.holds.partner_amnesia_until = 0
+    rel.holds.amnesia_since = 0
+    rel.holds.partner_amnesia_since = 0

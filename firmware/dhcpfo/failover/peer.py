@@ -144,7 +144,9 @@ class Relationship:
         self.log_meta(self.meta_key, self.meta_payload())
 
     def restore_amnesia(self, payload):
-        self.holds.amnesia_until, self.holds.partner_amnesia_until = meta.unpack_amnesia(payload)
+        h = self.holds
+        h.amnesia_until, h.partner_amnesia_until, h.amnesia_since, h.partner_amnesia_since = \
+            meta.unpack_amnesia(payload)
 
     def first_contact(self, partner_state, now):
         """The first STATE on a new link. Tell a new node from one that lost
@@ -161,8 +163,8 @@ class Relationship:
                 new = self.partner_never_met
             if new:
                 self.holds.amnesia_until = 0
-                self.log_meta(self.meta_key + meta.AMNESIA_KEY,
-                              meta.pack_amnesia(0, self.holds.partner_amnesia_until))
+                self.holds.amnesia_since = 0
+                self._log_amnesia()
                 self.events.count("peer.first-contact")
 
     def set_amnesia(self, now, partner):
@@ -176,10 +178,16 @@ class Relationship:
         until = now + horizon + 2 * self.mclt
         if partner:
             self.holds.partner_amnesia_until = until
+            self.holds.partner_amnesia_since = now
         else:
             self.holds.amnesia_until = until
-        self.log_meta(self.meta_key + meta.AMNESIA_KEY,
-                      meta.pack_amnesia(self.holds.amnesia_until, self.holds.partner_amnesia_until))
+            self.holds.amnesia_since = now
+        self._log_amnesia()
+
+    def _log_amnesia(self):
+        h = self.holds
+        self.log_meta(self.meta_key + meta.AMNESIA_KEY, meta.pack_amnesia(
+            h.amnesia_until, h.partner_amnesia_until, h.amnesia_since, h.partner_amnesia_since))
 
     # ------------------------------------------------------------------
     # life cycle and state changes
