@@ -18,6 +18,11 @@ from dhcpfo.wire import failover as fw
 # first run "as determined by the information received from the partner").
 FLAG_NEVER_MET = 0x80
 
+# partner states after which our own pool is no longer known to be ours: in
+# PARTNER-DOWN it allocates from it once MCLT has passed, and the resolving
+# states may follow one of its PARTNER-DOWNs we never saw
+POOL_TAKERS = (S.PARTNER_DOWN, S.POTENTIAL_CONFLICT, S.RESOLUTION_INTERRUPTED, S.CONFLICT_DONE)
+
 
 def feed(rel, conn, data, now, out):
     lk = rel.channel.find(conn)
@@ -131,6 +136,9 @@ def _on_state(rel, m, now, out):
         rel.persist()
         if changed:
             admin.state_event(rel, now, rel.partner_address, was, ps, "told by the partner")
+    if ps in POOL_TAKERS and not rel.pool_unsure:
+        rel.pool_unsure = True
+        rel.persist()
     if rel.state == S.SHUTDOWN and ps == S.PARTNER_DOWN:
         if not rel.pd_seen:
             rel.pd_seen = True

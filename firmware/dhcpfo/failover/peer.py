@@ -80,6 +80,9 @@ class Relationship:
         self.partner_stos = 0
         self.pd_stos = 0  # when we entered PARTNER-DOWN (takeover after + MCLT)
         self.pd_seen = False
+        # the partner was in PARTNER-DOWN (or resolving after it) since we
+        # last had all its bindings: it may have used our pool (§9.11.2)
+        self.pool_unsure = False
         self.saved = None  # state read back from the lease log
         self.saved_previous = None  # state before PAUSED/SHUTDOWN
         self.need_full = True  # no trusted bindings until a full resync (UPDREQALL) completes
@@ -223,6 +226,8 @@ class Relationship:
             self.saved_previous = old if new in (S.PAUSED, S.SHUTDOWN) else None
         self.state = new
         self.stos = now
+        if new in (S.NORMAL, S.CONFLICT_DONE):
+            self.pool_unsure = False  # all the partner's bindings are here
         if new == S.PARTNER_DOWN:
             self.pd_stos = now
             self.stats["transitions_pd"] += 1
