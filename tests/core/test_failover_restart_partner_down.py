@@ -150,3 +150,38 @@ def test_resolution_interrupted_after_partner_down_allocates_nothing():
     p.tick(10)
     assert p.state(p.a) == S.NORMAL and p.state(p.b) == S.NORMAL
     assert not p.b.node.relationships[0].pool_unsure
+
+
+def test_a_server_that_ran_failover_waits_even_if_its_partner_lost_its_storage():
+    """Seed 5807 (I11): a server shut down (its partner went to PARTNER-DOWN)
+    restarts into RECOVER while the partner, its storage wiped, says it
+    never met us. Our own records show we ran failover and served clients:
+    not a first run (§9.6.2), so RECOVER-WAIT lasts MCLT. The PARTNER-DOWN
+    seen while shut down sends only that restart to RECOVER (§9.14.2)."""
+    p = Pair(mclt=60, lease=600)
+    p.connect()
+    p.tick(3)
+    ra = p.a.node.relationships[0]
+    ra.admin("shutdown", p.now, p.a.node.out)
+    p.drain(p.a)
+    p.flow()
+    assert p.state(p.b) == S.PARTNER_DOWN and ra.pd_seen
+    p.cut()
+    p.tick(5)
+    p.b.records = []  # the partner loses its storage
+    p.restart(p.b)
+    p.restart(p.a)
+    ra = p.a.node.relationships[0]
+    assert ra.previous == S.RECOVER and not ra.pd_seen
+    p.connect()
+    p.tick(2)
+    assert p.state(p.a) == S.RECOVER_WAIT  # not RECOVER-DONE at once
+    assert not ra.authority.serving(p.now)
+    p.tick(ra.mclt + 5)
+    assert p.state(p.a) == S.NORMAL and p.state(p.b) in (S.RECOVER_WAIT, S.RECOVER_DONE, S.NORMAL)
+    # a later restart resumes what was recorded, not RECOVER again
+    p.tick(ra.mclt + 5)
+    assert p.state(p.a) == S.NORMAL and p.state(p.b) == S.NORMAL
+    p.cut()
+    p.restart(p.a)
+    assert p.a.node.relationships[0].previous == S.COMM_INTERRUPTED

@@ -160,14 +160,20 @@ def _on_upddone(rel, now, out):
     if rel.requested is None:
         rel.events.count("peer.unexpected-upddone")
         return
-    if rel.requested == fw.UPDREQALL and rel.need_full:
+    # nothing of our own: no saved state, or a loss not resynchronised yet
+    had_nothing = rel.requested == fw.UPDREQALL and rel.need_full
+    if had_nothing:
         rel.need_full = False
         rel.persist()
     rel.requested = None
     # RECOVER-WAIT may be skipped only on a first run as the partner sees
     # it (§9.6.2); an ISC partner cannot say so, and ISC itself skips when
-    # the partner is recovering too (interop §10).
-    if rel.channel.partner_is_isc:
+    # the partner is recovering too (interop §10). A server whose own
+    # records show it ran failover is not on its first run, whatever a
+    # partner that lost its storage says (seed 5807, I11).
+    if not had_nothing:
+        first = False
+    elif rel.channel.partner_is_isc:
         first = rel.partner_state in (S.RECOVER, S.RECOVER_DONE)
     else:
         first = rel.partner_never_met

@@ -214,6 +214,9 @@ class Relationship:
             if saved in (S.PAUSED, S.SHUTDOWN):
                 saved = self.saved_previous
             self.previous = S.startup_previous(saved, self.pd_seen)
+            # seeing the partner in PARTNER-DOWN while shut down sends this
+            # restart to RECOVER (§9.14.2), not every later one (seed 5807)
+            self.pd_seen = False
             self.state = S.STARTUP
         admin.state_event(self, now, self.rc.local_address, None, S.STARTUP,
                           "previous %s" % (S.name(self.previous) if self.previous else "none"))
