@@ -22,7 +22,12 @@ CHUNK = 50
 # crashed while in RECOVER (its partner in PARTNER-DOWN, its own storage
 # wiped) resolved a potential conflict with UPDREQ only on restart and handed
 # out bindings it never relearned (I1). It now resumes RECOVER (§9.5.1, §9.6.1).
-REGRESSION_SEEDS = (95,)
+# 5807 (I11): a server with records of its own skipped RECOVER-WAIT because
+# its wiped partner said "never met". 7924 (I1): an expiry acknowledged by a
+# wiped partner was held MCLT past what we knew, not past the loss.
+# 6220, 7024, 7391, 7491 (I1): in RESOLUTION-INTERRUPTED after the partner's
+# PARTNER-DOWN the secondary allocated BACKUP addresses the partner had used.
+REGRESSION_SEEDS = (95, 5807, 6220, 7024, 7391, 7491, 7924)
 
 
 def _chunks():
