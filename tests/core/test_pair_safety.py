@@ -146,3 +146,44 @@ def test_address_held_after_partner_lost_its_storage():
     sc = p.a.node.scopes[0]
     assert not ra.authority.may_reuse(sc, off, p.now)
     assert p.a.node.events.get("peer.held-after-storage-loss") >= 1
+
+
+
+def test_hold_after_partner_storage_loss_counts_from_the_loss():
+    """Seed 7924 (I1): cut off, the secondary renewed a client again and
+    again (each time MCLT past then) and then lost its storage. The lease
+    the primary knew had ended long before; its expiry, acknowledged by
+    the wiped secondary, must still hold the address MCLT past the loss
+    (the forgotten renewals ran until then), not MCLT past what it knew."""
+    p = _normal()
+    mac = _mac(False)
+    side, ack = dora(p, mac)
+    assert side is p.b
+    p.tick(2)
+    p.cut()
+    ta = p.a.node.tables[0]
+    off = p.a.node.scopes[0].offset_of(ack.yiaddr)
+    ra = p.a.node.relationships[0]
+    known = max(ta.expiry(off), ta.ack_pexp(off)) + ra.mclt
+    end = 0
+    while p.now < known + 30:  # the secondary alone renews the client
+        p.tick(20)
+        req = client_packet(mac, wire.REQUEST, 9)
+        req.ciaddr = ack.yiaddr
+        reps = p.dhcp(p.b, req)
+        assert reps and reps[0].msg_type == wire.ACK
+        end = p.now + int.from_bytes(reps[0].options[wire.OPT_LEASE_TIME], "big")
+    assert end > known
+    assert ta.state(off) == lt.EXPIRED and ta.flags(off) & lt.PENDING  # not told yet
+    p.b.records = []  # its storage is lost
+    p.restart(p.b)
+    loss = p.now
+    p.connect()
+    p.tick(2)
+    assert p.state(p.b) in (S.RECOVER, S.RECOVER_WAIT)
+    assert not ta.flags(off) & lt.PENDING  # the wiped secondary acknowledged the expiry
+    sc = p.a.node.scopes[0]
+    assert ta.state(off) == lt.EXPIRED and ta.expiry(off) >= end
+    assert not ra.authority.may_reuse(sc, off, p.now)
+    p.tick(loss + ra.mclt + 3 - p.now)
+    assert ta.state(off) != lt.EXPIRED  # released once MCLT has passed since the loss

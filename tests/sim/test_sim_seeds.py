@@ -28,7 +28,12 @@ CHUNK = 50
 # expired at a restart's first tick read as an operation after the takeover),
 # 248 (I1, a restart in PARTNER-DOWN went NORMAL before its updates were out),
 # 1966 (I1, a renewal in RECOVER-DONE past what a PARTNER-DOWN partner waits for).
-REGRESSION_SEEDS = (95, 248, 803, 1302, 1894, 1966)
+# 5807 (I11): a server with records of its own skipped RECOVER-WAIT because
+# its wiped partner said "never met". 7924 (I1): an expiry acknowledged by a
+# wiped partner was held MCLT past what we knew, not past the loss.
+# 6220, 7024, 7391, 7491 (I1): in RESOLUTION-INTERRUPTED after the partner's
+# PARTNER-DOWN the secondary allocated BACKUP addresses the partner had used.
+REGRESSION_SEEDS = (95, 248, 803, 1302, 1894, 1966, 5807, 6220, 7024, 7391, 7491, 7924)
 
 
 def _chunks():

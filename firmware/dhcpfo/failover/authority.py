@@ -80,12 +80,20 @@ class Authority:
                 base = sent
         return now > base + rel.mclt  # whole seconds: strictly after, never early
 
+    def _pool_known(self):
+        """RESOLUTION-INTERRUPTED allocates from our own pool "if that can be
+        determined" (§9.11.2): not when the partner was in PARTNER-DOWN (or
+        resolving) since we last had all its bindings, for it may have handed
+        our addresses out (seed 7491). Renewals are still answered."""
+        rel = self.rel
+        return rel.state != S.RESOLUTION_INTERRUPTED or not rel.pool_unsure
+
     def alloc_states(self, now):
         """Binding states worth scanning for a new client's address now, in
         order of preference (the server checks each address with may_allocate)."""
         rel = self.rel
         flags = S.service(rel.state)
-        if not flags & S.ALLOCATE:
+        if not flags & S.ALLOCATE or not self._pool_known():
             return ()
         own = (pool.own_status(rel.primary),) + REUSE
         if flags & S.TAKEOVER and now > rel.pd_stos + rel.mclt:
@@ -95,7 +103,7 @@ class Authority:
     def may_allocate(self, scope, offset, state, now):
         rel = self.rel
         flags = S.service(rel.state)
-        if not flags & S.ALLOCATE:
+        if not flags & S.ALLOCATE or not self._pool_known():
             return False
         if state == pool.own_status(rel.primary):
             return True

@@ -23,6 +23,11 @@ class Holds:
         # sent UPDREQALL) may have left leases out that nobody recorded
         self.amnesia_until = 0
         self.partner_amnesia_until = 0
+        # when each loss was found: every lease it erased was granted before
+        # then, so ran at most MCLT past then (or past its acknowledged
+        # potential expiration) however often it was renewed while cut off
+        self.amnesia_since = 0
+        self.partner_amnesia_since = 0
         self._held = []  # (si, off) of EXPIRED bindings held
         self._scan = False  # holds beyond the list (or from before a restart): scan the tables
 
@@ -45,6 +50,10 @@ class Holds:
         v = t.expiry(off)
         if v > base:
             base = v
+        if now < self.amnesia_until and self.amnesia_since > base:
+            base = self.amnesia_since
+        if now < self.partner_amnesia_until and self.partner_amnesia_since > base:
+            base = self.partner_amnesia_since
         for v in extra_times:
             if v and v > base:
                 base = v

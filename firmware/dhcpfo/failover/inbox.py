@@ -18,6 +18,11 @@ from dhcpfo.wire import failover as fw
 # first run "as determined by the information received from the partner").
 FLAG_NEVER_MET = 0x80
 
+# partner states after which our own pool is no longer known to be ours: in
+# PARTNER-DOWN it allocates from it once MCLT has passed, and the resolving
+# states may follow one of its PARTNER-DOWNs we never saw
+POOL_TAKERS = (S.PARTNER_DOWN, S.POTENTIAL_CONFLICT, S.RESOLUTION_INTERRUPTED, S.CONFLICT_DONE)
+
 
 def feed(rel, conn, data, now, out):
     lk = rel.channel.find(conn)
@@ -134,6 +139,9 @@ def _on_state(rel, m, now, out):
         rel.persist()
         if changed:
             notice.state_event(rel, now, rel.partner_address, was, ps, "told by the partner")
+    if ps in POOL_TAKERS and not rel.pool_unsure:
+        rel.pool_unsure = True
+        rel.persist()
     if rel.state == S.SHUTDOWN and ps == S.PARTNER_DOWN:
         if not rel.pd_seen:
             rel.pd_seen = True
@@ -159,14 +167,20 @@ def _on_upddone(rel, now, out):
     if rel.requested is None:
         rel.events.count("peer.unexpected-upddone")
         return
-    if rel.requested == fw.UPDREQALL and rel.need_full:
+    # nothing of our own: no saved state, or a loss not resynchronised yet
+    had_nothing = rel.requested == fw.UPDREQALL and rel.need_full
+    if had_nothing:
         rel.need_full = False
         rel.persist()
     rel.requested = None
     # RECOVER-WAIT may be skipped only on a first run as the partner sees
     # it (§9.6.2); an ISC partner cannot say so, and ISC itself skips when
-    # the partner is recovering too (interop §10).
-    if rel.channel.partner_is_isc:
+    # the partner is recovering too (interop §10). A server whose own
+    # records show it ran failover is not on its first run, whatever a
+    # partner that lost its storage says (seed 5807, I11).
+    if not had_nothing:
+        first = False
+    elif rel.channel.partner_is_isc:
         first = rel.partner_state in (S.RECOVER, S.RECOVER_DONE)
     else:
         # new to each other: a partner that lost its storage also says it

@@ -16,6 +16,7 @@ AMNESIA_KEY = 64  # META key offset of a relationship's second record
 _STATE = "!BBBBIIII"
 F_PD_SEEN = 0x01  # saw the partner in PARTNER-DOWN while we were shut down
 F_NEED_FULL = 0x02  # bindings not trusted (new or lost storage): UPDREQALL before serving
+F_POOL_UNSURE = 0x04  # the partner may have allocated from our pool (PARTNER-DOWN) since the last resync
 
 
 def pack_state(state, previous, partner_state, flags, stos, partner_stos, mclt, pd_stos):
@@ -28,17 +29,22 @@ def unpack_state(payload):
     return struct.unpack(_STATE, bytes(payload[:20]))
 
 
-def pack_amnesia(until, partner_until):
-    return struct.pack("!II", max(until, 0), max(partner_until, 0)) + bytes(12)
+def pack_amnesia(until, partner_until, since=0, partner_since=0):
+    """Each horizon with the time the loss was found (records written
+    before the `since` fields existed read them as 0)."""
+    return struct.pack("!IIII", max(until, 0), max(partner_until, 0),
+                       max(since, 0), max(partner_since, 0)) + bytes(4)
 
 
 def unpack_amnesia(payload):
-    return struct.unpack("!II", bytes(payload[:8]))
+    """(until, partner until, since, partner since)."""
+    return struct.unpack("!IIII", bytes(payload[:16]))
 
 
 def state_payload(rel):
     """The state record of relationship `rel`."""
-    flags = (F_PD_SEEN if rel.pd_seen else 0) | (F_NEED_FULL if rel.need_full else 0)
+    flags = ((F_PD_SEEN if rel.pd_seen else 0) | (F_NEED_FULL if rel.need_full else 0)
+             | (F_POOL_UNSURE if rel.pool_unsure else 0))
     # the state held before PAUSED/SHUTDOWN is what a restart resumes (§9.13.1, §9.14.1)
     prev = rel.saved_previous if rel.state in (S.PAUSED, S.SHUTDOWN) and rel.saved_previous else 0
     st = rel.state if rel.state != S.STARTUP else (rel.previous or S.RECOVER)
@@ -61,6 +67,7 @@ def restore_state(rel, payload):
     rel.pd_stos = pd_stos
     rel.pd_seen = bool(flags & F_PD_SEEN)
     rel.need_full = bool(flags & F_NEED_FULL)
+    rel.pool_unsure = bool(flags & F_POOL_UNSURE)
 
 
 def forget(rel):
@@ -73,9 +80,12 @@ def forget(rel):
     rel.partner_stos = 0
     rel.pd_stos = 0
     rel.pd_seen = False
+    rel.pool_unsure = False
     rel.saved = None
     rel.saved_previous = None
     rel.need_full = True
     rel.mclt = rel.rc.mclt
     rel.holds.amnesia_until = 0
     rel.holds.partner_amnesia_until = 0
+    rel.holds.amnesia_since = 0
+    rel.holds.partner_amnesia_since = 0

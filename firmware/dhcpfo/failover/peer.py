@@ -86,6 +86,9 @@ class Relationship:
         self.partner_stos = 0
         self.pd_stos = 0  # when we entered PARTNER-DOWN (takeover after + MCLT)
         self.pd_seen = False
+        # the partner was in PARTNER-DOWN (or resolving after it) since we
+        # last had all its bindings: it may have used our pool (§9.11.2)
+        self.pool_unsure = False
         self.saved = None  # state read back from the lease log
         self.saved_previous = None  # state before PAUSED/SHUTDOWN
         self.need_full = True  # no trusted bindings until a full resync (UPDREQALL) completes
@@ -159,7 +162,9 @@ class Relationship:
         self.log_meta(self.meta_key, self.meta_payload())
 
     def restore_amnesia(self, payload):
-        self.holds.amnesia_until, self.holds.partner_amnesia_until = meta.unpack_amnesia(payload)
+        h = self.holds
+        h.amnesia_until, h.partner_amnesia_until, h.amnesia_since, h.partner_amnesia_since = \
+            meta.unpack_amnesia(payload)
 
     def first_contact(self, partner_state, now):
         """The first STATE on a new link. Tell a new node from one that lost
@@ -176,8 +181,8 @@ class Relationship:
                 new = self.partner_never_met
             if new:
                 self.holds.amnesia_until = 0
-                self.log_meta(self.meta_key + meta.AMNESIA_KEY,
-                              meta.pack_amnesia(0, self.holds.partner_amnesia_until))
+                self.holds.amnesia_since = 0
+                self._log_amnesia()
                 self.events.count("peer.first-contact")
 
     def set_amnesia(self, now, partner):
@@ -191,10 +196,16 @@ class Relationship:
         until = now + horizon + 2 * self.mclt
         if partner:
             self.holds.partner_amnesia_until = until
+            self.holds.partner_amnesia_since = now
         else:
             self.holds.amnesia_until = until
-        self.log_meta(self.meta_key + meta.AMNESIA_KEY,
-                      meta.pack_amnesia(self.holds.amnesia_until, self.holds.partner_amnesia_until))
+            self.holds.amnesia_since = now
+        self._log_amnesia()
+
+    def _log_amnesia(self):
+        h = self.holds
+        self.log_meta(self.meta_key + meta.AMNESIA_KEY, meta.pack_amnesia(
+            h.amnesia_until, h.partner_amnesia_until, h.amnesia_since, h.partner_amnesia_since))
 
     # ------------------------------------------------------------------
     # life cycle and state changes
@@ -220,6 +231,9 @@ class Relationship:
             if saved in (S.PAUSED, S.SHUTDOWN):
                 saved = self.saved_previous
             self.previous = S.startup_previous(saved, self.pd_seen)
+            # seeing the partner in PARTNER-DOWN while shut down sends this
+            # restart to RECOVER (§9.14.2), not every later one (seed 5807)
+            self.pd_seen = False
             self.state = S.STARTUP
         notice.state_event(self, now, self.rc.local_address, None, S.STARTUP,
                            "previous %s" % (S.name(self.previous) if self.previous else "none"))
@@ -232,6 +246,8 @@ class Relationship:
             self.saved_previous = old if new in (S.PAUSED, S.SHUTDOWN) else None
         self.state = new
         self.stos = now
+        if new in (S.NORMAL, S.CONFLICT_DONE):
+            self.pool_unsure = False  # all the partner's bindings are here
         if new == S.PARTNER_DOWN:
             self.pd_stos = now
             self.stats["transitions_pd"] += 1
