@@ -1,10 +1,12 @@
 """The Configure Failover wizard and Deconfigure (issue 10 item 3) on two real
-`dhcpfo node` processes over TCP on loopback: success leaves the same
-scopes and the mirrored relationship on both nodes, which reach NORMAL and
-serve; every prerequisite check refuses with the seed's message and changes
-nothing; a partner killed after step k (a hook in the wizard, no timing) is
-rolled back with this node, to exactly what both had (get-failover,
-get-server-info and the configuration file bytes), with a warning."""
+`dhcpfo node` processes over TCP on loopback: from a partner with no scopes,
+success creates this node's scopes there (identical) and the mirrored
+relationship on both nodes, which reach NORMAL and serve; every
+prerequisite check refuses with the seed's message and changes nothing; a
+partner killed after step k (a hook in the wizard, no timing) is rolled back
+with this node, to exactly what both had (get-failover, get-server-info and
+the configuration file bytes), with a warning; deconfigure deletes the
+scopes from the partner and its rollback brings them back."""
 
 import http.server
 import json
@@ -78,6 +80,15 @@ def nodes(tmp_path):
             n.stop(signal.SIGKILL)
 
 
+def _bare(doc):
+    """A partner with no scopes: the wizard creates them there."""
+    doc["scopes"] = []
+
+
+def _scope_configs(n, nets):
+    return [n.call({"cmd": "get-scope-config", "scope": net})["config"] for net in nets]
+
+
 def _settings(**kw):
     kw.setdefault("local_port", FO_PORT)
     kw.setdefault("partner_port", FO_PORT)
@@ -116,7 +127,8 @@ def _mirrored(ea, eb):
 
 
 def test_configure_success_over_the_cli_leaves_mirrored_pair_in_normal_serving(nodes):
-    a, b = nodes(0), nodes(1)
+    a, b = nodes(0), nodes(1, edit=_bare)
+    assert b.call({"cmd": "get-server-info"})["scopes"] == []
     rc, out, err = _cli("configure", "--scope", NET1, "--scope", NET2, "--name", "pair", "--local-port",
                         str(FO_PORT), "--partner-port", str(FO_PORT), "--mclt", "5m", "--load-balance-percent",
                         "60", "--port", str(_mgmt_port(0)), "--token", TOKEN,
@@ -126,12 +138,17 @@ def test_configure_success_over_the_cli_leaves_mirrored_pair_in_normal_serving(n
     assert [ln.split(" ")[1] for ln in lines if ln.startswith("check ")] == ["%d/9" % i for i in range(1, 10)]
     assert "check 1/9 Is the specified DNS name resolvable: localhost -> 127.0.0.1" in lines
     assert any("permissible 1 minute" in ln for ln in lines)
+    assert "check 9/9 Are any of the scopes selected for failover setup present on the partner server: no" in lines
     assert [ln.split(" ")[0] for ln in lines if ln.startswith("[")] == ["[%d/5]" % i for i in range(1, 6)]
+    assert any(ln.startswith("[1/5]") and "created and deactivated: %s, %s" % (NET1, NET2) in ln for ln in lines)
     assert lines[-1] == "configured pair: done"
+    # the partner's scopes are this node's, field for field, active, in the relationship
+    assert _scope_configs(a, (NET1, NET2)) == _scope_configs(b, (NET1, NET2))
     ia, ib = a.call({"cmd": "get-server-info"}), b.call({"cmd": "get-server-info"})
     _mirrored(ia["relationships"][0], ib["relationships"][0])
     assert ia["relationships"][0]["scopes"] == [NET1, NET2] and ia["relationships"][0]["load_balance_percent"] == 60
-    assert [s for s in ia["scopes"] if s["relationship"]] == [s for s in ib["scopes"] if s["relationship"]]
+    assert [s for s in ia["scopes"] if s["relationship"]] == ib["scopes"]
+    assert [s["active"] for s in ib["scopes"]] == [True, True]
     _normal([a, b])
     bound = _serve(NET1, ADDR, 6, seed=31)
     for n in (a, b):
@@ -152,38 +169,48 @@ def _kill_then(b, k, restart):
     return hook
 
 
-@pytest.mark.parametrize("k", [2, 3, 4])
+# after step k the partner dies and comes back: the steps done, newest first, are undone on both
+# (step 5's lost request is undone too: it may have taken effect)
+ROLLED_BACK = {1: [1], 2: [1], 3: [5, 4, 3, 1], 4: [5, 4, 3, 1]}
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_partner_killed_after_step_k_both_rolled_back_exactly_with_a_warning(nodes, k):
-    a, b = nodes(0), nodes(1)
+    a, b = nodes(0), nodes(1, edit=_bare)
     before = a.snapshot(), b.snapshot()
     res, lines = _configure(a, b, hook=_kill_then(b, k, restart=True), name="pair")
-    failed = 3 if k == 2 else 5  # step 4 is this server's: the partner is missed at step 5
+    failed = {1: 2, 2: 3}.get(k, 5)  # step 4 is this server's: the partner is missed at step 5
     assert not res["ok"] and res["error"].startswith("step %d " % failed)
     assert any(ln.startswith("[%d/5]" % failed) and "FAILED" in ln for ln in lines), lines
-    assert res["rolled_back"] == ([] if k == 2 else [4, 3]) and res["not_rolled_back"] == []
+    assert res["rolled_back"] == ROLLED_BACK[k] and res["not_rolled_back"] == [], (res, lines)
     assert len(res["warnings"]) == 1 and res["warnings"][0].startswith("Contact with the partner server")
-    assert ("no rollback was needed" if k == 2 else "rollback was completed too") in res["warnings"][0]
+    assert "rollback was completed too" in res["warnings"][0]
+    assert any(ln.startswith("rollback of step 1 (delete the created scope(s) from the partner server)")
+               and ln.endswith(": done") for ln in lines), lines
     assert (a.snapshot(), b.snapshot()) == before
 
 
 def test_partner_that_stays_down_rolled_back_here_and_warned_with_the_command_left(nodes):
-    a, b = nodes(0), nodes(1)
+    a, b = nodes(0), nodes(1, edit=_bare)
     before = a.snapshot(), b.snapshot()
     res, lines = _configure(a, b, hook=_kill_then(b, 3, restart=False), name="pair", partner_wait=0.5)
     assert not res["ok"] and res["rolled_back"] == [4]
-    assert [x["step"] for x in res["not_rolled_back"]] == [3]
+    left = res["not_rolled_back"]
+    assert [x["step"] for x in left] == [5, 3, 1]
     warning = res["warnings"][0]
     assert "could not be completed on it" in warning
     assert "dhcpfo call remove-failover name=pair force=true" in warning
+    assert "dhcpfo call remove-scope scope=%s force=true" % NET1 in warning
     assert a.snapshot() == before[0]
-    b.start()  # as warned: the partner kept the relationship; the command given completes the rollback
+    b.start()  # as warned: the partner kept the relationship and the scope; the commands given complete it
     assert list(b.rels()) == ["pair"]
     b.call({"cmd": "remove-failover", "name": "pair", "force": True})
+    b.call({"cmd": "remove-scope", "scope": NET1, "force": True})
     assert b.snapshot() == before[1]
 
 
 def test_a_refused_step_rolls_back_the_partner(nodes):
-    a, b = nodes(0), nodes(1)
+    a, b = nodes(0), nodes(1, edit=_bare)
     before = b.snapshot()
 
     def meanwhile(i):  # another administrator takes the scope on this server after step 3
@@ -193,9 +220,19 @@ def test_a_refused_step_rolls_back_the_partner(nodes):
 
     res, lines = _configure(a, b, hook=meanwhile, name="pair")
     assert not res["ok"] and "step 4" in res["error"] and "already in failover relationship other" in res["error"]
-    assert res["rolled_back"] == [3] and res["warnings"] == []
+    assert res["rolled_back"] == [3, 1] and res["warnings"] == []
     assert b.snapshot() == before
     assert list(a.rels()) == ["other"]
+
+
+def test_scopes_identical_on_the_partner_are_taken_as_provisioned_and_kept_on_rollback(nodes):
+    a, b = nodes(0), nodes(1)  # the same scopes on both
+    before = b.snapshot()
+    res, lines = _configure(a, b, hook=_kill_then(b, 3, restart=True), name="pair")
+    assert any("%s: present identically in no relationship, taken as provisioned" % NET1 in ln for ln in lines)
+    assert any(ln.startswith("[1/5]") and "nothing to create" in ln for ln in lines), lines
+    assert not res["ok"] and res["rolled_back"] == [4, 3]  # nothing created, nothing activated: nothing deleted
+    assert b.snapshot() == before
 
 
 def _differs(doc):
@@ -227,11 +264,10 @@ def test_each_prerequisite_check_refuses_with_the_seeds_message_and_changes_noth
     finally:
         httpd.shutdown()
         httpd.server_close()
-    # 9 (adapted): present, in no relationship and identical on the partner
-    _check_fails(a, b, "Following scopes do not exist on the specified partner server: %s" % NET2, scopes=[NET2])
-    _check_fails(a, b, "Following scopes are configured differently on the specified partner server: %s" % NET1)
-    _check_fails(a, b, "already in a failover relationship on the specified partner server: %s (old)" % NET3,
-                 scopes=[NET3])
+    # 9: present on the partner (NET2 is not: it would be created)
+    _check_fails(a, b, wizard.MSG_SCOPES_EXIST % ("%s (configured differently), %s (in failover relationship old)"
+                                                  % (NET1, NET3)), scopes=[NET1, NET2, NET3])
+    assert wizard.MSG_SCOPES_EXIST.startswith("Following scopes already exist on the specified partner server")
     # scopes this server cannot offer
     _check_fails(a, b, "scope 127.81.9.0 does not exist on this server", scopes=["127.81.9.0"])
     assert (a.snapshot(), b.snapshot()) == before
