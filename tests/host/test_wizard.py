@@ -323,8 +323,12 @@ def test_checks_that_no_real_node_can_fail_on_demand():
             wizard.partner_address(bad)
 
 
+def _active(n):
+    return dict((x["scope"], x["active"]) for x in n.call({"cmd": "get-server-info"})["scopes"])
+
+
 def test_deconfigure_success_and_rollback(nodes):
-    a, b = nodes(0), nodes(1)
+    a, b = nodes(0), nodes(1, edit=_bare)
     before = a.snapshot(), b.snapshot()
     # a short MCLT: a rollback that recreates the relationship brings it back new, and a new
     # relationship waits one MCLT in RECOVER-WAIT before NORMAL (draft-12)
@@ -332,37 +336,64 @@ def test_deconfigure_success_and_rollback(nodes):
     assert res["ok"], res
     _normal([a, b])
     configured = a.snapshot()["info"]["relationships"], b.snapshot()["info"]["relationships"]
+    scopes = _scope_configs(b, (NET1, NET2))
 
-    # one scope leaves; the partner is lost after this server's step and comes back: both as configured
+    # one scope leaves; the partner is lost after this server's step and comes back: the partner's
+    # deactivation and this server's removal are undone, so both are as configured
     lines = []
     res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", [NET2], say=lines.append,
                              hook=_kill_then(b, 2, restart=True))
-    assert not res["ok"] and "step 3" in res["error"] and res["rolled_back"] == [2]
-    assert "nothing had been changed on it, so no rollback was needed there" in res["warnings"][0]
+    assert not res["ok"] and "step 3" in res["error"] and res["rolled_back"] == [2, 1], (res, lines)
+    assert "rollback was completed too" in res["warnings"][0]
     assert a.rels()["pair"]["scopes"] == [NET1, NET2] and b.rels()["pair"]["scopes"] == [NET1, NET2]
+    assert _scope_configs(b, (NET1, NET2)) == scopes and _active(b) == {NET1: True, NET2: True}
     _normal([a, b])
 
-    # one scope leaves, for real
-    res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", [NET2], say=lines.append)
-    assert res["ok"], res
-    assert a.rels()["pair"]["scopes"] == [NET1] and b.rels()["pair"]["scopes"] == [NET1]
-    assert any("serves them alone" in w for w in res["warnings"])
-    _normal([a, b])
-
-    # the whole relationship: the partner is lost after this server's removal, which is undone
+    # one scope leaves, for real: deactivated and then deleted on the partner, kept here
     lines = []
-    res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", say=lines.append,
-                             hook=_kill_then(b, 2, restart=True))
-    assert not res["ok"] and res["rolled_back"] == [2]
+    res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", [NET2], say=lines.append)
+    assert res["ok"] and res["warnings"] == [], res
+    assert [ln.split(" ")[0] for ln in lines if ln.startswith("[")] == ["[%d/4]" % i for i in range(1, 5)]
+    assert a.rels()["pair"]["scopes"] == [NET1] and b.rels()["pair"]["scopes"] == [NET1]
+    assert _active(b) == {NET1: True} and NET2 in _active(a)
+    _normal([a, b])
+
+    # the whole relationship; after the partner left it, another administrator puts its scope into
+    # another relationship there: deleting it is refused and everything is rolled back but the
+    # partner's relationship (its scope is taken), for which the result gives the command
+    def meanwhile(i):
+        if i == 3:
+            b.call({"cmd": "add-failover", "name": "other", "partner": "127.81.0.9", "scopes": [NET1],
+                    "local_port": FO_PORT, "partner_port": FO_PORT})
+    lines = []
+    res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", say=lines.append, hook=meanwhile)
+    assert not res["ok"] and "step 4" in res["error"] and "failover relationship other" in res["error"]
+    assert res["rolled_back"] == [2, 1] and [x["step"] for x in res["not_rolled_back"]] == [3], (res, lines)
+    b.call({"cmd": "remove-failover", "name": "other", "force": True})
+    assert res["not_rolled_back"][0]["command"].startswith("dhcpfo call add-failover name=pair ")
+    b.call(dict(wizard.recreate_request(configured[1][0], None), scopes=[NET1]))  # that command
     ea, eb = a.call({"cmd": "get-server-info"})["relationships"], b.call({"cmd": "get-server-info"})["relationships"]
     _mirrored(ea[0], eb[0])
     assert ea[0] == dict(configured[0][0], scopes=[NET1]) and eb[0] == dict(configured[1][0], scopes=[NET1])
+    assert _scope_configs(b, (NET1,)) == scopes[:1]
     _normal([a, b])
-    assert [ln.split(" ")[0] for ln in lines if ln.startswith("[")] == ["[1/3]", "[2/3]", "[3/3]"]
 
-    # then for real: both nodes exactly as before the wizard ran
+    # deleted and rolled back: the partner is lost while deleting (step 4) and comes back; its
+    # scope, deleted, is created again, put back into the relationship and reactivated
+    lines = []
+    res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", say=lines.append,
+                             hook=_kill_then(b, 3, restart=True))
+    assert not res["ok"] and "step 4" in res["error"], res
+    assert res["rolled_back"] == [3, 2, 1] and res["not_rolled_back"] == [], (res, lines)
+    assert _scope_configs(b, (NET1,)) == scopes[:1] and _active(b) == {NET1: True}
+    _mirrored(a.call({"cmd": "get-server-info"})["relationships"][0],
+              b.call({"cmd": "get-server-info"})["relationships"][0])
+    _normal([a, b])
+
+    # then for real: both nodes exactly as before the wizard ran (the partner without scopes)
+    lines = []
     res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", say=lines.append)
-    assert res["ok"], res
+    assert res["ok"], (res, lines)
     after = a.snapshot(), b.snapshot()
     assert after[0]["failover"] == [] and after[1]["failover"] == []
     assert after[0]["file"] == before[0]["file"] and after[1]["file"] == before[1]["file"]
