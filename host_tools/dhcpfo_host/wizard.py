@@ -201,14 +201,12 @@ def run_steps(steps, sides, say, hook=None, partner_wait=0.0):
     say("rolling back the %d step(s) done" % len([1 for _, st in done if st.undo]))
     undone_on = []
     for i, st in reversed(done):
-        undone = failed = 0
+        outcomes = []
         for side, req in st.undo:
-            if undo_one(i, st, side, req, result, say, partner_wait):
-                undone += 1
+            outcomes.append(undo_one(i, st, side, req, result, say, partner_wait))
+            if outcomes[-1] == UNDONE:
                 undone_on.append(side)
-            elif result["not_rolled_back"] and result["not_rolled_back"][-1]["step"] == i:
-                failed += 1
-        if undone and not failed:
+        if UNDONE in outcomes and FAILED not in outcomes:
             result["rolled_back"].append(i)
     for side in sides:
         if side.was_lost is None:
@@ -230,9 +228,12 @@ def run_steps(steps, sides, say, hook=None, partner_wait=0.0):
     return result
 
 
+UNDONE, NOTHING, FAILED = "undone", "nothing to undo", "failed"
+
+
 def undo_one(i, st, side, req, result, say, partner_wait):
-    """One request of step i's rollback: True when it was undone, False when
-    there was nothing to undo or it failed (then in result["not_rolled_back"])."""
+    """One request of step i's rollback: UNDONE, NOTHING (a step whose answer
+    was lost had not taken effect) or FAILED (then in result["not_rolled_back"])."""
     what = st.undo_title if len(st.undo) == 1 else "%s: %s" % (st.undo_title, command_line(req)[len("dhcpfo call "):])
     left = {"step": i, "server": side.label, "endpoint": str(side.endpoint), "command": command_line(req)}
     if st.uncertain:
@@ -240,19 +241,19 @@ def undo_one(i, st, side, req, result, say, partner_wait):
     if side.lost is not None and not side.reconnect(partner_wait):
         say("rollback of step %d (%s): NOT DONE: %s (%s) cannot be reached" % (i, what, side.label, side.endpoint))
         result["not_rolled_back"].append(left)
-        return False
+        return FAILED
     try:
         side.change(req)
     except (StepFailed, Lost) as e:
         if st.uncertain and isinstance(e, StepFailed):
             say("rollback of step %d (%s): nothing to undo (the step had not taken effect: %s)" % (i, what, e))
-            return False
+            return NOTHING
         say("rollback of step %d (%s): FAILED: %s" % (i, what, e))
         left["error"] = str(e)
         result["not_rolled_back"].append(left)
-        return False
+        return FAILED
     say("rollback of step %d (%s): done" % (i, what))
-    return True
+    return UNDONE
 
 
 # ---------------------------------------------------------------------------
@@ -530,7 +531,10 @@ def configure(local_ep, partner_ep, scopes=None, settings=None, say=print, hook=
                               "cannot be reused (give --no-reuse for a new one)" % (name, paddr))
         say("%s failover relationship %s: %s <-> %s, scopes %s"
             % ("new" if new else "reusing", name, laddr, paddr, ", ".join(scopes)))
-        configs = dict((sid, local.ask({"cmd": "get-scope-config", "scope": sid})["config"]) for sid in scopes)
+        try:  # this node's scopes, to be created as they are on the partner
+            configs = dict((sid, local.ask({"cmd": "get-scope-config", "scope": sid})["config"]) for sid in scopes)
+        except (StepFailed, Lost) as e:
+            raise WizardError("this server's scopes cannot be read: %s" % e) from None
         steps = configure_steps(local, partner, configs, provisioned, name, scopes, s, laddr, paddr, new,
                                 connect_wait)
         result = run_steps(steps, (local, partner), say, hook, partner_wait)
@@ -609,23 +613,23 @@ def configure_steps(local, partner, configs, provisioned, name, scopes, s, laddr
         # each scope as active as it is here (an absent key stays absent)
         send_changes(partner, [({"cmd": "set-scope", "scope": sid, "active": configs[sid].get("active")},
                                 {"cmd": "set-scope", "scope": sid, "active": False}) for sid in create], activated)
+        # identical to this server's now (the digest covers `active` too), and in the relationship
         ours = dict((sid, serverinfo._digest(configs[sid])) for sid in scopes)
-        have = _digests(partner)
-        differ = [x for x in scopes if have.get(x) != ours[x]]
+        have = dict((x["scope"], x) for x in partner.ask({"cmd": "get-server-info"})["scopes"])
+        differ = [x for x in scopes if x not in have or have[x]["digest"] != ours[x]]
         if differ:
             raise StepFailed("scope(s) %s on the partner server differ from this server's" % ", ".join(differ),
                              done=bool(activated))
-        pi = partner.ask({"cmd": "get-server-info"})
-        have = dict((x["scope"], x) for x in pi["scopes"])
-        off = [x for x in scopes if have[x]["relationship"] != name or not have[x]["active"]]
+        off = [x for x in scopes if have[x]["relationship"] != name]
         if off:
-            raise StepFailed("scope(s) %s are not active in %s on the partner server" % (", ".join(off), name),
+            raise StepFailed("scope(s) %s are not in %s on the partner server" % (", ".join(off), name),
                              done=bool(activated))
         deadline = time.monotonic() + connect_wait
         while True:
             up = [_status(side, name) for side in (local, partner)]
             if all(u and u["connected"] for u in up):
-                return "active; the pair is connected (this server %s, partner %s)" % (up[0]["state"], up[1]["state"])
+                return ("as active as on this server; the pair is connected (this server %s, partner %s)"
+                        % (up[0]["state"], up[1]["state"]))
             if time.monotonic() >= deadline:
                 raise StepFailed("the two servers did not connect within %g s: check the failover addresses "
                                  "%s and %s, ports and firewalls" % (connect_wait, laddr, paddr),

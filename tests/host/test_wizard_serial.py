@@ -36,11 +36,12 @@ def test_configure_and_deconfigure_with_the_partner_on_a_serial_console(tmp_path
         bad = wizard.Endpoint(serial=str(tmp_path / "no-such-tty"))
         with pytest.raises(wizard.WizardError, match="The specified DHCP server is not reachable"):
             wizard.configure(here.endpoint(), bad, ["10.9.0.0"], wizard.Settings(), lines.append)
-        here.call({"cmd": "set-scope", "scope": "10.9.0.0", "lease_time": 1200})  # now it differs here
+        same = here.call({"cmd": "get-scope-config", "scope": "10.9.0.0"})["config"]["lease_time"]
+        here.call({"cmd": "set-scope", "scope": "10.9.0.0", "lease_time": same + 60})  # now it differs here
         with pytest.raises(wizard.WizardError, match="already exist on the specified partner server: 10.9.0.0 "
                                                      r"\(configured differently\)"):
             wizard.configure(here.endpoint(), partner, ["10.9.0.0"], wizard.Settings(), lambda line: None)
-        here.call({"cmd": "set-scope", "scope": "10.9.0.0", "lease_time": board_cfg["scopes"][0].get("lease_time")})
+        here.call({"cmd": "set-scope", "scope": "10.9.0.0", "lease_time": same})
         s = wizard.Settings(name="board-pair", local_port=port + 3, partner_port=port + 3, mclt=60)
         res = wizard.configure(here.endpoint(), partner, ["10.9.0.0"], s, lines.append, connect_wait=90)
         assert res["ok"], (res, lines, emu.text()[-2000:])
