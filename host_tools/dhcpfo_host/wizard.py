@@ -248,8 +248,10 @@ def undo_one(i, st, side, req, result, say, partner_wait):
         if st.uncertain and isinstance(e, StepFailed):
             say("rollback of step %d (%s): nothing to undo (the step had not taken effect: %s)" % (i, what, e))
             return NOTHING
-        say("rollback of step %d (%s): FAILED: %s" % (i, what, e))
+        partly = isinstance(e, StepFailed) and e.done  # non-terminating errors: some of it was undone
+        say("rollback of step %d (%s): %s: %s" % (i, what, "PARTLY DONE" if partly else "FAILED", e))
         left["error"] = str(e)
+        left["partly_done"] = partly
         result["not_rolled_back"].append(left)
         return FAILED
     say("rollback of step %d (%s): done" % (i, what))

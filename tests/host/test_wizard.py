@@ -348,6 +348,33 @@ def test_deconfigure_success_and_rollback(nodes):
     assert _scope_configs(b, (NET1, NET2)) == scopes and _active(b) == {NET1: True, NET2: True}
     _normal([a, b])
 
+    # the whole relationship; after the partner left it, another administrator puts NET2 into another
+    # relationship there: NET1 is deleted, NET2's deletion refused; the rollback creates NET1 again as it
+    # was, reactivated, and undoes this server's step; the partner's relationship comes back without
+    # NET2 (taken), which the result reports as partly done
+    def meanwhile(i):
+        if i == 3:
+            b.call({"cmd": "add-failover", "name": "other", "partner": "127.81.0.9", "scopes": [NET2],
+                    "local_port": FO_PORT, "partner_port": FO_PORT})
+    lines = []
+    res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", say=lines.append, hook=meanwhile)
+    assert not res["ok"] and "step 4" in res["error"] and "failover relationship other" in res["error"]
+    assert res["rolled_back"] == [4, 2, 1], (res, lines)
+    assert [x["step"] for x in res["not_rolled_back"]] == [3]
+    assert any(ln.startswith("rollback of step 4 (re-create the scope(s) on the partner server)")
+               and ln.endswith(": done") for ln in lines), lines
+    assert _scope_configs(b, (NET1, NET2)) == scopes and _active(b) == {NET1: True, NET2: True}
+    left = res["not_rolled_back"][0]
+    assert left["command"].startswith("dhcpfo call add-failover name=pair ") and left["partly_done"]
+    assert "scope %s is already in failover relationship other" % NET2 in left["error"]
+    assert b.rels()["pair"]["scopes"] == [NET1]  # recreated with the scope it could take
+    b.call({"cmd": "remove-failover", "name": "other", "force": True})
+    b.call({"cmd": "add-failover-scope", "name": "pair", "scopes": [NET2]})
+    ea, eb = a.call({"cmd": "get-server-info"})["relationships"], b.call({"cmd": "get-server-info"})["relationships"]
+    _mirrored(ea[0], eb[0])
+    assert ea == list(configured[0]) and eb == list(configured[1])
+    _normal([a, b])
+
     # one scope leaves, for real: deactivated and then deleted on the partner, kept here
     lines = []
     res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", [NET2], say=lines.append)
@@ -357,37 +384,17 @@ def test_deconfigure_success_and_rollback(nodes):
     assert _active(b) == {NET1: True} and NET2 in _active(a)
     _normal([a, b])
 
-    # the whole relationship; after the partner left it, another administrator puts its scope into
-    # another relationship there: deleting it is refused and everything is rolled back but the
-    # partner's relationship (its scope is taken), for which the result gives the command
-    def meanwhile(i):
-        if i == 3:
-            b.call({"cmd": "add-failover", "name": "other", "partner": "127.81.0.9", "scopes": [NET1],
-                    "local_port": FO_PORT, "partner_port": FO_PORT})
-    lines = []
-    res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", say=lines.append, hook=meanwhile)
-    assert not res["ok"] and "step 4" in res["error"] and "failover relationship other" in res["error"]
-    assert res["rolled_back"] == [2, 1], (res, lines)
-    assert [x["step"] for x in res["not_rolled_back"]] == [3]
-    b.call({"cmd": "remove-failover", "name": "other", "force": True})
-    assert res["not_rolled_back"][0]["command"].startswith("dhcpfo call add-failover name=pair ")
-    b.call(dict(wizard.recreate_request(configured[1][0], None), scopes=[NET1]))  # that command
-    ea, eb = a.call({"cmd": "get-server-info"})["relationships"], b.call({"cmd": "get-server-info"})["relationships"]
-    _mirrored(ea[0], eb[0])
-    assert ea[0] == dict(configured[0][0], scopes=[NET1]) and eb[0] == dict(configured[1][0], scopes=[NET1])
-    assert _scope_configs(b, (NET1,)) == scopes[:1]
-    _normal([a, b])
-
-    # deleted and rolled back: the partner is lost while deleting (step 4) and comes back; its
-    # scope, deleted, is created again, put back into the relationship and reactivated
+    # the partner is lost after leaving the relationship (step 3) and comes back: the deletion never
+    # reached it (nothing to undo there); it is put back into the relationship and reactivated
     lines = []
     res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", say=lines.append,
                              hook=_kill_then(b, 3, restart=True))
     assert not res["ok"] and "step 4" in res["error"], res
     assert res["rolled_back"] == [3, 2, 1] and res["not_rolled_back"] == [], (res, lines)
     assert _scope_configs(b, (NET1,)) == scopes[:1] and _active(b) == {NET1: True}
-    _mirrored(a.call({"cmd": "get-server-info"})["relationships"][0],
-              b.call({"cmd": "get-server-info"})["relationships"][0])
+    ea, eb = a.call({"cmd": "get-server-info"})["relationships"], b.call({"cmd": "get-server-info"})["relationships"]
+    _mirrored(ea[0], eb[0])
+    assert ea[0] == dict(configured[0][0], scopes=[NET1]) and eb[0] == dict(configured[1][0], scopes=[NET1])
     _normal([a, b])
 
     # then for real: both nodes exactly as before the wizard ran (the partner without scopes)
