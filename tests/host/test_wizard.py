@@ -234,6 +234,16 @@ def test_scopes_identical_on_the_partner_are_taken_as_provisioned_and_kept_on_ro
     assert b.snapshot() == before
 
 
+def test_a_scope_inactive_here_is_created_inactive_on_the_partner(nodes):
+    def inactive(doc):
+        doc["scopes"][1]["active"] = False  # NET2
+    a, b = nodes(0, edit=inactive), nodes(1, edit=_bare)
+    res, lines = _configure(a, b, scopes=(NET1, NET2), name="pair")
+    assert res["ok"], (res, lines)
+    assert _scope_configs(a, (NET1, NET2)) == _scope_configs(b, (NET1, NET2))
+    assert _active(b) == {NET1: True, NET2: False}
+
+
 def _differs(doc):
     doc["scopes"][0]["lease_time"] = 600  # NET1 differs
     del doc["scopes"][1]  # NET2 missing
