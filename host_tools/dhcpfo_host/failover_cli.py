@@ -133,8 +133,9 @@ def _partner_args(p):
 
 def _wizard_parsers(fsub, connection_args):
     """`configure` and `deconfigure`: the seed's wizard on both nodes (dhcpfo_host/wizard.py)."""
-    p = fsub.add_parser("configure", help="the Configure Failover wizard: checks, then the relationship on "
-                                          "both nodes, rolled back on any failure")
+    p = fsub.add_parser("configure", help="the Configure Failover wizard: checks, then the scopes created on "
+                                          "the partner and the relationship on both nodes, rolled back on any "
+                                          "failure")
     p.add_argument("--scope", action="append", metavar="ID",
                    help="scope id (repeatable; default: every scope in no relationship, the seed's Select All)")
     p.add_argument("--name", help="relationship name (default: <this node>-<partner>)")
@@ -154,7 +155,8 @@ def _wizard_parsers(fsub, connection_args):
     connection_args(p)
 
     p = fsub.add_parser("deconfigure", help="Deconfigure Failover: scopes (or the whole relationship) leave it "
-                                            "on both nodes, rolled back on any failure")
+                                            "on both nodes and are deleted from the partner, rolled back on any "
+                                            "failure")
     p.add_argument("--name", required=True)
     p.add_argument("--scope", action="append", metavar="ID", help="scope id (repeatable; default: all of them)")
     p.add_argument("--force", action="store_true",

@@ -11,18 +11,19 @@ the rollback is done locally, the partner is waited for (`partner_wait`
 seconds) to finish it there, and a warning says what was left undone and the
 command that completes it.
 
-Limits of this adaptation (each step says so as it runs): a node has no
-command yet that creates, deactivates or deletes a scope, so the wizard
-requires each selected scope to exist on both nodes with an identical
-configuration (compared by the digest `get-server-info` reports) instead of
-copying it, and deconfigure leaves the partner's scopes in place (a warning
-says it now serves them alone).
+Scopes: configure creates the selected scopes on the partner deactivated
+(add-scope), provisions them identically (set-scope-config, verified by
+digest), and activates them there once both nodes have the relationship;
+a scope the partner already holds identically, in no relationship, is taken
+as provisioned (check 9) and left as it is. Deconfigure deactivates the
+scopes on the partner, takes them out of the relationship on both nodes and
+deletes them from the partner (remove-scope), each step undone on failure.
 """
 import json
 import socket
 import time
 
-from dhcpfo.mgmt import session
+from dhcpfo.mgmt import serverinfo, session
 from dhcpfo_host import mgmtclient
 
 MGMT_PORT = 6470
@@ -41,16 +42,11 @@ MSG_TIME = ("The time difference between this server and the specified partner s
             "permissible value of %s. It is recommended to ensure that both servers are time synchronized "
             "before configuring failover. You could setup Network Time Protocol (NTP) service on both servers "
             "to ensure time synchronization.")
-# Check 9, adapted: the seed's wizard creates the scopes on the partner, so it
-# wants them absent there; a node cannot create a scope remotely yet, so here
-# they must be present and identical instead.
-MSG_SCOPES_MISSING = ("Following scopes do not exist on the specified partner server: %s. dhcpfo cannot create "
-                      "a scope on a node yet: configure them on the partner server with the same settings as on "
-                      "this server before configuring failover.")
-MSG_SCOPES_DIFFER = ("Following scopes are configured differently on the specified partner server: %s. "
-                     "Their configuration must be identical on both servers before configuring failover.")
-MSG_SCOPES_TAKEN = ("Following scopes are already in a failover relationship on the specified partner server: "
-                    "%s. They must leave it before configuring failover.")
+# Check 9: the wizard creates the scopes on the partner, so they must be absent
+# there; one configured identically and in no relationship is accepted as
+# already provisioned (the seed's message names the others, each with why).
+MSG_SCOPES_EXIST = ("Following scopes already exist on the specified partner server: %s. These scope(s) will need "
+                    "to be deleted on the partner server before configuring failover.")
 MSG_LOST = ("Contact with the partner server %s was lost: %s. The rollback was performed on this server; "
             "it could not be completed on the partner server.")
 
@@ -63,7 +59,7 @@ CHECKS = (
     "Have either of the two servers already hit the maximum limit on the number of failover relationships",
     "Is DHCP server running on the partner server",
     "Is time synchronized between the two servers",
-    "Are the scopes selected for failover present and identical on the partner server",
+    "Are any of the scopes selected for failover setup present on the partner server",
 )
 NOT_APPLICABLE = ("Is the partner server authorized (Active Directory)",
                   "not applicable: dhcpfo has no directory; the administrator's management token is the authorization")
@@ -154,10 +150,14 @@ class Side:
 
 class Step:
     """One of the wizard's steps: `do()` -> a detail for the progress line;
-    `undo` = (side, request) that reverses it, or None."""
+    `undo` = (side, request) that reverses it, None, or a list of them that
+    `do` fills as it goes (one per change it sends, added just before the
+    request, so a change whose answer was lost is undone too); the list is
+    undone in its order."""
 
     def __init__(self, title, do, undo=None, undo_title=None):
-        self.title, self.do, self.undo, self.undo_title = title, do, undo, undo_title or title
+        self.title, self.do, self.undo_title = title, do, undo_title or title
+        self.undo = [] if undo is None else [undo] if isinstance(undo, tuple) else undo
         self.uncertain = False  # contact was lost during it: it may or may not have taken effect
 
 
@@ -182,7 +182,7 @@ def run_steps(steps, sides, say, hook=None, partner_wait=0.0):
         except (StepFailed, Lost) as e:
             if isinstance(e, StepFailed) and e.done:
                 done.append((i, st))
-            elif isinstance(e, Lost) and st.undo is not None:
+            elif isinstance(e, Lost) and st.undo:
                 # lost while asking: the node may have made the change before it went
                 st.uncertain = True
                 done.append((i, st))
@@ -201,31 +201,13 @@ def run_steps(steps, sides, say, hook=None, partner_wait=0.0):
     say("rolling back the %d step(s) done" % len([1 for _, st in done if st.undo]))
     undone_on = []
     for i, st in reversed(done):
-        if st.undo is None:
-            continue
-        side, req = st.undo
-        left = {"step": i, "server": side.label, "endpoint": str(side.endpoint), "command": command_line(req)}
-        if st.uncertain:
-            left["command"] += " (if step %d took effect there)" % i
-        if side.lost is not None and not side.reconnect(partner_wait):
-            say("rollback of step %d (%s): NOT DONE: %s (%s) cannot be reached"
-                % (i, st.undo_title, side.label, side.endpoint))
-            result["not_rolled_back"].append(left)
-            continue
-        try:
-            side.change(req)
-        except (StepFailed, Lost) as e:
-            if st.uncertain and isinstance(e, StepFailed):
-                say("rollback of step %d (%s): nothing to undo (the step had not taken effect: %s)"
-                    % (i, st.undo_title, e))
-                continue
-            say("rollback of step %d (%s): FAILED: %s" % (i, st.undo_title, e))
-            left["error"] = str(e)
-            result["not_rolled_back"].append(left)
-            continue
-        say("rollback of step %d (%s): done" % (i, st.undo_title))
-        result["rolled_back"].append(i)
-        undone_on.append(side)
+        outcomes = []
+        for side, req in st.undo:
+            outcomes.append(undo_one(i, st, side, req, result, say, partner_wait))
+            if outcomes[-1] == UNDONE:
+                undone_on.append(side)
+        if UNDONE in outcomes and FAILED not in outcomes:
+            result["rolled_back"].append(i)
     for side in sides:
         if side.was_lost is None:
             continue
@@ -244,6 +226,36 @@ def run_steps(steps, sides, say, hook=None, partner_wait=0.0):
                 "Contact with %s (%s) was lost (%s); nothing had been changed on it, so no rollback was "
                 "needed there." % (side.label, side.endpoint, side.was_lost))
     return result
+
+
+UNDONE, NOTHING, FAILED = "undone", "nothing to undo", "failed"
+
+
+def undo_one(i, st, side, req, result, say, partner_wait):
+    """One request of step i's rollback: UNDONE, NOTHING (a step whose answer
+    was lost had not taken effect) or FAILED (then in result["not_rolled_back"])."""
+    what = st.undo_title if len(st.undo) == 1 else "%s: %s" % (st.undo_title, command_line(req)[len("dhcpfo call "):])
+    left = {"step": i, "server": side.label, "endpoint": str(side.endpoint), "command": command_line(req)}
+    if st.uncertain:
+        left["command"] += " (if step %d took effect there)" % i
+    if side.lost is not None and not side.reconnect(partner_wait):
+        say("rollback of step %d (%s): NOT DONE: %s (%s) cannot be reached" % (i, what, side.label, side.endpoint))
+        result["not_rolled_back"].append(left)
+        return FAILED
+    try:
+        side.change(req)
+    except (StepFailed, Lost) as e:
+        if st.uncertain and isinstance(e, StepFailed):
+            say("rollback of step %d (%s): nothing to undo (the step had not taken effect: %s)" % (i, what, e))
+            return NOTHING
+        partly = isinstance(e, StepFailed) and e.done  # non-terminating errors: some of it was undone
+        say("rollback of step %d (%s): %s: %s" % (i, what, "PARTLY DONE" if partly else "FAILED", e))
+        left["error"] = str(e)
+        left["partly_done"] = partly
+        result["not_rolled_back"].append(left)
+        return FAILED
+    say("rollback of step %d (%s): done" % (i, what))
+    return UNDONE
 
 
 # ---------------------------------------------------------------------------
@@ -342,19 +354,41 @@ def check_time(local_info, local_mid, partner_info, partner_mid):
 
 
 def check_scopes(local_info, partner_info, scopes):
-    """Check 9 (adapted): every selected scope exists on the partner with the
-    same configuration digest and is in no relationship there."""
+    """Check 9: the selected scopes must not exist on the partner (the wizard
+    creates them there). One that does, configured identically (the same
+    digest of its whole compiled configuration) and in no relationship, is
+    accepted as provisioned already; any other is refused with the seed's
+    message. The scopes accepted that way."""
     theirs = dict((s["scope"], s) for s in partner_info["scopes"])
     ours = dict((s["scope"], s) for s in local_info["scopes"])
-    missing = [s for s in scopes if s not in theirs]
-    if missing:
-        raise WizardError(MSG_SCOPES_MISSING % ", ".join(missing))
-    taken = ["%s (%s)" % (s, theirs[s]["relationship"]) for s in scopes if theirs[s]["relationship"]]
-    if taken:
-        raise WizardError(MSG_SCOPES_TAKEN % ", ".join(taken))
-    differ = [s for s in scopes if theirs[s]["digest"] is None or theirs[s]["digest"] != ours[s]["digest"]]
-    if differ:
-        raise WizardError(MSG_SCOPES_DIFFER % ", ".join(differ))
+    refused, provisioned = [], []
+    for sid in scopes:
+        t = theirs.get(sid)
+        if t is None:
+            continue
+        if t["relationship"]:
+            refused.append("%s (in failover relationship %s)" % (sid, t["relationship"]))
+        elif t["digest"] is None or t["digest"] != ours[sid]["digest"]:
+            refused.append("%s (configured differently)" % sid)
+        else:
+            provisioned.append(sid)
+    if refused:
+        raise WizardError(MSG_SCOPES_EXIST % ", ".join(refused))
+    return provisioned
+
+
+def send_changes(side, pairs, undo):
+    """Send each (request, its undo request) to `side`, the undo added to the
+    step's `undo` list just before its request; a refusal after some took
+    effect fails the step as done (they are undone)."""
+    for req, back in pairs:
+        undo.append((side, back))
+        try:
+            side.change(req)
+        except StepFailed as e:
+            if not e.done:
+                undo.pop()
+            raise StepFailed(str(e), done=e.done or bool(undo)) from None
 
 
 def select_scopes(local_info, wanted):
@@ -487,8 +521,9 @@ def configure(local_ep, partner_ep, scopes=None, settings=None, say=print, hook=
         passed(7, "yes")
         diff, limit = check_time(li, (t0 + t1) / 2, pi, (t1 + t2) / 2)
         passed(8, "yes (%.0f s apart; permissible %s, the smaller of both servers')" % (diff, span_text(limit)))
-        check_scopes(li, pi, scopes)
-        passed(9, "yes (%s)" % ", ".join(scopes))
+        provisioned = check_scopes(li, pi, scopes)
+        passed(9, "no" + (" (%s: present identically in no relationship, taken as provisioned)"
+                          % ", ".join(provisioned) if provisioned else ""))
         if new:
             for info, label in ((li, "this server"), (pi, "the partner server")):
                 if _entry(info, name) is not None:
@@ -498,7 +533,12 @@ def configure(local_ep, partner_ep, scopes=None, settings=None, say=print, hook=
                               "cannot be reused (give --no-reuse for a new one)" % (name, paddr))
         say("%s failover relationship %s: %s <-> %s, scopes %s"
             % ("new" if new else "reusing", name, laddr, paddr, ", ".join(scopes)))
-        steps = configure_steps(local, partner, li, name, scopes, s, laddr, paddr, new, connect_wait)
+        try:  # this node's scopes, to be created as they are on the partner
+            configs = dict((sid, local.ask({"cmd": "get-scope-config", "scope": sid})["config"]) for sid in scopes)
+        except (StepFailed, Lost) as e:
+            raise WizardError("this server's scopes cannot be read: %s" % e) from None
+        steps = configure_steps(local, partner, configs, provisioned, name, scopes, s, laddr, paddr, new,
+                                connect_wait)
         result = run_steps(steps, (local, partner), say, hook, partner_wait)
     finally:
         local.close()
@@ -509,26 +549,45 @@ def configure(local_ep, partner_ep, scopes=None, settings=None, say=print, hook=
     return result
 
 
-def configure_steps(local, partner, li, name, scopes, s, laddr, paddr, new, connect_wait):
-    """The seed's five creation steps, as a node can do them."""
+def _digests(side):
+    return dict((x["scope"], x["digest"]) for x in side.ask({"cmd": "get-server-info"})["scopes"])
+
+
+def configure_steps(local, partner, configs, provisioned, name, scopes, s, laddr, paddr, new, connect_wait):
+    """The seed's five creation steps. `configs`: this node's scopes as
+    get-scope-config gives them; `provisioned`: scopes the partner holds
+    identically already (check 9), which are neither created nor changed."""
     listed = ", ".join(scopes)
-    ours = dict((x["scope"], x) for x in li["scopes"])
+    create = [sid for sid in scopes if sid not in provisioned]
+    # on the partner until step 5: the scope as here, deactivated
+    inactive = dict((sid, dict(configs[sid], active=False)) for sid in create)
+    created = []  # step 1's undo: remove-scope for each scope sent
 
-    def scopes_present():
-        pi = partner.ask({"cmd": "get-server-info"})
-        have = dict((x["scope"], x) for x in pi["scopes"])
-        missing = [x for x in scopes if x not in have]
-        if missing:
-            raise StepFailed("scope(s) %s missing on the partner server" % ", ".join(missing))
-        return "present on the partner already (a node cannot create a scope yet: nothing created)"
+    def create_scopes():
+        if not create:
+            return "nothing to create (%s provisioned already)" % listed
+        send_changes(partner, [({"cmd": "add-scope", "config": inactive[sid]},
+                                {"cmd": "remove-scope", "scope": sid, "force": True}) for sid in create], created)
+        return "created and deactivated: %s" % ", ".join(create)
 
-    def scopes_identical():
-        pi = partner.ask({"cmd": "get-server-info"})
-        have = dict((x["scope"], x) for x in pi["scopes"])
-        differ = [x for x in scopes if have[x]["digest"] != ours[x]["digest"]]
+    def provision():
+        want = dict((sid, serverinfo._digest(inactive[sid] if sid in inactive else configs[sid]))
+                    for sid in scopes)
+        have = _digests(partner)
+        moved = [sid for sid in provisioned if have.get(sid) != want[sid]]
+        if moved:
+            raise StepFailed("scope(s) %s changed on the partner server since the checks" % ", ".join(moved))
+        copied = [sid for sid in create if have.get(sid) != want[sid]]
+        for sid in copied:
+            partner.change({"cmd": "set-scope-config", "scope": sid, "config": inactive[sid]})
+        if copied:
+            have = _digests(partner)
+        differ = [sid for sid in scopes if have.get(sid) != want[sid]]
         if differ:
-            raise StepFailed("scope(s) %s changed on the partner server since the checks" % ", ".join(differ))
-        return "identical to this server's (configuration digests %s)" % ", ".join(ours[x]["digest"] for x in scopes)
+            raise StepFailed("scope(s) %s differ from this server's on the partner server after provisioning"
+                             % ", ".join(differ))
+        return "identical to this server's%s (configuration digests %s)" % (
+            " but deactivated" if create else "", ", ".join(want[sid] for sid in scopes))
 
     if new:
         mine, theirs = add_requests(s, name, scopes, laddr, paddr)
@@ -550,29 +609,44 @@ def configure_steps(local, partner, li, name, scopes, s, laddr, paddr, new, conn
         r = local.change(mine)["relationship"]
         return "done (%s, %s)" % (r["role"], r["mode"])
 
+    activated = []  # step 5's undo: deactivate again
+
     def activate():
-        pi = partner.ask({"cmd": "get-server-info"})
-        have = dict((x["scope"], x) for x in pi["scopes"])
-        off = [x for x in scopes if have[x]["relationship"] != name or not have[x]["active"]]
+        # each scope as active as it is here (an absent key stays absent)
+        send_changes(partner, [({"cmd": "set-scope", "scope": sid, "active": configs[sid].get("active")},
+                                {"cmd": "set-scope", "scope": sid, "active": False}) for sid in create], activated)
+        # identical to this server's now (the digest covers `active` too), and in the relationship
+        ours = dict((sid, serverinfo._digest(configs[sid])) for sid in scopes)
+        have = dict((x["scope"], x) for x in partner.ask({"cmd": "get-server-info"})["scopes"])
+        differ = [x for x in scopes if x not in have or have[x]["digest"] != ours[x]]
+        if differ:
+            raise StepFailed("scope(s) %s on the partner server differ from this server's" % ", ".join(differ),
+                             done=bool(activated))
+        off = [x for x in scopes if have[x]["relationship"] != name]
         if off:
-            raise StepFailed("scope(s) %s are not active in %s on the partner server" % (", ".join(off), name))
+            raise StepFailed("scope(s) %s are not in %s on the partner server" % (", ".join(off), name),
+                             done=bool(activated))
         deadline = time.monotonic() + connect_wait
         while True:
             up = [_status(side, name) for side in (local, partner)]
             if all(u and u["connected"] for u in up):
-                return "active; the pair is connected (this server %s, partner %s)" % (up[0]["state"], up[1]["state"])
+                return ("as active as on this server; the pair is connected (this server %s, partner %s)"
+                        % (up[0]["state"], up[1]["state"]))
             if time.monotonic() >= deadline:
                 raise StepFailed("the two servers did not connect within %g s: check the failover addresses "
-                                 "%s and %s, ports and firewalls" % (connect_wait, laddr, paddr))
+                                 "%s and %s, ports and firewalls" % (connect_wait, laddr, paddr),
+                                 done=bool(activated))
             time.sleep(0.25)
 
     return [
-        Step("Create the scope(s) %s on the partner server" % listed, scopes_present),
-        Step("Provision the scope(s) with identical configuration as this server", scopes_identical),
+        Step("Create the scope(s) %s on the partner server and deactivate them" % listed, create_scopes, created,
+             "delete the created scope(s) from the partner server"),
+        Step("Provision the scope(s) with identical configuration as this server", provision),
         Step("Create the %s on the partner server" % what, create_partner, undo_p,
              "remove the %s from the partner server" % what),
         Step("Create the %s on this server" % what, create_local, undo_l, "remove the %s from this server" % what),
-        Step("Activate the scope(s) on the partner server", activate),
+        Step("Activate the scope(s) on the partner server", activate, activated,
+             "deactivate the scope(s) on the partner server"),
     ]
 
 
@@ -662,15 +736,16 @@ def deconfigure(local_ep, partner_ep, name, scopes=None, force=False, shared_sec
                 partner.close()
             partner = None
         say("check: state of both servers: %s" % ("both normal" if not why else "continuing locally only (--force)"))
-        steps = deconfigure_steps(local, partner, entry, pentry, scopes, whole, shared_secret)
+        saved = {}  # the partner's scopes as they are, for a rollback that brings them back
+        if partner is not None:
+            for sid in scopes:
+                try:
+                    saved[sid] = partner.ask({"cmd": "get-scope-config", "scope": sid})["config"]
+                except (StepFailed, Lost) as e:
+                    raise WizardError("the partner server's scope %s cannot be read: %s" % (sid, e)) from None
+        steps = deconfigure_steps(local, partner, entry, pentry, scopes, whole, shared_secret, saved)
         result = run_steps(steps, [x for x in (local, partner) if x is not None], say, hook, partner_wait)
         result["warnings"] = warnings + result["warnings"]
-        if result["ok"] and partner is not None:
-            result["warnings"].append(
-                "The partner server (%s) still has scope(s) %s: outside the failover relationship it now serves "
-                "them alone, as this server does. Delete or deactivate them on the partner server (a node has no "
-                "command for that yet), or both servers may lease the same addresses."
-                % (partner_ep, ", ".join(scopes)))
     finally:
         local.close()
         if partner is not None:
@@ -680,7 +755,12 @@ def deconfigure(local_ep, partner_ep, name, scopes=None, force=False, shared_sec
     return result
 
 
-def deconfigure_steps(local, partner, entry, pentry, scopes, whole, secret):
+def deconfigure_steps(local, partner, entry, pentry, scopes, whole, secret, saved):
+    """The seed's steps after its state check: deactivate on the partner,
+    remove from the relationship here, delete from the partner (done as two
+    steps: out of the relationship there, then remove-scope, so that each
+    has its own undo). `saved`: the partner's scopes as get-scope-config gave
+    them before any step."""
     listed = ", ".join(scopes)
     name = entry["name"]
 
@@ -691,20 +771,33 @@ def deconfigure_steps(local, partner, entry, pentry, scopes, whole, secret):
                 (side, {"cmd": "add-failover-scope", "name": name, "scopes": list(scopes)}))
 
     steps = []
+    deactivated, deleted = [], []
     if partner is not None:
         def deactivate():
-            partner.ask({"cmd": "get-failover"})  # the partner still answers
-            return "not possible yet (a node has no command that deactivates a scope): skipped"
-        steps.append(Step("Deactivate the scope(s) %s on the partner server" % listed, deactivate))
+            send_changes(partner, [({"cmd": "set-scope", "scope": sid, "active": False},
+                                    {"cmd": "set-scope", "scope": sid, "active": saved[sid].get("active")})
+                                   for sid in scopes], deactivated)
+            return "done: the partner server leases no more addresses from them"
+        steps.append(Step("Deactivate the scope(s) %s on the partner server" % listed, deactivate, deactivated,
+                          "reactivate the scope(s) on the partner server"))
     req, undo = removal(local, entry)
     steps.append(Step("Remove the scope(s) %s from the failover relationship %s on this server" % (listed, name),
                       lambda: local.change(req) and None, undo,
                       "put the scope(s) back into %s on this server" % name))
     if partner is not None:
         preq, pundo = removal(partner, pentry)
-        steps.append(Step("Delete the scope(s) %s from the partner server (here: remove them from %s there)"
+        steps.append(Step("Delete the scope(s) %s from the partner server: out of the failover relationship %s there"
                           % (listed, name), lambda: partner.change(preq) and None, pundo,
                           "put the scope(s) back into %s on the partner server" % name))
+
+        def delete():
+            # back in their order (appended), deactivated as step 1 left them
+            send_changes(partner, [({"cmd": "remove-scope", "scope": sid, "force": True},
+                                    {"cmd": "add-scope", "config": dict(saved[sid], active=False)})
+                                   for sid in scopes], deleted)
+            return "deleted"
+        steps.append(Step("Delete the scope(s) %s from the partner server: remove-scope" % listed, delete, deleted,
+                          "re-create the scope(s) on the partner server"))
     return steps
 
 

@@ -1,13 +1,14 @@
 """The Configure Failover wizard and Deconfigure (issue 10 item 3) on two real
-`dhcpfo node` processes over TCP on loopback: success leaves the same
-scopes and the mirrored relationship on both nodes, which reach NORMAL and
-serve; every prerequisite check refuses with the seed's message and changes
-nothing; a partner killed after step k (a hook in the wizard, no timing) is
-rolled back with this node, to exactly what both had (get-failover,
-get-server-info and the configuration file bytes), with a warning."""
+`dhcpfo node` processes over TCP on loopback: from a partner with no scopes,
+success creates this node's scopes there (identical) and the mirrored
+relationship on both nodes, which reach NORMAL and serve; every
+prerequisite check refuses with the seed's message and changes nothing; a
+partner killed after step k (a hook in the wizard, no timing) is rolled back
+with this node, to exactly what both had (get-failover, get-server-info and
+the configuration file bytes), with a warning; deconfigure deletes the
+scopes from the partner and its rollback brings them back."""
 
 import http.server
-import json
 import os
 import signal
 import subprocess
@@ -78,6 +79,15 @@ def nodes(tmp_path):
             n.stop(signal.SIGKILL)
 
 
+def _bare(doc):
+    """A partner with no scopes: the wizard creates them there."""
+    doc["scopes"] = []
+
+
+def _scope_configs(n, nets):
+    return [n.call({"cmd": "get-scope-config", "scope": net})["config"] for net in nets]
+
+
 def _settings(**kw):
     kw.setdefault("local_port", FO_PORT)
     kw.setdefault("partner_port", FO_PORT)
@@ -116,7 +126,8 @@ def _mirrored(ea, eb):
 
 
 def test_configure_success_over_the_cli_leaves_mirrored_pair_in_normal_serving(nodes):
-    a, b = nodes(0), nodes(1)
+    a, b = nodes(0), nodes(1, edit=_bare)
+    assert b.call({"cmd": "get-server-info"})["scopes"] == []
     rc, out, err = _cli("configure", "--scope", NET1, "--scope", NET2, "--name", "pair", "--local-port",
                         str(FO_PORT), "--partner-port", str(FO_PORT), "--mclt", "5m", "--load-balance-percent",
                         "60", "--port", str(_mgmt_port(0)), "--token", TOKEN,
@@ -126,12 +137,17 @@ def test_configure_success_over_the_cli_leaves_mirrored_pair_in_normal_serving(n
     assert [ln.split(" ")[1] for ln in lines if ln.startswith("check ")] == ["%d/9" % i for i in range(1, 10)]
     assert "check 1/9 Is the specified DNS name resolvable: localhost -> 127.0.0.1" in lines
     assert any("permissible 1 minute" in ln for ln in lines)
+    assert "check 9/9 Are any of the scopes selected for failover setup present on the partner server: no" in lines
     assert [ln.split(" ")[0] for ln in lines if ln.startswith("[")] == ["[%d/5]" % i for i in range(1, 6)]
+    assert any(ln.startswith("[1/5]") and "created and deactivated: %s, %s" % (NET1, NET2) in ln for ln in lines)
     assert lines[-1] == "configured pair: done"
+    # the partner's scopes are this node's, field for field, active, in the relationship
+    assert _scope_configs(a, (NET1, NET2)) == _scope_configs(b, (NET1, NET2))
     ia, ib = a.call({"cmd": "get-server-info"}), b.call({"cmd": "get-server-info"})
     _mirrored(ia["relationships"][0], ib["relationships"][0])
     assert ia["relationships"][0]["scopes"] == [NET1, NET2] and ia["relationships"][0]["load_balance_percent"] == 60
-    assert [s for s in ia["scopes"] if s["relationship"]] == [s for s in ib["scopes"] if s["relationship"]]
+    assert [s for s in ia["scopes"] if s["relationship"]] == ib["scopes"]
+    assert [s["active"] for s in ib["scopes"]] == [True, True]
     _normal([a, b])
     bound = _serve(NET1, ADDR, 6, seed=31)
     for n in (a, b):
@@ -152,38 +168,48 @@ def _kill_then(b, k, restart):
     return hook
 
 
-@pytest.mark.parametrize("k", [2, 3, 4])
+# after step k the partner dies and comes back: the steps done, newest first, are undone on both
+# (step 5's lost request is undone too: it may have taken effect)
+ROLLED_BACK = {1: [1], 2: [1], 3: [5, 4, 3, 1], 4: [5, 4, 3, 1]}
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_partner_killed_after_step_k_both_rolled_back_exactly_with_a_warning(nodes, k):
-    a, b = nodes(0), nodes(1)
+    a, b = nodes(0), nodes(1, edit=_bare)
     before = a.snapshot(), b.snapshot()
     res, lines = _configure(a, b, hook=_kill_then(b, k, restart=True), name="pair")
-    failed = 3 if k == 2 else 5  # step 4 is this server's: the partner is missed at step 5
+    failed = {1: 2, 2: 3}.get(k, 5)  # step 4 is this server's: the partner is missed at step 5
     assert not res["ok"] and res["error"].startswith("step %d " % failed)
     assert any(ln.startswith("[%d/5]" % failed) and "FAILED" in ln for ln in lines), lines
-    assert res["rolled_back"] == ([] if k == 2 else [4, 3]) and res["not_rolled_back"] == []
+    assert res["rolled_back"] == ROLLED_BACK[k] and res["not_rolled_back"] == [], (res, lines)
     assert len(res["warnings"]) == 1 and res["warnings"][0].startswith("Contact with the partner server")
-    assert ("no rollback was needed" if k == 2 else "rollback was completed too") in res["warnings"][0]
+    assert "rollback was completed too" in res["warnings"][0]
+    assert any(ln.startswith("rollback of step 1 (delete the created scope(s) from the partner server)")
+               and ln.endswith(": done") for ln in lines), lines
     assert (a.snapshot(), b.snapshot()) == before
 
 
 def test_partner_that_stays_down_rolled_back_here_and_warned_with_the_command_left(nodes):
-    a, b = nodes(0), nodes(1)
+    a, b = nodes(0), nodes(1, edit=_bare)
     before = a.snapshot(), b.snapshot()
     res, lines = _configure(a, b, hook=_kill_then(b, 3, restart=False), name="pair", partner_wait=0.5)
     assert not res["ok"] and res["rolled_back"] == [4]
-    assert [x["step"] for x in res["not_rolled_back"]] == [3]
+    left = res["not_rolled_back"]
+    assert [x["step"] for x in left] == [5, 3, 1]
     warning = res["warnings"][0]
     assert "could not be completed on it" in warning
     assert "dhcpfo call remove-failover name=pair force=true" in warning
+    assert "dhcpfo call remove-scope scope=%s force=true" % NET1 in warning
     assert a.snapshot() == before[0]
-    b.start()  # as warned: the partner kept the relationship; the command given completes the rollback
+    b.start()  # as warned: the partner kept the relationship and the scope; the commands given complete it
     assert list(b.rels()) == ["pair"]
     b.call({"cmd": "remove-failover", "name": "pair", "force": True})
+    b.call({"cmd": "remove-scope", "scope": NET1, "force": True})
     assert b.snapshot() == before[1]
 
 
 def test_a_refused_step_rolls_back_the_partner(nodes):
-    a, b = nodes(0), nodes(1)
+    a, b = nodes(0), nodes(1, edit=_bare)
     before = b.snapshot()
 
     def meanwhile(i):  # another administrator takes the scope on this server after step 3
@@ -193,9 +219,29 @@ def test_a_refused_step_rolls_back_the_partner(nodes):
 
     res, lines = _configure(a, b, hook=meanwhile, name="pair")
     assert not res["ok"] and "step 4" in res["error"] and "already in failover relationship other" in res["error"]
-    assert res["rolled_back"] == [3] and res["warnings"] == []
+    assert res["rolled_back"] == [3, 1] and res["warnings"] == []
     assert b.snapshot() == before
     assert list(a.rels()) == ["other"]
+
+
+def test_scopes_identical_on_the_partner_are_taken_as_provisioned_and_kept_on_rollback(nodes):
+    a, b = nodes(0), nodes(1)  # the same scopes on both
+    before = b.snapshot()
+    res, lines = _configure(a, b, hook=_kill_then(b, 3, restart=True), name="pair")
+    assert any("%s: present identically in no relationship, taken as provisioned" % NET1 in ln for ln in lines)
+    assert any(ln.startswith("[1/5]") and "nothing to create" in ln for ln in lines), lines
+    assert not res["ok"] and res["rolled_back"] == [4, 3]  # nothing created, nothing activated: nothing deleted
+    assert b.snapshot() == before
+
+
+def test_a_scope_inactive_here_is_created_inactive_on_the_partner(nodes):
+    def inactive(doc):
+        doc["scopes"][1]["active"] = False  # NET2
+    a, b = nodes(0, edit=inactive), nodes(1, edit=_bare)
+    res, lines = _configure(a, b, scopes=(NET1, NET2), name="pair")
+    assert res["ok"], (res, lines)
+    assert _scope_configs(a, (NET1, NET2)) == _scope_configs(b, (NET1, NET2))
+    assert _active(b) == {NET1: True, NET2: False}
 
 
 def _differs(doc):
@@ -227,11 +273,10 @@ def test_each_prerequisite_check_refuses_with_the_seeds_message_and_changes_noth
     finally:
         httpd.shutdown()
         httpd.server_close()
-    # 9 (adapted): present, in no relationship and identical on the partner
-    _check_fails(a, b, "Following scopes do not exist on the specified partner server: %s" % NET2, scopes=[NET2])
-    _check_fails(a, b, "Following scopes are configured differently on the specified partner server: %s" % NET1)
-    _check_fails(a, b, "already in a failover relationship on the specified partner server: %s (old)" % NET3,
-                 scopes=[NET3])
+    # 9: present on the partner (NET2 is not: it would be created)
+    _check_fails(a, b, wizard.MSG_SCOPES_EXIST % ("%s (configured differently), %s (in failover relationship old)"
+                                                  % (NET1, NET3)), scopes=[NET1, NET2, NET3])
+    assert wizard.MSG_SCOPES_EXIST.startswith("Following scopes already exist on the specified partner server")
     # scopes this server cannot offer
     _check_fails(a, b, "scope 127.81.9.0 does not exist on this server", scopes=["127.81.9.0"])
     assert (a.snapshot(), b.snapshot()) == before
@@ -287,8 +332,12 @@ def test_checks_that_no_real_node_can_fail_on_demand():
             wizard.partner_address(bad)
 
 
+def _active(n):
+    return dict((x["scope"], x["active"]) for x in n.call({"cmd": "get-server-info"})["scopes"])
+
+
 def test_deconfigure_success_and_rollback(nodes):
-    a, b = nodes(0), nodes(1)
+    a, b = nodes(0), nodes(1, edit=_bare)
     before = a.snapshot(), b.snapshot()
     # a short MCLT: a rollback that recreates the relationship brings it back new, and a new
     # relationship waits one MCLT in RECOVER-WAIT before NORMAL (draft-12)
@@ -296,37 +345,72 @@ def test_deconfigure_success_and_rollback(nodes):
     assert res["ok"], res
     _normal([a, b])
     configured = a.snapshot()["info"]["relationships"], b.snapshot()["info"]["relationships"]
+    scopes = _scope_configs(b, (NET1, NET2))
 
-    # one scope leaves; the partner is lost after this server's step and comes back: both as configured
+    # one scope leaves; the partner is lost after this server's step and comes back: the partner's
+    # deactivation and this server's removal are undone, so both are as configured
     lines = []
     res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", [NET2], say=lines.append,
                              hook=_kill_then(b, 2, restart=True))
-    assert not res["ok"] and "step 3" in res["error"] and res["rolled_back"] == [2]
-    assert "nothing had been changed on it, so no rollback was needed there" in res["warnings"][0]
+    assert not res["ok"] and "step 3" in res["error"] and res["rolled_back"] == [2, 1], (res, lines)
+    assert "rollback was completed too" in res["warnings"][0]
     assert a.rels()["pair"]["scopes"] == [NET1, NET2] and b.rels()["pair"]["scopes"] == [NET1, NET2]
+    assert _scope_configs(b, (NET1, NET2)) == scopes and _active(b) == {NET1: True, NET2: True}
     _normal([a, b])
 
-    # one scope leaves, for real
+    # the whole relationship; after the partner left it, another administrator puts NET2 into another
+    # relationship there: NET1 is deleted, NET2's deletion refused; the rollback creates NET1 again as it
+    # was, reactivated, and undoes this server's step; the partner's relationship comes back without
+    # NET2 (taken), which the result reports as partly done
+    def meanwhile(i):
+        if i == 3:
+            b.call({"cmd": "add-failover", "name": "other", "partner": "127.81.0.9", "scopes": [NET2],
+                    "local_port": FO_PORT, "partner_port": FO_PORT})
+    lines = []
+    res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", say=lines.append, hook=meanwhile)
+    assert not res["ok"] and "step 4" in res["error"] and "failover relationship other" in res["error"]
+    assert res["rolled_back"] == [4, 2, 1], (res, lines)
+    assert [x["step"] for x in res["not_rolled_back"]] == [3]
+    assert any(ln.startswith("rollback of step 4 (re-create the scope(s) on the partner server)")
+               and ln.endswith(": done") for ln in lines), lines
+    assert _scope_configs(b, (NET1, NET2)) == scopes and _active(b) == {NET1: True, NET2: True}
+    left = res["not_rolled_back"][0]
+    assert left["command"].startswith("dhcpfo call add-failover name=pair ") and left["partly_done"]
+    assert "scope %s is already in failover relationship other" % NET2 in left["error"]
+    assert b.rels()["pair"]["scopes"] == [NET1]  # recreated with the scope it could take
+    b.call({"cmd": "remove-failover", "name": "other", "force": True})
+    b.call({"cmd": "add-failover-scope", "name": "pair", "scopes": [NET2]})
+    ea, eb = a.call({"cmd": "get-server-info"})["relationships"], b.call({"cmd": "get-server-info"})["relationships"]
+    _mirrored(ea[0], eb[0])
+    assert ea == list(configured[0]) and eb == list(configured[1])
+    _normal([a, b])
+
+    # one scope leaves, for real: deactivated and then deleted on the partner, kept here
+    lines = []
     res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", [NET2], say=lines.append)
-    assert res["ok"], res
+    assert res["ok"] and res["warnings"] == [], res
+    assert [ln.split(" ")[0] for ln in lines if ln.startswith("[")] == ["[%d/4]" % i for i in range(1, 5)]
     assert a.rels()["pair"]["scopes"] == [NET1] and b.rels()["pair"]["scopes"] == [NET1]
-    assert any("serves them alone" in w for w in res["warnings"])
+    assert _active(b) == {NET1: True} and NET2 in _active(a)
     _normal([a, b])
 
-    # the whole relationship: the partner is lost after this server's removal, which is undone
+    # the partner is lost after leaving the relationship (step 3) and comes back: the deletion never
+    # reached it (nothing to undo there); it is put back into the relationship and reactivated
     lines = []
     res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", say=lines.append,
-                             hook=_kill_then(b, 2, restart=True))
-    assert not res["ok"] and res["rolled_back"] == [2]
+                             hook=_kill_then(b, 3, restart=True))
+    assert not res["ok"] and "step 4" in res["error"], res
+    assert res["rolled_back"] == [3, 2, 1] and res["not_rolled_back"] == [], (res, lines)
+    assert _scope_configs(b, (NET1,)) == scopes[:1] and _active(b) == {NET1: True}
     ea, eb = a.call({"cmd": "get-server-info"})["relationships"], b.call({"cmd": "get-server-info"})["relationships"]
     _mirrored(ea[0], eb[0])
     assert ea[0] == dict(configured[0][0], scopes=[NET1]) and eb[0] == dict(configured[1][0], scopes=[NET1])
     _normal([a, b])
-    assert [ln.split(" ")[0] for ln in lines if ln.startswith("[")] == ["[1/3]", "[2/3]", "[3/3]"]
 
-    # then for real: both nodes exactly as before the wizard ran
+    # then for real: both nodes exactly as before the wizard ran (the partner without scopes)
+    lines = []
     res = wizard.deconfigure(a.endpoint(), b.endpoint(), "pair", say=lines.append)
-    assert res["ok"], res
+    assert res["ok"], (res, lines)
     after = a.snapshot(), b.snapshot()
     assert after[0]["failover"] == [] and after[1]["failover"] == []
     assert after[0]["file"] == before[0]["file"] and after[1]["file"] == before[1]["file"]

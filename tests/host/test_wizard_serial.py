@@ -1,8 +1,9 @@
 """The Configure Failover wizard with the partner on a board's serial console:
 an emulated board (real MicroPython, firmware/main.py, console on a pty)
 answers the checks over --partner-serial (a trusted console: administrator),
-takes the mirrored relationship and connects to a CPython node over TCP;
-deconfigure then takes it off both again."""
+holds the scope identically already (taken as provisioned; refused while it
+differs), takes the mirrored relationship and connects to a CPython node over
+TCP; deconfigure then takes it off both again and deletes the board's scope."""
 
 import os
 import signal
@@ -35,12 +36,17 @@ def test_configure_and_deconfigure_with_the_partner_on_a_serial_console(tmp_path
         bad = wizard.Endpoint(serial=str(tmp_path / "no-such-tty"))
         with pytest.raises(wizard.WizardError, match="The specified DHCP server is not reachable"):
             wizard.configure(here.endpoint(), bad, ["10.9.0.0"], wizard.Settings(), lines.append)
-        with pytest.raises(wizard.WizardError, match="do not exist on the specified partner server: %s" % NET1):
-            wizard.configure(here.endpoint(), partner, [NET1], wizard.Settings(), lambda line: None)
+        same = here.call({"cmd": "get-scope-config", "scope": "10.9.0.0"})["config"]["lease_time"]
+        here.call({"cmd": "set-scope", "scope": "10.9.0.0", "lease_time": same + 60})  # now it differs here
+        with pytest.raises(wizard.WizardError, match="already exist on the specified partner server: 10.9.0.0 "
+                                                     r"\(configured differently\)"):
+            wizard.configure(here.endpoint(), partner, ["10.9.0.0"], wizard.Settings(), lambda line: None)
+        here.call({"cmd": "set-scope", "scope": "10.9.0.0", "lease_time": same})
         s = wizard.Settings(name="board-pair", local_port=port + 3, partner_port=port + 3, mclt=60)
         res = wizard.configure(here.endpoint(), partner, ["10.9.0.0"], s, lines.append, connect_wait=90)
         assert res["ok"], (res, lines, emu.text()[-2000:])
         assert "check 1/9 Is the specified DNS name resolvable: not needed (serial console %s)" % emu.pty in lines
+        assert any(ln.startswith("check 9/9") and "10.9.0.0: present identically" in ln for ln in lines)
         assert any(ln.startswith("check 4/9") and "dhcpfo" in ln for ln in lines)
         mine = here.call({"cmd": "get-server-info"})["relationships"][0]
         theirs = _board(emu, "get-server-info")["relationships"][0]
@@ -55,6 +61,7 @@ def test_configure_and_deconfigure_with_the_partner_on_a_serial_console(tmp_path
         assert res["ok"], (res, lines)
         assert here.rels() == {}
         assert _board(emu, "get-failover")["relationships"] == []
+        assert [x["scope"] for x in _board(emu, "get-server-info")["scopes"]] == []  # deleted from the partner
     finally:
         if here is not None:
             here.stop(signal.SIGKILL)
