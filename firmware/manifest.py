@@ -57,6 +57,7 @@ _DHCPFO = (
     "mgmt/__init__.py",
     "mgmt/commands.py",
     "mgmt/failover.py",
+    "mgmt/helptext.py",
     "mgmt/serverinfo.py",
     "mgmt/scopes.py",
     "mgmt/reads.py",

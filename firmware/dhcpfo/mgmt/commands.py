@@ -56,27 +56,29 @@ class Commands:
     def __init__(self, node, max_page=MAX_PAGE):
         self.node = node
         self.max_page = max_page
+        # name -> handler; the descriptions `help` lists are in mgmt/helptext.py
+        # (loaded by `help` only: a board answers every other request without them)
         self.table = {
-            "help": (self.help, "list commands"),
-            "status": (self.status, "node summary: scopes, relationships, counters"),
-            "get-leases": (self.get_leases, "bindings of a scope, one page: {scope, state?, offset?, limit?} -> next"),
-            "get-scope-statistics": (self.read, "Get-DhcpServerv4ScopeStatistics: {scope?, failover?}"),
-            "get-failover": (self.read, "relationships (Get-DhcpServerv4Failover): {name? | scope?}"),
-            "set-failover-state": (self.set_failover_state, "{name, state: partner-down|shutdown|pause|resume}"),
-            "get-counters": (self.get_counters, "performance counters"),
-            "get-events": (self.get_events, "recent events, newest first: {offset?, limit?, level?}"),
+            "help": self.help,
+            "status": self.status,
+            "get-leases": self.get_leases,
+            "get-scope-statistics": self.read,
+            "get-failover": self.read,
+            "set-failover-state": self.set_failover_state,
+            "get-counters": self.get_counters,
+            "get-events": self.get_events,
             # the change commands of mgmt/failover.py; arguments in docs/operations.md
-            "add-failover": (self.reconfigure, "new relationship (Add-DhcpServerv4Failover)"),
-            "remove-failover": (self.reconfigure, "delete relationships (Remove-DhcpServerv4Failover)"),
-            "add-failover-scope": (self.reconfigure, "Add-DhcpServerv4FailoverScope"),
-            "remove-failover-scope": (self.reconfigure, "Remove-DhcpServerv4FailoverScope"),
-            "set-failover": (self.reconfigure, "change a relationship (Set-DhcpServerv4Failover)"),
-            "get-server-info": (self.server_info, "what the failover wizard checks"),
+            "add-failover": self.reconfigure,
+            "remove-failover": self.reconfigure,
+            "add-failover-scope": self.reconfigure,
+            "remove-failover-scope": self.reconfigure,
+            "set-failover": self.reconfigure,
+            "get-server-info": self.server_info,
+            # scopes, leases and the whole configuration (mgmt/scopes.py): the
+            # commands are named in SCOPE_READS/SCOPE_CHANGES, their arguments
+            # by help-scopes (docs/operations.md)
+            "help-scopes": self.scopecmd,
         }
-        # scopes, leases and the whole configuration (mgmt/scopes.py): the
-        # commands are named in SCOPE_READS/SCOPE_CHANGES, their arguments
-        # by help-scopes (docs/operations.md)
-        self.table["help-scopes"] = (self.scopecmd, "scopes, leases, configuration: commands and arguments")
 
     # commands that change the node: the read-only role may not run them
     CHANGES = ("set-failover-state", "add-failover", "remove-failover", "add-failover-scope",
@@ -91,14 +93,14 @@ class Commands:
         if entry is None and isinstance(name, str) and name and " " not in name:
             key = " " + name + " "
             if key in SCOPE_CHANGES or key in SCOPE_READS:
-                entry = (self.scopecmd,)
+                entry = self.scopecmd
                 changes = key in SCOPE_CHANGES
         if role != "administrator" and changes:
             return {"ok": False, "error": "the %s role may only read; %s changes the node" % (role, name)}
         if entry is None:
             return {"ok": False, "error": "unknown command %r; try 'help'" % (name,)}
         try:
-            res = entry[0](req, now)
+            res = entry(req, now)
         except CommandError as e:
             return {"ok": False, "error": str(e)}
         res["ok"] = True
@@ -141,7 +143,9 @@ class Commands:
     # ------------------------------------------------------------------
 
     def help(self, req, now):
-        return {"commands": dict((k, v[1]) for k, v in self.table.items())}
+        from dhcpfo.mgmt.helptext import TEXT
+
+        return {"commands": dict((k, TEXT.get(k, "")) for k in self.table)}
 
     def status(self, req, now):
         n = self.node
