@@ -31,6 +31,7 @@ _DHCPFO = (
     "dhcp/server.py",
     "failover/__init__.py",
     "failover/admin.py",
+    "failover/amnesia.py",
     "failover/audit.py",
     "failover/authority.py",
     "failover/bindings.py",

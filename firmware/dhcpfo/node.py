@@ -151,7 +151,9 @@ class Node:
             if rel.meta_key == key:
                 rel.restore_meta(payload)
             elif rel.meta_key + 64 == key:
-                rel.restore_amnesia(payload)
+                from dhcpfo.failover import amnesia
+
+                amnesia.restore(rel, payload)
 
     def storage_lost(self, now):
         """The lease store was found damaged: forget saved failover state so each

@@ -7,6 +7,7 @@
 # events here (states.py decides what follows).
 
 from dhcpfo import events as ev
+from dhcpfo.failover import amnesia
 from dhcpfo.failover import notice
 from dhcpfo.failover import receive
 from dhcpfo.failover import states as S
@@ -125,7 +126,7 @@ def _on_state(rel, m, now, out):
         cfgdigest.partner_said(rel, m, first, now)
     if first:
         rel.partner_never_met = bool(flags & FLAG_NEVER_MET)
-        rel.first_contact(ps, now)
+        amnesia.first_contact(rel, ps, now)
     changed = ps != rel.partner_state
     rel.partner_startup = bool(flags & fw.FLAG_STARTUP)
     # the partner's start-time-of-state on our clock (§9.3.2 compares it

@@ -19,6 +19,7 @@
 # on entry, and dispatches the partner's messages.
 
 from dhcpfo.compat import ip_str
+from dhcpfo.failover import amnesia
 from dhcpfo.failover import hashing
 from dhcpfo.failover import inbox
 from dhcpfo.failover import meta
@@ -161,52 +162,6 @@ class Relationship:
     def persist(self):
         self.log_meta(self.meta_key, self.meta_payload())
 
-    def restore_amnesia(self, payload):
-        h = self.holds
-        h.amnesia_until, h.partner_amnesia_until, h.amnesia_since, h.partner_amnesia_since = \
-            meta.unpack_amnesia(payload)
-
-    def first_contact(self, partner_state, now):
-        """The first STATE on a new link. Tell a new node from one that lost
-        its storage (docs/failover.md, "New node or lost storage"): both
-        start with no saved state, but only the new one meets a partner
-        that has no record of it either (a dhcpfo partner says so with
-        FLAG_NEVER_MET; an ISC partner that is itself recovering is new
-        too). A new node granted nothing, so nothing is held for it."""
-        self.knew_partner = self.partner_state != S.UNKNOWN
-        if self.holds.amnesia_until and self.saved is None and not self.knew_partner:
-            if self.channel.partner_is_isc:
-                new = partner_state in (S.RECOVER, S.RECOVER_WAIT, S.RECOVER_DONE)
-            else:
-                new = self.partner_never_met
-            if new:
-                self.holds.amnesia_until = 0
-                self.holds.amnesia_since = 0
-                self._log_amnesia()
-                self.events.count("peer.first-contact")
-
-    def set_amnesia(self, now, partner):
-        """Leases granted before a storage loss end within the longest lease
-        time plus MCLT past the potential expiration anyone acknowledged:
-        until then, expired addresses are held (failover/holds.py)."""
-        horizon = 0
-        for v in self.desired.values():
-            if v > horizon:
-                horizon = v
-        until = now + horizon + 2 * self.mclt
-        if partner:
-            self.holds.partner_amnesia_until = until
-            self.holds.partner_amnesia_since = now
-        else:
-            self.holds.amnesia_until = until
-            self.holds.amnesia_since = now
-        self._log_amnesia()
-
-    def _log_amnesia(self):
-        h = self.holds
-        self.log_meta(self.meta_key + meta.AMNESIA_KEY, meta.pack_amnesia(
-            h.amnesia_until, h.partner_amnesia_until, h.amnesia_since, h.partner_amnesia_since))
-
     # ------------------------------------------------------------------
     # life cycle and state changes
 
@@ -226,7 +181,7 @@ class Relationship:
             self.need_full = True
             self.persist()
         if self.need_full:
-            self.set_amnesia(now, False)
+            amnesia.lost(self, now, False)
         else:
             if saved in (S.PAUSED, S.SHUTDOWN):
                 saved = self.saved_previous
@@ -311,7 +266,7 @@ class Relationship:
         if full and self.knew_partner:
             # it asks for everything and we knew it: it lost what it granted
             # (a partner we never met asks because it is new: nothing to hold)
-            self.set_amnesia(now, True)
+            amnesia.lost(self, now, True)
         self.updates.start_sync(xid, full)
         self.push(now, out)
 
