@@ -345,9 +345,14 @@ def check_time(local_info, local_mid, partner_info, partner_mid):
     (midpoint of the request), compared; the permissible difference is the
     smaller of both nodes' time_skew_max (the seed's "minimum of the registry
     values"). Node times have 1 s resolution, so 1 s more is tolerated.
-    The difference and the limit used."""
-    diff = abs((partner_info["time"] - partner_mid) - (local_info["time"] - local_mid))
+    The difference and the limit used; None for the difference when a node
+    has no wall time yet (a board without a clock before NTP or its partner
+    told it the time, docs/time.md): it takes the partner's time at connect
+    and keeps its own local time, so there is no difference to check."""
     limit = min(local_info["time_skew_max"], partner_info["time_skew_max"])
+    if local_info["time"] is None or partner_info["time"] is None:
+        return None, limit
+    diff = abs((partner_info["time"] - partner_mid) - (local_info["time"] - local_mid))
     if diff > limit + 1:
         raise WizardError(MSG_TIME % span_text(limit))
     return diff, limit
@@ -520,7 +525,11 @@ def configure(local_ep, partner_ep, scopes=None, settings=None, say=print, hook=
         check_running(pi)
         passed(7, "yes")
         diff, limit = check_time(li, (t0 + t1) / 2, pi, (t1 + t2) / 2)
-        passed(8, "yes (%.0f s apart; permissible %s, the smaller of both servers')" % (diff, span_text(limit)))
+        if diff is None:
+            passed(8, "not applicable: %s has no wall time yet and takes its partner's at connect (docs/time.md)"
+                   % ("this server" if li["time"] is None else "the partner server"))
+        else:
+            passed(8, "yes (%.0f s apart; permissible %s, the smaller of both servers')" % (diff, span_text(limit)))
         provisioned = check_scopes(li, pi, scopes)
         passed(9, "no" + (" (%s: present identically in no relationship, taken as provisioned)"
                           % ", ".join(provisioned) if provisioned else ""))

@@ -45,6 +45,6 @@ def server_info(node, now):
                        "relationship": owner.get(sid), "digest": _digest(entry) if entry else None})
     s = node.config.server
     return {"name": s.name, "server_id": ip_str(s.server_id) if s.server_id else None, "version": VERSION,
-            "failover": PROTOCOL, "time": to_unix(now), "time_skew_max": s.time_skew_max,
+            "failover": PROTOCOL, "time": None if node.time.offset is None else to_unix(node.time.wall(now)), "time_skew_max": s.time_skew_max,
             "serving": node.started, "relationship_count": len(node.relationships),
             "max_relationships": MAX_RELATIONSHIPS, "relationships": rels, "scopes": scopes}
