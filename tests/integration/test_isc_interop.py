@@ -438,6 +438,13 @@ class TestDfoPrimary:
         assert p.duplicates() == []
         assert protocol_errors(p) == []
 
+    def test_dfo_primary_renews_after_isc_partner_down_restarts_cut_off(self, pair):
+        # before the tests that restart our node for good: after a restart
+        # the node grants only MCLT-long leases until the acknowledgements
+        # from before it have passed (docs/time.md, the unsure horizon), and
+        # this test's setup needs a full-length renewal
+        check_restart_cut_off_after_isc_pd(pair, "dfo-primary")
+
     def test_dfo_primary_returns_after_isc_partner_down(self, pair):
         p = pair
         settle(p)
@@ -463,9 +470,6 @@ class TestDfoPrimary:
         both_know(p, {lease.ip: c.mac})
         assert p.duplicates() == []
         assert protocol_errors(p) == []
-
-    def test_dfo_primary_renews_after_isc_partner_down_restarts_cut_off(self, pair):
-        check_restart_cut_off_after_isc_pd(pair, "dfo-primary")
 
     def test_isc_acks_outlive_the_connection(self, pair):
         """ISC batches its BNDACKs (up to 2 s) on a queue that is not tied to
