@@ -33,7 +33,10 @@ CHUNK = 50
 # wiped partner was held MCLT past what we knew, not past the loss.
 # 6220, 7024, 7391, 7491 (I1): in RESOLUTION-INTERRUPTED after the partner's
 # PARTNER-DOWN the secondary allocated BACKUP addresses the partner had used.
-REGRESSION_SEEDS = (95, 248, 803, 1302, 1894, 1966, 5807, 6220, 7024, 7391, 7491, 7924)
+# 3507 (I1, clock jumps): after a restart that forgot its downtime, our
+# unacknowledged renewal from before it lost to the partner's EXPIRED of the
+# shorter lease it knew, and the address went to another client.
+REGRESSION_SEEDS = (95, 248, 803, 1302, 1894, 1966, 3507, 5807, 6220, 7024, 7391, 7491, 7924)
 
 
 def _chunks():

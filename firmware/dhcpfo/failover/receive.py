@@ -61,6 +61,13 @@ def _store(rel, ups, cd, sc, off, m, now, out):
     if key in ups.lost:
         pending = 0  # the partner judged its copy better than ours (reason 16): take it
     if key in rel.time.stale:
+        if t.state(off) == lt.ACTIVE and st == lt.EXPIRED and t.expiry(off) > now:
+            # our grant from before that restart, never acknowledged: the
+            # partner's EXPIRED ends only the shorter lease it knew, and the
+            # client may hold ours (sim seed 3507, I1). Keep it and send it:
+            # our times read late, so it is held longer, never shorter
+            ups.resend(sc.index, off)
+            return fw.REJ_OUTDATED_INFO
         pending = 0  # ours is from before a restart that forgot its downtime: its times read late
     if pending and bu.ours_wins(t, off, rel.primary, st, their_cltt, cd.width() + CLTT_TIE):
         rel.stats["conflicts"] += 1
