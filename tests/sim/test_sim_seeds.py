@@ -36,7 +36,8 @@ CHUNK = 50
 # 3507 (I1, clock jumps): after a restart that forgot its downtime, our
 # unacknowledged renewal from before it lost to the partner's EXPIRED of the
 # shorter lease it knew, and the address went to another client.
-REGRESSION_SEEDS = (95, 248, 803, 1302, 1894, 1966, 3507, 5807, 6220, 7024, 7391, 7491, 7924)
+# 10986 (I1): a renewal rewrote the record (flags too) while its update was in flight, so that BNDACK cleared PENDING and the renewal never reached the partner.
+REGRESSION_SEEDS = (95, 248, 803, 1302, 1894, 1966, 3507, 5807, 6220, 7024, 7391, 7491, 7924, 10986)
 
 
 def _chunks():

@@ -75,8 +75,13 @@ class Updates:
         """The DHCP side changed a binding: it must reach the partner (lazy update)."""
         t = self.tables[si]
         f = t.flags(off)
-        t.set_flags(off, f | lt.PENDING)
         key = (si, off)
+        if not f & lt.MARK and self._in_flight(key):
+            # the DHCP side rewrote the record, flags too, while our update of
+            # it was out: that BNDACK must not settle this newer version
+            # (sim seed 10986, I1)
+            f |= lt.MARK
+        t.set_flags(off, f | lt.PENDING)
         if key in self.rejected:  # a new version: worth sending even after a refusal
             self.rejected.discard(key)
             self.lost.discard(key)
@@ -84,6 +89,12 @@ class Updates:
             self.dirty.add(key)  # in flight: queued again when acked
         else:
             self.enqueue(si, off)
+
+    def _in_flight(self, key):
+        for si, off, _p, _t in self.inflight.values():
+            if (si, off) == key:
+                return True
+        return False
 
     def resend(self, si, off):
         """Send our copy of a binding again (the partner's is less complete)."""
