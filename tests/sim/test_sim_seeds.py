@@ -37,7 +37,8 @@ CHUNK = 50
 # unacknowledged renewal from before it lost to the partner's EXPIRED of the
 # shorter lease it knew, and the address went to another client.
 # 10986 (I1): a renewal rewrote the record (flags too) while its update was in flight, so that BNDACK cleared PENDING and the renewal never reached the partner.
-REGRESSION_SEEDS = (95, 248, 803, 1302, 1894, 1966, 3507, 5807, 6220, 7024, 7391, 7491, 7924, 10986)
+# 11074, 11092 (I5): a pool move sent before a clockless restart lost here to the partner's EXPIRED but won there.
+REGRESSION_SEEDS = (95, 248, 803, 1302, 1894, 1966, 3507, 5807, 6220, 7024, 7391, 7491, 7924, 10986, 11074, 11092)
 
 
 def _chunks():

@@ -68,7 +68,11 @@ def _store(rel, ups, cd, sc, off, m, now, out):
             # our times read late, so it is held longer, never shorter
             ups.resend(sc.index, off)
             return fw.REJ_OUTDATED_INFO
-        pending = 0  # ours is from before a restart that forgot its downtime: its times read late
+        if t.state(off) == lt.ACTIVE or st == lt.ACTIVE or not t.flags(off) & lt.MARK:
+            pending = 0  # ours is from before a restart that forgot its downtime: its times read late
+        # else: a pool move of ours already sent, which the partner judges by
+        # those same late times: judge alike, or both copies lose (sim seeds
+        # 11074, 11092, I5: our BACKUP stored there, their EXPIRED FREE here)
     if pending and bu.ours_wins(t, off, rel.primary, st, their_cltt, cd.width() + CLTT_TIE):
         rel.stats["conflicts"] += 1
         ups.refused.add(key)
