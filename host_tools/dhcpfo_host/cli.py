@@ -33,13 +33,15 @@ class UsageError(Exception):
 
 def _node_conn(args):
     """(host, port, token, role, serial) from _node_args' options; UsageError on bad ones."""
-    token = args.token
-    if args.token_file:
-        try:
-            with open(args.token_file) as f:
-                token = f.read().strip()
-        except OSError as e:
-            raise UsageError("cannot read the token file: %s" % e)
+    from dhcpfo_host import mgmtclient
+
+    try:
+        token = mgmtclient.read_token(args.token, args.token_file)
+        # the wizard's and replication's partner: its own token, else this node's
+        partner_token = mgmtclient.read_token(getattr(args, "partner_token", None) or token,
+                                              getattr(args, "partner_token_file", None), "partner token")
+    except mgmtclient.MgmtError as e:
+        raise UsageError(str(e))
     host, port = args.host, args.port
     if args.tcp:
         host, _, port_text = args.tcp.rpartition(":")
@@ -47,7 +49,7 @@ def _node_conn(args):
             port = int(port_text)
         except ValueError:
             raise UsageError("--tcp wants HOST:PORT, got %r" % args.tcp)
-    return dict(host=host, port=port, token=token, role=args.role, serial=args.serial)
+    return dict(host=host, port=port, token=token, role=args.role, serial=args.serial, partner_token=partner_token)
 
 
 def _counters(args):

@@ -157,6 +157,18 @@ class SerialConnection(_Protocol):
         self.ser.close()
 
 
+def read_token(token, token_file, what="token"):
+    """The token given inline, or the first line of `token_file` when one is named;
+    MgmtError saying which file could not be read."""
+    if not token_file:
+        return token
+    try:
+        with open(token_file) as f:
+            return f.read().strip()
+    except OSError as e:
+        raise MgmtError("cannot read the %s file: %s" % (what, e))
+
+
 def connect(host=None, port=None, serial=None, token=None, role=session.ADMIN, timeout=None):
     """A connection over the serial console when `serial` is given, else TCP."""
     if serial:

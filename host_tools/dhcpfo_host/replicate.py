@@ -201,14 +201,7 @@ def main(args, kw):
             return 2
         if input(CONFIRM % what).strip().lower() not in ("y", "yes"):
             return 2
-    token = args.partner_token or kw["token"]
-    if args.partner_token_file:
-        try:
-            with open(args.partner_token_file) as f:
-                token = f.read().strip()
-        except OSError as e:
-            print("dhcpfo: cannot read the partner token file: %s" % e, file=sys.stderr)
-            return 2
+    token = kw["partner_token"]
     here = mgmtclient.connect(kw["host"], kw["port"], kw["serial"], kw["token"], kw["role"])
     conns = [here]
 

@@ -580,7 +580,7 @@ def configure_steps(local, partner, configs, provisioned, name, scopes, s, laddr
         return "created and deactivated: %s" % ", ".join(create)
 
     def provision():
-        want = dict((sid, serverinfo._digest(inactive[sid] if sid in inactive else configs[sid]))
+        want = dict((sid, serverinfo.scope_digest(inactive[sid] if sid in inactive else configs[sid]))
                     for sid in scopes)
         have = _digests(partner)
         moved = [sid for sid in provisioned if have.get(sid) != want[sid]]
@@ -625,7 +625,7 @@ def configure_steps(local, partner, configs, provisioned, name, scopes, s, laddr
         send_changes(partner, [({"cmd": "set-scope", "scope": sid, "active": configs[sid].get("active")},
                                 {"cmd": "set-scope", "scope": sid, "active": False}) for sid in create], activated)
         # identical to this server's now (the digest covers `active` too), and in the relationship
-        ours = dict((sid, serverinfo._digest(configs[sid])) for sid in scopes)
+        ours = dict((sid, serverinfo.scope_digest(configs[sid])) for sid in scopes)
         have = dict((x["scope"], x) for x in partner.ask({"cmd": "get-server-info"})["scopes"])
         differ = [x for x in scopes if x not in have or have[x]["digest"] != ours[x]]
         if differ:
@@ -838,14 +838,7 @@ def main(args, local_kw):
     from dhcpfo_host import failover_cli
 
     local_ep = Endpoint(local_kw["host"], local_kw["port"], local_kw["serial"], local_kw["token"])
-    token = args.partner_token or local_kw["token"]
-    if args.partner_token_file:
-        try:
-            with open(args.partner_token_file) as f:
-                token = f.read().strip()
-        except OSError as e:
-            print("dhcpfo: cannot read the partner's token file: %s" % e, file=sys.stderr)
-            return 2
+    token = local_kw["partner_token"]
     say = (lambda line: print(line, file=sys.stderr)) if args.json else (lambda line: print(line, flush=True))
     try:
         partner_ep = _partner_endpoint(args, token)

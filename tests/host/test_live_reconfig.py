@@ -45,17 +45,21 @@ def _config(tmp_path, i):
 class Proc:
     """One node process; its config file is written once and then only by the node."""
 
-    def __init__(self, tmp_path, i):
+    def __init__(self, tmp_path, i, doc=None, mgmt_port=None, env=None, token=TOKEN):
         self.i = i
+        self.port = mgmt_port or _mgmt_port(i)
+        self.token = token
+        self.env = env  # None: this process's environment
         self.path = tmp_path / ("node%d.json" % i)
         self.log = tmp_path / ("node%d.log" % i)
-        self.path.write_text(json.dumps(_config(tmp_path, i)))
+        self.path.write_text(json.dumps(_config(tmp_path, i) if doc is None else doc))
         self.proc = None
 
     def start(self):
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "dhcpfo_host.cli", "node", "--config",
-                                          str(self.path)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+                                          str(self.path)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                         env=self.env)
         _until(lambda: self._answers(), "node %d management port" % self.i, self)
         return self
 
@@ -68,11 +72,11 @@ class Proc:
             return None
 
     def call(self, req, timeout=10):
-        return mgmtclient.call("127.0.0.1", _mgmt_port(self.i), req, timeout=timeout, token=TOKEN)
+        return mgmtclient.call("127.0.0.1", self.port, req, timeout=timeout, token=self.token)
 
     def answer(self, req):
         """The node's answer, refusals included (call() raises on those)."""
-        with mgmtclient.Connection("127.0.0.1", _mgmt_port(self.i), TOKEN) as c:
+        with mgmtclient.Connection("127.0.0.1", self.port, self.token) as c:
             return c.request(req)
 
     def stop(self, sig=signal.SIGTERM):

@@ -8,12 +8,12 @@ at connect (get-failover config_drift, event 20267) on both nodes."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 from dhcpfo_host import mgmtclient
+from host import test_live_reconfig as live
+from host.test_live_reconfig import _until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BASE = 30000 + (os.getpid() % 4000) * 4  # DHCP, relay, failover
@@ -21,7 +21,6 @@ ADDR = ("127.83.0.2", "127.83.0.3")
 NET1, NET2, NET3 = "127.83.1.0", "127.83.2.0", "127.83.3.0"
 TOKEN = "replicate-admin-token"
 USER = "replicate-user-token"
-DEADLINE = 60.0  # generous: a loaded 2-core machine
 
 
 def _mgmt_port(i):
@@ -44,53 +43,17 @@ def _config(tmp_path, i):
     }
 
 
-class Proc:
+class Proc(live.Proc):
+    """test_live_reconfig's node process on this test's addresses and ports."""
+
     def __init__(self, tmp_path, i):
-        self.i = i
-        self.path = tmp_path / ("node%d.json" % i)
-        self.log = tmp_path / ("node%d.log" % i)
-        self.path.write_text(json.dumps(_config(tmp_path, i)))
-        self.proc = None
-
-    def start(self):
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "dhcpfo_host.cli", "node", "--config",
-                                          str(self.path)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-        _until(self._answers, "node %d management port" % self.i, self)
-        return self
-
-    def _answers(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("node %d exited: %s" % (self.i, self.log.read_text()[-3000:]))
-        try:
-            return self.call({"cmd": "help"}, timeout=1)
-        except (OSError, mgmtclient.MgmtError):
-            return None
-
-    def call(self, req, timeout=10):
-        return mgmtclient.call("127.0.0.1", _mgmt_port(self.i), req, timeout=timeout, token=TOKEN)
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(20)
+        super().__init__(tmp_path, i, _config(tmp_path, i), _mgmt_port(i), token=TOKEN)
 
     def rel(self):
         return self.call({"cmd": "get-failover"})["relationships"][0]
 
     def scope(self, net):
         return self.call({"cmd": "get-scope-config", "scope": net})["config"]
-
-
-def _until(fn, what, *procs):
-    deadline = time.time() + DEADLINE
-    while time.time() < deadline:
-        got = fn()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for %s; logs:\n%s" % (
-        what, "\n".join(p.log.read_text()[-2000:] for p in procs)))
 
 
 def _normal(a, b, drift):

@@ -35,21 +35,13 @@ class Node(Proc):
     be compared byte for byte with what the node writes after a change."""
 
     def __init__(self, tmp_path, i, edit=None, env=None):
-        super().__init__(tmp_path, i)
+        super().__init__(tmp_path, i, env=dict(os.environ, **env) if env else None)
         doc = _config(tmp_path, i)
         doc["scopes"].append({"id": NET3, "mask": 24, "lease_time": 900,
                               "ranges": [{"start": "127.81.3.10", "end": "127.81.3.20"}]})
         if edit is not None:
             edit(doc)
         self.path.write_text(json_dumps(boardconf.compile_config(doc)))
-        self.env = dict(os.environ, **(env or {}))
-
-    def start(self):
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "dhcpfo_host.cli", "node", "--config", str(self.path)],
-                                         stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=self.env)
-        _until(lambda: self._answers(), "node %d management port" % self.i, self)
-        return self
 
     def endpoint(self, token=TOKEN):
         return wizard.Endpoint("127.0.0.1", _mgmt_port(self.i), None, token)

@@ -16,7 +16,9 @@ ondemand.droppable(__name__)
 PROTOCOL = "draft-ietf-dhc-failover-12"
 
 
-def _digest(entry):
+def scope_digest(entry):
+    """A scope's configuration digest, the same on every node and runtime (the wizard
+    compares the two nodes' with it)."""
     # compat.json_dumps is canonical (sorted keys, same bytes on both runtimes)
     return "%08x" % crc32(json_dumps(entry).encode())
 
@@ -42,7 +44,7 @@ def server_info(node, now):
         entry = docs.get(sid)
         scopes.append({"scope": sid, "name": sc.name, "prefix": sc.prefix, "active": sc.active,
                        "bootp": bool(entry.get("bootp")) if entry else None,
-                       "relationship": owner.get(sid), "digest": _digest(entry) if entry else None})
+                       "relationship": owner.get(sid), "digest": scope_digest(entry) if entry else None})
     s = node.config.server
     return {"name": s.name, "server_id": ip_str(s.server_id) if s.server_id else None, "version": VERSION,
             "failover": PROTOCOL, "time": None if node.time.offset is None else to_unix(node.time.wall(now)), "time_skew_max": s.time_skew_max,
