@@ -93,6 +93,7 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, runner.stop)
+        loop.add_signal_handler(signal.SIGHUP, reload_config, runner, config_path)
         if ready_file:
             loop.call_later(0.2, _write_ready, ready_file, udp.port)
         print("dhcpfo node %s: DHCP on %s:%d, %d scope(s), %d relationship(s), management on %s"
@@ -119,6 +120,32 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
     return 0
 
 
+def reload_config(runner, config_path):
+    """SIGHUP (`systemctl reload`, `kill -HUP`): the configuration file read
+    again and applied live with import-config's rules - scopes and server
+    options/policies change, anything else that differs (relationships,
+    server settings) is refused by name and nothing is applied; a scope with
+    active leases is never removed this way (`dhcpfo config import --force`
+    does that on purpose). Returns the answer; the outcome is also printed."""
+    from dhcpfo_host.boardconf import load_document_file
+
+    try:
+        doc = load_document_file(config_path)[0]
+    except OSError as e:
+        resp = {"ok": False, "error": "cannot read %s: %s" % (config_path, e)}
+    except cfgmod.ConfigError as e:
+        resp = {"ok": False, "error": "%s refused: %s" % (config_path, "; ".join(e.errors))}
+    else:
+        resp = runner.mgmt({"cmd": "import-config", "config": doc}, runner.clock.now(), "administrator")
+        runner.flush()  # the change is durable (file rewritten, leases logged) like any command's
+    if resp.get("ok"):
+        print("dhcpfo: configuration reloaded from %s" % config_path, flush=True)
+    else:
+        print("dhcpfo: configuration reload refused, nothing changed: %s" % resp.get("error"),
+              file=sys.stderr, flush=True)
+    return resp
+
+
 def _fail_stop_printer(name):
     """on_fail_stop for CPython: the reason on stderr. Out of memory, even
     formatting it can fail; then a line built at start-up is written."""
@@ -141,4 +168,4 @@ def _write_ready(path, port):
         f.write("%d\n" % port)
 
 
-__all__ = ["run", "build", "load_config", "ip_text"]
+__all__ = ["run", "build", "load_config", "reload_config", "ip_text"]

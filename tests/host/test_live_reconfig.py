@@ -301,3 +301,42 @@ def test_the_rewritten_configuration_keeps_the_file_permissions(tmp_path):
     ConfigFile(str(path)).write({"failover": []})
     assert json.loads(path.read_text()) == {"failover": []}
     assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def _reloaded(node, marker, count):
+    """SIGHUP, then wait until the node's log says `marker` `count` times."""
+    node.proc.send_signal(signal.SIGHUP)
+    _until(lambda: node.log.read_text().count(marker) >= count, "%r in the log" % marker, node)
+
+
+def test_sighup_reloads_the_edited_file_live_and_refuses_what_needs_more(pair):
+    """`kill -HUP` / `systemctl reload`: scope changes in the edited file apply
+    without a restart and without losing a lease; a file that is not valid,
+    or that changes what a reload may not (a relationship), is refused with
+    the reason and changes nothing; the node keeps serving throughout."""
+    a = pair[0]
+    a.start()
+    bound = _serve(NET1, [ADDR[0]], 3, seed=23)
+    doc = json.loads(a.path.read_text())
+    doc["scopes"][1]["lease_time"] = 1234
+    doc["scopes"][1]["ranges"].append({"start": "127.81.2.60", "end": "127.81.2.69"})
+    a.path.write_text(json.dumps(doc))
+    _reloaded(a, "configuration reloaded from", 1)
+    got = a.call({"cmd": "get-scope-config", "scope": NET2})["config"]
+    assert got["lease_time"] == 1234 and len(got["ranges"]) == 2, got
+    _has(a, NET1, bound)
+
+    good = a.path.read_text()  # the node rewrote it, compiled
+    a.path.write_text(good[: len(good) // 2])  # cut short: not JSON
+    _reloaded(a, "configuration reload refused, nothing changed", 1)
+    doc = _config(a.path.parent, 0)  # a valid file (human form) that adds a relationship
+    doc["failover"] = [{"name": "p", "role": "primary", "mode": "load-balance",
+                        "local": {"address": ADDR[0], "port": BASE + 2},
+                        "partner": {"address": ADDR[1], "port": BASE + 2}, "scopes": [NET1], "mclt": 300}]
+    a.path.write_text(json.dumps(doc))
+    _reloaded(a, "configuration reload refused, nothing changed", 2)
+    assert a.log.read_text().rsplit("reload refused", 1)[1].splitlines()[0].endswith(
+        "need the failover commands or a restart: failover")
+    assert a.rels() == {} and a.proc.poll() is None
+    assert a.call({"cmd": "get-scope-config", "scope": NET2})["config"]["lease_time"] == 1234
+    _has(a, NET1, bound)
