@@ -59,6 +59,7 @@ _DHCPFO = (
     "mgmt/commands.py",
     "mgmt/failover.py",
     "mgmt/helptext.py",
+    "mgmt/leases.py",
     "mgmt/serverinfo.py",
     "mgmt/scopes.py",
     "mgmt/reads.py",
