@@ -56,6 +56,7 @@ _DHCPFO = (
     "lease/status.py",
     "lease/table.py",
     "mgmt/__init__.py",
+    "mgmt/cmdlets.py",
     "mgmt/commands.py",
     "mgmt/failover.py",
     "mgmt/helptext.py",

@@ -30,12 +30,14 @@ def _count_arg(req, key, default, lo):
 # Which module answers which command, as strings rather than a table of
 # functions (a board's heap): a request imports only the module its command
 # is in (droppable, dhcpfo/ondemand.py), never the others. The read commands
-# (mgmt/reads.py) and the leases list (mgmt/leases.py) take (cmds, req, now);
+# (mgmt/reads.py, mgmt/cmdlets.py) and the leases list (mgmt/leases.py) take
+# (cmds, req, now);
 # the failover changes (mgmt/failover.py) and the scope commands
 # (mgmt/scopes.py: SCOPE_READS only read, SCOPE_CHANGES change the node, the
 # export too: it holds the management tokens and shared secrets) take
 # (node, req, now). `help` lists mgmt/helptext.py's names.
-READS = " help status get-counters get-events get-scope-statistics get-failover "
+READS = " help status get-counters get-events "
+CMDLETS = " get-scope-statistics get-failover "
 FAILOVER_CHANGES = " add-failover remove-failover add-failover-scope remove-failover-scope set-failover "
 SCOPE_READS = " get-scope-config get-config-digest help-scopes "
 SCOPE_CHANGES = (" set-scope-config add-scope remove-scope set-scope add-range remove-range add-exclusion"
@@ -59,7 +61,7 @@ class Commands:
         name = req.get("cmd")
         key = " %s " % name if isinstance(name, str) and name and " " not in name else "  "
         changes = key in FAILOVER_CHANGES or key in SCOPE_CHANGES or name == "set-failover-state"
-        known = changes or key in READS or key in SCOPE_READS or name in ("get-leases", "get-server-info")
+        known = changes or key in READS or key in CMDLETS or key in SCOPE_READS or name in ("get-leases", "get-server-info")
         if role != "administrator" and changes:
             return {"ok": False, "error": "the %s role may only read; %s changes the node" % (role, name)}
         if not known:
@@ -77,6 +79,9 @@ class Commands:
         if key in READS:
             from dhcpfo.mgmt import reads
             return getattr(reads, fn)(self, req, now)
+        if key in CMDLETS:
+            from dhcpfo.mgmt import cmdlets
+            return getattr(cmdlets, fn)(self, req, now)
         if name == "get-leases":
             from dhcpfo.mgmt import leases
             return leases.get_leases(self, req, now)
