@@ -74,6 +74,13 @@ def _timeboot(fn, *args):
 
     return getattr(timeboot, fn)(*args)
 
+def _relchange(fn, *args):
+    """relchange.<fn>(*args): live relationship changes, droppable (ondemand.py)."""
+    from dhcpfo import relchange
+
+    return getattr(relchange, fn)(*args)
+
+
 class Node:
     """A dhcpfo node: scopes, lease tables, DHCP service and failover relationships."""
 
@@ -340,89 +347,22 @@ class Node:
         return None
 
     # ------------------------------------------------------------------
-    # live reconfiguration (failover/reconfig.py has the rules). Each call
-    # validates an edited copy of the configuration document first and
-    # raises ReconfigError, changing nothing, when a rule forbids it; else
-    # it applies the change and puts the new document in out.config (the
-    # driver writes it atomically after this turn's records), so a node
-    # built from that document and the records resumes as changed.
+    # live reconfiguration: relchange.py (loaded for the call, dropped after)
 
     def create_relationship(self, spec, now):
-        from dhcpfo.failover import reconfig as rc
-        new, cfg = rc.create(self._doc(), spec)
-        rcf = cfg.relationship(spec.get("name"))
-        used = [r.meta_key for r in self.relationships]
-        if len(used) >= SLOTS:
-            raise rc.ReconfigError(["at most %d relationships" % SLOTS])
-        rel = self._add(rcf, _free_slot(used))
-        self._commit(new, cfg)
-        self._claim(rel)
-        # fresh records in the slot, whatever an earlier owner left there
-        from dhcpfo.failover import meta
-        rel.persist()
-        self._log_meta(rel.meta_key + AMNESIA, meta.pack_amnesia(0, 0))
-        for sc in rel.scopes:
-            rc.send_in_use(rel, sc, self.out)  # what this node granted alone, the partner learns
-        if self.started:
-            rel.start(now, self.out)  # new: no saved state, learns everything from the partner
-        from dhcpfo.failover import audit
-        audit.created(self.events, now, rcf, self.config.server.server_id)
-        return rel
+        return _relchange("create_relationship", self, spec, now)
 
     def delete_relationship(self, name, now, force=False):
-        from dhcpfo.failover import reconfig as rc
-        rel = self.relationship(name)
-        new, cfg = rc.delete(self._doc(), name, rel, force)
-        for lk in list(rel.channel.links):
-            self.out.close(lk.conn)
-        for conn in [c for c in self._conns if self._conns[c] is rel]:
-            del self._conns[conn]
-        self._unregister(rel)
-        self._log_meta(SLOT_OWNER + rel.meta_key, bytes(20))  # the slot is free
-        self._commit(new, cfg)
-        from dhcpfo.failover import audit
-        audit.deleted(self.events, now, rel.rc, self.config.server.server_id)
+        return _relchange("delete_relationship", self, name, now, force)
 
     def add_failover_scopes(self, name, scope_ids, now):
-        from dhcpfo.failover import reconfig as rc
-        rel = self._existing(name)
-        new, cfg = rc.add_scopes(self._doc(), name, scope_ids)
-        self._commit(new, cfg)
-        rel.rc = cfg.relationship(name)
-        added = []
-        for sid in rel.rc.scopes:
-            sc = self.scopes.by_id(sid)
-            if sc is not None and sc not in rel.scopes:
-                rc.add_scope(rel, sc, now, self.out)
-                self.server.authorities[sc.index] = rel.authority
-                added.append(sc.id)
-        from dhcpfo.failover import audit
-        audit.scopes_changed(self.events, now, rel.rc, added, True)
+        return _relchange("add_failover_scopes", self, name, scope_ids, now)
 
     def remove_failover_scopes(self, name, scope_ids, now, force=False):
-        from dhcpfo.failover import reconfig as rc
-        rel = self._existing(name)
-        new, cfg = rc.remove_scopes(self._doc(), name, scope_ids, rel, force)
-        self._commit(new, cfg)
-        rel.rc = cfg.relationship(name)
-        removed = []
-        for sc in list(rel.scopes):
-            if sc.id not in rel.rc.scopes:
-                rc.remove_scope(rel, sc)
-                self.server.authorities[sc.index] = self._standalone()
-                removed.append(sc.id)
-        from dhcpfo.failover import audit
-        audit.scopes_changed(self.events, now, rel.rc, removed, False)
+        return _relchange("remove_failover_scopes", self, name, scope_ids, now, force)
 
     def set_relationship(self, name, changes, now):
-        from dhcpfo.failover import reconfig as rc
-        rel = self._existing(name)
-        new, cfg = rc.set_options(self._doc(), name, changes)
-        self._commit(new, cfg)
-        old = rel.rc
-        rc.apply_settings(rel, cfg.relationship(name), changes, now, self.out)
-        from dhcpfo.failover import audit
-        audit.settings_changed(self.events, now, old, rel.rc)
+        return _relchange("set_relationship", self, name, changes, now)
 
     def _doc(self):
         if self.doc is None and self._doc_source is not None:
@@ -436,30 +376,8 @@ class Node:
             raise ReconfigError(["this node was built without its configuration document"])
         return self.doc
 
-    def _existing(self, name):
-        rel = self.relationship(name)
-        if rel is None:
-            from dhcpfo.failover.reconfig import ReconfigError
-            raise ReconfigError(["no failover relationship named %r" % (name,)])
-        return rel
-
-    def _commit(self, doc, cfg):
-        self.doc = doc
-        self.config.failover = cfg.failover
-        self.out.config = doc
-        for rel in self.relationships:
-            if getattr(rel, "cfgd", None) is not None:
-                rel.cfgd[1] = None  # its scopes may have changed
-
     def _claim(self, rel):
         self._log_meta(SLOT_OWNER + rel.meta_key, struct.pack("!I", _owner_id(rel.name)) + bytes(16))
-
-    def _unregister(self, rel):
-        if rel in self.relationships:
-            self.relationships.remove(rel)
-        for sc in rel.scopes:
-            if self.server.authorities[sc.index] is rel.authority:
-                self.server.authorities[sc.index] = self._standalone()
 
     def _standalone(self):
         from dhcpfo.dhcp.server import STANDALONE

@@ -203,16 +203,18 @@ def run(heap_bytes, flash, cfg_dir):
         r["acked"] = ev("served", "H.value('a', 'acked')")
         r["per_address"] = (table + r["served"] - before) / P.CLIENTS
         step("events", "H.fill_events(%d)" % now[0])
-        step("mgmt", "H.mgmt_hold(True)")  # the code a request loads stays for the phase
+        # one on-demand stretch per request: its code and answer, dropped after
         off = 0
         while off is not None:
-            step("mgmt", "_o = H.leases_page(%d, %d)" % (off, now[0]))
+            step("mgmt", "H.mgmt_hold(True); _o = H.leases_page(%d, %d)" % (off, now[0]))
             off = ev("mgmt", "_o")
+            step("mgmt", "H.mgmt_hold(False)")
         reads_ok = True
         for cmd in P.MGMT_READS:
-            step("mgmt", "_o = H.mgmt_read(%r, %d)" % (cmd, now[0]))
+            step("mgmt", "H.mgmt_hold(True); _o = H.mgmt_read(%r, %d)" % (cmd, now[0]))
             reads_ok = reads_ok and ev("mgmt", "_o")
-        step("mgmt", "H.S['a'].pop('answer', None); H.mgmt_hold(False)")
+            step("mgmt", "H.mgmt_hold(False)")
+        step("mgmt", "H.S['a'].pop('answer', None)")
         r["listed"] = ev("mgmt", "H.value('a', 'listed')") if reads_ok else -1
         step("resync", "H.disconnect('a', %d)" % now[0])
         P.drop("b")

@@ -345,22 +345,25 @@ async function heapRun(fwDir, testsDir, cfgs, variant) {
   const garbage = {};
   for (const k of ["discover", "request", "peer"]) garbage[k] = Math.round((await A.eval(`H.value('a', 'garbage-${k}')`)) / 254);
   await step("events", `H.fill_events(${now})`);
-  // Management: the command table and what the commands import stay loaded
-  // for the whole phase (ondemand.enter), so every sample holds them, as the
-  // heap does while a board answers a request.
-  await step("mgmt", "H.mgmt_hold(True)");
+  // Management: each request runs inside one on-demand stretch
+  // (ondemand.enter .. leave), sampled before it ends, so the sample holds
+  // the code that request loaded and its answer, as the heap does while a
+  // board answers it (mgmt.handler drops that code after every request).
   let off = 0;
   while (off !== null) {
-    await A.run(`_o = H.leases_page(${off}, ${now})`);
+    await A.run(`H.mgmt_hold(True)\n_o = H.leases_page(${off}, ${now})`);
     off = await A.eval("_o");
     await sample("mgmt");
+    await step("mgmt", "H.mgmt_hold(False)");
   }
   let statusOk = true;
   for (const cmd of ["status", "get-failover", "get-counters", "get-scope-statistics", "get-events"]) {
+    await A.run("H.mgmt_hold(True)");
     statusOk = statusOk && await A.eval(`H.mgmt_read('${cmd}', ${now})`);
     await sample("mgmt");
+    await step("mgmt", "H.mgmt_hold(False)");
   }
-  await step("mgmt", "H.S['a'].pop('answer', None)\nH.mgmt_hold(False)");
+  await step("mgmt", "H.S['a'].pop('answer', None)");
   const listed = statusOk ? await A.eval("H.value('a', 'listed')") : -1;
   await step("resync", `H.disconnect('a', ${now})`);
   await B.run(`H.drop('b')\nH.build('b', ${now})`);

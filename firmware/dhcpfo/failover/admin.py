@@ -1,4 +1,5 @@
-# failover/admin.py - what an operator may ask of a relationship, and its status.
+# failover/admin.py - what an operator may ask of a relationship (its
+# status report is failover/report.py).
 #
 # The requests are the draft's administrative events (partner-down §9.8.4,
 # §9.9.3, §9.11.3; shutdown §9.14; pause §9.13) fed to states.py, with the
@@ -7,9 +8,6 @@
 # (dhcpfo/ondemand.py); the relationship's events are in notice.py.
 
 from dhcpfo import ondemand
-from dhcpfo.compat import ip_str
-from dhcpfo.failover import hashing
-from dhcpfo.failover import perf
 from dhcpfo.failover import states as S
 
 ondemand.droppable(__name__)
@@ -41,39 +39,3 @@ def request(rel, what, now, out):
                   partner_down_newer=rel.partner_state == S.PARTNER_DOWN)
     else:
         raise ValueError("unknown state request %r: use partner-down, shutdown, pause or resume" % (what,))
-
-
-def status(rel, now):
-    share = (hashing.primary_share(rel.hba) * 100 + 128) // 256  # rounded, as hba_for_percent rounds
-    drift = (None, None, None)
-    if rel.cfgd is not None:
-        from dhcpfo.failover import cfgdigest
-        drift = cfgdigest.status(rel)
-    return {
-        "name": rel.name,
-        "role": "primary" if rel.primary else "secondary",
-        "mode": rel.rc.mode,
-        "state": S.name(rel.state),
-        "state_since": rel.stos,
-        "partner_state": S.name(rel.partner_state),
-        "partner": ip_str(rel.partner_address),
-        "partner_server": getattr(rel.rc, "partner_host", None) or ip_str(rel.partner_address),
-        "connected": rel.channel.link is not None,
-        "mclt": rel.mclt,
-        "load_balance_percent": share if rel.primary else 100 - share,
-        "reserve_percent": rel.rc.reserve_percent,
-        "auto_state_switchover": rel.safe_period or None,
-        "authentication": rel.channel.key is not None,
-        # the seed's TimeOutOfSync: the partner's clock is off by more than permitted
-        "time_out_of_sync": rel.clockdiff.out, "clock_difference": rel.clockdiff.last,
-        "time_skew_max": rel.clockdiff.skew_max,
-        "pending_updates": len(rel.updates.inflight),
-        "scopes": [ip_str(sc.network) for sc in rel.scopes],
-        # configuration drift (failover/cfgdigest.py): None when not compared
-        # (no dhcpfo partner has sent its digest, or no document to digest)
-        "config_digest": drift[0],
-        "partner_config_digest": drift[1],
-        "config_drift": drift[2],
-        "counters": dict(rel.stats),
-        "performance": perf.counters([rel]),
-    }

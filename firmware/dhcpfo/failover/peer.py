@@ -14,7 +14,8 @@
 #   authority.py  what the DHCP server may do               (self.authority)
 #   meta.py       the durable state records
 #   notice.py     state and contact events
-#   admin.py      operator state requests and status (loaded on use)
+#   admin.py      operator state requests (loaded on use)
+#   report.py     status for management (loaded on use)
 # This module feeds events to states.py, carries out what a state asks for
 # on entry, and dispatches the partner's messages.
 
@@ -407,7 +408,7 @@ class Relationship:
         return now + 1
 
     # ------------------------------------------------------------------
-    # administration (failover/admin.py)
+    # administration (failover/admin.py) and status (failover/report.py)
 
     def admin(self, what, now, out):
         from dhcpfo.failover import admin
@@ -415,6 +416,6 @@ class Relationship:
         admin.request(self, what, now, out)
 
     def status(self, now):
-        from dhcpfo.failover import admin
+        from dhcpfo.failover import report
 
-        return admin.status(self, now)
+        return report.status(self, now)

@@ -11,7 +11,7 @@
 # change leaves the node and its file as they were. Values are in the
 # compiled form of the file (options as [code, hex]): the host CLI
 # (dhcpfo_host/scope_cli.py) turns option names and typed values into it.
-# Imported on first use (Commands.scopecmd), like mgmt/failover.py.
+# Imported on first use (Commands._run), like mgmt/failover.py.
 
 from dhcpfo import ondemand
 from dhcpfo.compat import ip_str, json_dumps, json_loads
