@@ -8,6 +8,7 @@
 
 from dhcpfo import ondemand
 from dhcpfo.compat import ip_str
+from dhcpfo.config import UNRESOLVED
 from dhcpfo.failover import hashing
 from dhcpfo.failover import perf
 from dhcpfo.failover import states as S
@@ -56,7 +57,7 @@ def status(rel, now):
         "state": S.name(rel.state),
         "state_since": rel.stos,
         "partner_state": S.name(rel.partner_state),
-        "partner": ip_str(rel.partner_address),
+        "partner": None if rel.partner_address == UNRESOLVED else ip_str(rel.partner_address),
         "partner_server": getattr(rel.rc, "partner_host", None) or ip_str(rel.partner_address),
         "connected": rel.channel.link is not None,
         "mclt": rel.mclt,
