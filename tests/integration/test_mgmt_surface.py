@@ -87,6 +87,9 @@ def _config(side, data_dir=None):
                      "local": {"address": me["ip"], "port": me["spare_fo"] + i},
                      "partner": {"address": "127.0.%d.%d" % (me["spare_net"] // 100 + 10, i + 1), "port": 9},
                      "scopes": [net]})
+    # two given by host name in the file: one resolves (the driver looks it up at start), one never does
+    rels[1]["partner"] = {"host": "localhost", "port": 9}
+    rels[2]["partner"] = {"host": "no-such-host.invalid", "port": 9}
     return {"server": server, "scopes": scopes, "failover": rels}
 
 
@@ -217,6 +220,13 @@ def _every_command(c, side):
     assert fo["errors"] == ["no failover relationship named no-such-relationship"]
     rel = fo["relationships"][0]
     assert rel["state"] == "normal" and rel["time_out_of_sync"] is False and rel["time_skew_max"] == 60
+    # partners named in the configuration file: looked up by the node's driver when it started
+    _poll(lambda: _ok(c, {"cmd": "get-failover", "name": "spare-0"})["relationships"][0]["partner"], 60,
+          "spare-0's partner host name looked up")
+    named = run({"cmd": "get-failover", "name": ["spare-0", "spare-1"]})["relationships"]
+    assert (named[0]["partner"], named[0]["partner_server"]) == ("127.0.0.1", "localhost"), named
+    assert (named[1]["partner"], named[1]["partner_server"]) == (None, "no-such-host.invalid"), named
+    assert run({"cmd": "get-counters"})["counters"].get("peer.resolve-failed", 0) >= 1
     fo = run({"cmd": "get-failover", "scope": [FREE_SCOPES[0], PAIR_SCOPE]})
     assert [r["name"] for r in fo["relationships"]] == [PAIR]
     assert fo["errors"] == ["scope %s is not part of any failover relationship" % FREE_SCOPES[0]]
