@@ -203,6 +203,10 @@ def _every_command(c, side):
     cmds = run({"cmd": "help"})["commands"]
     st = run({"cmd": "status"})
     assert st["name"] == side and len(st["relationships"]) == 31
+    # one line per relationship (get-failover has the rest): 31 in full were ~37 KB, past a board's heap
+    assert set(st["relationships"][0]) == {"name", "state", "partner_state", "partner", "partner_server",
+                                           "connected"}
+    assert [r["name"] for r in st["relationships"]][:2] == [PAIR, "spare-0"]
     run({"cmd": "get-leases", "scope": PAIR_SCOPE})
     run({"cmd": "get-leases", "scope": "10.99.99.0"}, False, "unknown scope")
     run({"cmd": "get-counters"})

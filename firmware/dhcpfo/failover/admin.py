@@ -44,22 +44,31 @@ def request(rel, what, now, out):
         raise ValueError("unknown state request %r: use partner-down, shutdown, pause or resume" % (what,))
 
 
+def summary(rel):
+    """What `status` shows of a relationship: a line of it (the node's
+    `status` with 31 relationships in full was ~37 KB, more than a board's
+    heap can build and encode; get-failover has the rest, by name)."""
+    return {
+        "name": rel.name,
+        "state": S.name(rel.state),
+        "partner_state": S.name(rel.partner_state),
+        "partner": None if rel.partner_address == UNRESOLVED else ip_str(rel.partner_address),
+        "partner_server": getattr(rel.rc, "partner_host", None) or ip_str(rel.partner_address),
+        "connected": rel.channel.link is not None,
+    }
+
+
 def status(rel, now):
     share = (hashing.primary_share(rel.hba) * 100 + 128) // 256  # rounded, as hba_for_percent rounds
     drift = (None, None, None)
     if rel.cfgd is not None:
         from dhcpfo.failover import cfgdigest
         drift = cfgdigest.status(rel)
-    return {
-        "name": rel.name,
+    st = summary(rel)
+    st.update({
         "role": "primary" if rel.primary else "secondary",
         "mode": rel.rc.mode,
-        "state": S.name(rel.state),
         "state_since": rel.stos,
-        "partner_state": S.name(rel.partner_state),
-        "partner": None if rel.partner_address == UNRESOLVED else ip_str(rel.partner_address),
-        "partner_server": getattr(rel.rc, "partner_host", None) or ip_str(rel.partner_address),
-        "connected": rel.channel.link is not None,
         "mclt": rel.mclt,
         "load_balance_percent": share if rel.primary else 100 - share,
         "reserve_percent": rel.rc.reserve_percent,
@@ -77,4 +86,5 @@ def status(rel, now):
         "config_drift": drift[2],
         "counters": dict(rel.stats),
         "performance": perf.counters([rel]),
-    }
+    })
+    return st
