@@ -2,13 +2,14 @@
 MicroPython, firmware/main.py) driven over its serial console (a pty), and a
 CPython `dhcpfo node` driven over TCP. They are failover partners on
 loopback (no root needed), each with 30 more relationships whose partners
-never answer, so each holds 31, the seed's maximum.
+never answer, so each holds 31, the seed's maximum; two of those name their
+partner by host name in the configuration file (one resolves, one never).
 
 Both go through every command the firmware answers (its command table and
 the scope commands of SCOPE_READS/SCOPE_CHANGES: a command added there
 without a call here fails the test), each with a call whose result is
-checked (a lease taken by a real DHCP exchange is deleted), including the error paths the
-seed defines: an unknown relationship name is a non-terminating error (the
+checked (a lease taken by a real DHCP exchange is deleted), including the
+error paths the seed defines: an unknown relationship name is a non-terminating error (the
 answer carries the errors and the other names' results), PartnerDown outside
 COMMUNICATION_INTERRUPTED is refused (and works once the partner is gone),
 a safe period with AutoStateTransition false is refused, the 32nd
