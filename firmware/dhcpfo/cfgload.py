@@ -10,7 +10,7 @@ from dhcpfo.compat import json_loads
 from dhcpfo.config import (FORMAT, LOG_LEVELS, MAX_HOST, MAX_NAME, MAX_POOL, MAX_RELATIONSHIPS, MAX_VALUE,
                            T1_PERMILLE, T2_PERMILLE, Config, ConfigError, FailoverConfig,
                            MatchConfig, PolicyConfig, ReservationConfig, ScopeConfig,
-                           ServerConfig, addr_delta, and4, mask_of, or_not4, parse_hex, parse_ip)
+                           ServerConfig, UNRESOLVED, addr_delta, and4, mask_of, or_not4, parse_hex, parse_ip)
 
 ondemand.droppable(__name__)
 
@@ -283,8 +283,9 @@ def _relationship(r, scopes):
         _fail(r.at("name"), "must not be empty")
     f.role = r.choice("role", ("primary", "secondary"))
     f.mode = r.choice("mode", ("load-balance", "hot-standby"))
-    f.partner_address = r.ip("partner_address")
     f.partner_host = r.str("partner_host", MAX_HOST, True)
+    # a partner given by host name alone: the driver resolves it (runtime/aio.py)
+    f.partner_address = r.ip("partner_address", f.partner_host is not None) or UNRESOLVED
     f.partner_port = r.int("partner_port", 1, 65535)
     f.local_address = r.ip("local_address")
     f.local_port = r.int("local_port", 1, 65535)

@@ -19,8 +19,11 @@ FORMAT = "dhcpfo-compiled-1"  # the "format" key of a compiled document
 MAX_RELATIONSHIPS = const(31)  # Windows' limit per server (seed, wizard checks)
 MAX_POOL = const(65536)  # addresses per scope: offsets stay small ints
 MAX_NAME = const(126)  # failover relationship name, as Windows
-MAX_HOST = const(253)
-MGMT_MAX_CONNECTIONS = const(4)  # concurrent TCP management sessions by default (a board's heap)  # a DNS host name (RFC 1035: 253 characters written out)
+MAX_HOST = const(253)  # a DNS host name (RFC 1035: 253 characters written out)
+# the partner address of a relationship given by host name that has not
+# resolved yet: matches no connection; the driver resolves and tells the node
+UNRESOLVED = b"\x00\x00\x00\x00"
+MGMT_MAX_CONNECTIONS = const(4)  # concurrent TCP management sessions by default (a board's heap)
 MAX_VALUE = const(1024)  # longest option value: more fits no 1500-octet reply
 DEFAULT_LEASE_TIME = const(86400)
 DEFAULT_MCLT = const(3600)

@@ -340,6 +340,15 @@ class Node:
                     return rel
         return None
 
+    def partner_resolved(self, rel, addr):
+        """The driver looked up rel's partner host name (the core never
+        resolves): connections from and to `addr` are the partner's now.
+        True when that changed the address."""
+        if rel.partner_address == addr:
+            return False
+        rel.partner_address = addr
+        return True
+
     def relationship(self, name):
         for rel in self.relationships:
             if rel.name == name:

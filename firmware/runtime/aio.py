@@ -19,7 +19,7 @@ import gc
 
 from dhcpfo import events as ev
 from dhcpfo.compat import IS_MICROPYTHON, asyncio, ip_str, json_dumps, json_loads
-from dhcpfo.config import FAILOVER_PORT, MGMT_MAX_CONNECTIONS, parse_ip
+from dhcpfo.config import FAILOVER_PORT, MGMT_MAX_CONNECTIONS, UNRESOLVED, parse_ip
 from dhcpfo.mgmt import session as msession
 from dhcpfo.wire import dhcp as wire
 from dhcpfo.wire import failover as fw
@@ -27,6 +27,7 @@ from runtime.udp import DRAIN_MAX
 
 BROADCAST = "255.255.255.255"
 CONNECT_TIMEOUT = 5  # seconds for a failover TCP connect before retrying
+RESOLVE_RETRY = 30  # seconds at least between lookups of a partner host name that failed (a board blocks on each)
 PEER_READ_MAX = 4096  # bytes per read from a partner
 PEER_BACKLOG_MAX = 65536  # unsent bytes to one partner before the link counts as lost
 MGMT_LINE_MAX = 4096  # a longer management request is answered with an error and closes the connection
@@ -98,25 +99,43 @@ def _error_line(text):
 def resolve_partner(req):
     """add-failover may name the partner by host name: the driver resolves it
     here (the core never does) into req["resolved"], or req["resolve_error"].
-    getaddrinfo(host, port)[0][-1] is the form every MicroPython port takes;
-    it blocks the loop for the lookup, which a rare, administrator-only
-    command can afford. CPython asks for IPv4 only (localhost is ::1 first)."""
+    The lookup blocks the loop, which a rare, administrator-only command can
+    afford."""
     req.pop("resolved", None)  # only the driver says what a name resolved to
     req.pop("resolve_error", None)
     host = req.get("partner")
     if req.get("cmd") != "add-failover" or type(host) is not str or not host or parse_ip(host) is not None:
         return
     port = req.get("partner_port")
-    port = port if type(port) is int else FAILOVER_PORT
     try:
-        import socket
-        if IS_MICROPYTHON:
-            ai = socket.getaddrinfo(host, port)[0][-1]
-        else:
-            ai = socket.getaddrinfo(host, port, socket.AF_INET)[0][-1]
-        req["resolved"] = ip_str(peer_ip(ai))
+        req["resolved"] = ip_str(lookup(host, port if type(port) is int else FAILOVER_PORT))
     except Exception as e:  # OSError (no such name), or an address that is not IPv4
         req["resolve_error"] = _why(e)
+
+
+def lookup(host, port):
+    """A host name -> its IPv4 address (4 bytes); raises when it does not
+    resolve. socket.getaddrinfo(host, port) is the form every MicroPython
+    port takes (it blocks the loop for the lookup)."""
+    import socket
+    return _first_ipv4(socket.getaddrinfo(host, port), host)
+
+
+async def lookup_async(host, port):
+    """lookup() without blocking the loop where the runtime can (CPython's
+    resolver runs in a thread; a board's lookup blocks)."""
+    if IS_MICROPYTHON:
+        return lookup(host, port)
+    return _first_ipv4(await asyncio.get_running_loop().getaddrinfo(host, port), host)
+
+
+def _first_ipv4(infos, host):
+    """The first IPv4 address of getaddrinfo's answer (CPython lists ::1
+    first for localhost); each entry's last item is the socket address."""
+    for ai in infos:
+        if ai[0] == 2:  # AF_INET on every port
+            return peer_ip(ai[-1])
+    raise ValueError("%s has no IPv4 address" % host)
 
 
 _REPLY_NAMES = ("bootreply", "discover", "offer", "request", "decline", "ack", "nak")
@@ -130,9 +149,11 @@ def _reply_name(payload):
         return None
     return _REPLY_NAMES[mt] if mt < len(_REPLY_NAMES) else None
 def endpoints(rel):
-    """(partner host, partner port, local address, local port) of a relationship, as text."""
+    """(partner address, partner port, local address, local port) of a
+    relationship, as text; the partner's address is the one the node holds
+    (a partner given by host name: what it last resolved to)."""
     rc = rel.rc
-    return ip_text(rc.partner_address), rc.partner_port, ip_text(rc.local_address), rc.local_port
+    return ip_text(rel.partner_address), rc.partner_port, ip_text(rc.local_address), rc.local_port
 
 
 class PeerConn:
@@ -188,6 +209,7 @@ class NodeRunner:
         self.servers = []  # the management listener
         self.listeners = {}  # (address, port) -> failover listener (None while it opens)
         self.connectors = {}  # relationship -> its connector task
+        self.unresolved = []  # relationships whose partner host name did not resolve at the last lookup
         self.beat = 0  # tick-task turns: the watchdog feeds only while this moves
         self.peer_nomem = 0  # partner reads in a row that failed for memory
         self.extra_tasks = []  # (name, coroutine) run under the same guard (board: link, watchdog)
@@ -517,16 +539,58 @@ class NodeRunner:
             srv.close()
 
     async def connector_task(self, rel, host, port, local):
-        """Keep one outgoing attempt going per relationship while it has no link."""
+        """Keep one outgoing attempt going per relationship while it has no
+        link. A partner given by host name is looked up before the first
+        attempt and again after a lost link; a failed lookup is tried again
+        before the next attempt at least RESOLVE_RETRY seconds later (on a
+        board a lookup blocks the loop for as long as the DNS server takes),
+        dialling meanwhile the address the node had, if any."""
         delay = 1
+        fresh = False  # the partner's host name was looked up since the link was last up
+        retry_at = 0  # (node time) when a lookup that failed may be tried again
         while self.running:
             if rel.link_up():
                 delay = 1
+                fresh = False
                 await asyncio.sleep(1)
                 continue
-            ok = await self._connect(host, port, local)
+            name = getattr(rel.rc, "partner_host", None)
+            if name and not fresh and self.clock.now() >= retry_at:
+                fresh = await self.resolve(rel, name)
+                if not fresh:
+                    retry_at = self.clock.now() + RESOLVE_RETRY
+            if rel.partner_address == UNRESOLVED:  # nowhere to dial until the name resolves
+                await asyncio.sleep(1)
+                continue
+            ok = await self._connect(ip_text(rel.partner_address), port, local)
             await asyncio.sleep(1 if ok else delay)
             delay = delay * 2 if delay < 8 else 10
+
+    async def resolve(self, rel, name):
+        """Look up the partner's host name and tell the node (the core never
+        resolves). A failure is counted and, when it starts, an event; the
+        node keeps the address it had (none, or the last one). True when
+        the name resolved."""
+        ev_ = self.node.events
+        try:
+            addr = await lookup_async(name, rel.rc.partner_port)
+        except Exception as e:  # OSError: no such name, no DNS server; ValueError: not IPv4
+            now = self.clock.now()
+            ev_.count("peer.resolve-failed")
+            if rel not in self.unresolved:
+                self.unresolved.append(rel)
+                ev_.emit(now, ev.WARN, ev.EV_SERVICE,
+                         "failover relationship %s: partner host name %s could not be resolved (%s); "
+                         "retrying before each connect attempt%s"
+                         % (rel.name, name, _why(e), "" if rel.partner_address == UNRESOLVED
+                            else ", meanwhile using %s" % ip_text(rel.partner_address)))
+            return False
+        if rel in self.unresolved:
+            self.unresolved.remove(rel)
+        if self.node.partner_resolved(rel, addr):
+            ev_.emit(self.clock.now(), ev.INFO, ev.EV_SERVICE, "failover relationship %s: partner host name %s is %s"
+                     % (rel.name, name, ip_text(addr)))
+        return True
 
     async def _read_line(self, reader, buf):
         """One request line of at most MGMT_LINE_MAX bytes; None when the

@@ -79,7 +79,7 @@ def _scope(s):
 
 
 def _relationship(f):
-    return {"name": f.name, "role": f.role, "mode": f.mode,
+    out = {"name": f.name, "role": f.role, "mode": f.mode,
             "partner_address": _ip(f.partner_address), "partner_port": f.partner_port,
             "local_address": _ip(f.local_address), "local_port": f.local_port,
             "scopes": [ip_str(s) for s in f.scopes], "mclt": f.mclt,
@@ -90,6 +90,9 @@ def _relationship(f):
             "enable_authentication": f.enable_authentication, "max_unacked": f.max_unacked,
             "max_response_delay": f.max_response_delay,
             "load_balance_max_seconds": f.load_balance_max_seconds}
+    if f.partner_host is not None:  # given by host name: the node resolves it when it starts
+        out["partner_host"] = f.partner_host
+    return out
 
 
 def compile_validated(cfg):

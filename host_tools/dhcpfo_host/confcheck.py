@@ -17,6 +17,7 @@ from dhcpfo.config import (DEFAULT_LEASE_TIME, DEFAULT_MCLT, FAILOVER_PORT, LOG_
                            FailoverConfig, MatchConfig, PolicyConfig, ReservationConfig,
                            ScopeConfig, ServerConfig, addr_delta, and4, ip_str, mask_of,
                            or_not4, parse_hex, parse_ip, parse_mac, prefix_of)
+from dhcpfo.mgmt.failover import is_host_name
 from dhcpfo.wire.options import (Definitions, OptionValueError, encode_option_value, option_code,
                                  option_name)
 
@@ -64,6 +65,7 @@ _FO_KEYS = ("name", "role", "mode", "partner", "local", "scopes", "mclt", "load_
             "enable_authentication", "max_unacked", "max_response_delay", "receive_timer",
             "load_balance_max_seconds")
 _ENDPOINT_KEYS = ("address", "port")
+_PARTNER_KEYS = ("address", "host", "port")
 
 
 
@@ -790,6 +792,30 @@ def _endpoint(c, d, key, path, default_addr, required):
     return addr, port
 
 
+def _partner(c, d, path):
+    """(address, host name, port) of failover[i].partner: an IPv4 address, or
+    a host name the node resolves when it starts (docs/config.md), or both
+    (the address is used while the name does not resolve)."""
+    v = d.get("partner")
+    p = _sub(path, "partner")
+    if v is None:
+        c.err(p, "required")
+        return None, None, FAILOVER_PORT
+    e = c.obj(v, p, _PARTNER_KEYS)
+    if e is None:
+        return None, None, None
+    host = e.get("host")
+    if host is not None and not is_host_name(host):
+        c.err(_sub(p, "host"), "not a DNS host name: %s (letters, digits and hyphens in dot-separated labels; "
+              "an IPv4 address goes in address)" % _show(host))
+        host = None
+    if e.get("address") is None and "host" not in e:
+        c.err(_sub(p, "address"), "required (the partner's IPv4 address; or host, its DNS host name)")
+    addr = c.ip(e, "address", p, None)
+    port = c.int(e, "port", p, FAILOVER_PORT, 1, 65535)
+    return addr, host, port
+
+
 def _relationship(c, v, path, server, scopes, taken):
     d = c.obj(v, path, _FO_KEYS)
     if d is None:
@@ -802,7 +828,7 @@ def _relationship(c, v, path, server, scopes, taken):
     if "role" not in d or d.get("role") is None:
         c.err(_sub(path, "role"), "required (primary or secondary)")
     f.mode = c.choice(d, "mode", path, "load-balance", ("load-balance", "hot-standby"))
-    f.partner_address, f.partner_port = _endpoint(c, d, "partner", path, None, True)
+    f.partner_address, f.partner_host, f.partner_port = _partner(c, d, path)
     # local defaults to server.server_id; when that is missing it is reported there.
     local_default = server.server_id if server is not None else None
     f.local_address, f.local_port = _endpoint(c, d, "local", path, local_default, False)
@@ -975,9 +1001,10 @@ def pair_errors(mine, theirs):
             out.append(p + "both ends are %s" % f.role)
         if f.mode != g.mode:
             out.append(p + "mode %s here, %s on the partner" % (f.mode, g.mode))
-        if (f.partner_address, f.partner_port) != (g.local_address, g.local_port):
+        # a partner given by host name alone is checked by port only (no lookups here)
+        if (f.partner_address or g.local_address, f.partner_port) != (g.local_address, g.local_port):
             out.append(p + "partner address here is not the partner's local address")
-        if (f.local_address, f.local_port) != (g.partner_address, g.partner_port):
+        if (f.local_address, f.local_port) != (g.partner_address or f.local_address, g.partner_port):
             out.append(p + "local address here is not the partner's partner address")
         if f.mclt != g.mclt:
             out.append(p + "mclt %d here, %d on the partner" % (f.mclt, g.mclt))

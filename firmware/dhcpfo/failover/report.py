@@ -6,11 +6,27 @@
 
 from dhcpfo import ondemand
 from dhcpfo.compat import ip_str
+from dhcpfo.config import UNRESOLVED
 from dhcpfo.failover import hashing
 from dhcpfo.failover import perf
 from dhcpfo.failover import states as S
 
 ondemand.droppable(__name__)
+
+
+def summary(rel):
+    """What `status` shows of a relationship: a line of it (the node's
+    `status` with 31 relationships in full was ~37 KB, more than a board's
+    heap can build and encode; get-failover has the rest, by name)."""
+    return {
+        "name": rel.name,
+        "state": S.name(rel.state),
+        "partner_state": S.name(rel.partner_state),
+        # a partner named by host name has no address until the driver resolved it
+        "partner": None if rel.partner_address == UNRESOLVED else ip_str(rel.partner_address),
+        "partner_server": getattr(rel.rc, "partner_host", None) or ip_str(rel.partner_address),
+        "connected": rel.channel.link is not None,
+    }
 
 
 def status(rel, now):
@@ -19,16 +35,11 @@ def status(rel, now):
     if rel.cfgd is not None:
         from dhcpfo.failover import cfgdigest
         drift = cfgdigest.status(rel)
-    return {
-        "name": rel.name,
+    st = summary(rel)
+    st.update({
         "role": "primary" if rel.primary else "secondary",
         "mode": rel.rc.mode,
-        "state": S.name(rel.state),
         "state_since": rel.stos,
-        "partner_state": S.name(rel.partner_state),
-        "partner": ip_str(rel.partner_address),
-        "partner_server": getattr(rel.rc, "partner_host", None) or ip_str(rel.partner_address),
-        "connected": rel.channel.link is not None,
         "mclt": rel.mclt,
         "load_balance_percent": share if rel.primary else 100 - share,
         "reserve_percent": rel.rc.reserve_percent,
@@ -46,4 +57,5 @@ def status(rel, now):
         "config_drift": drift[2],
         "counters": dict(rel.stats),
         "performance": perf.counters([rel]),
-    }
+    })
+    return st

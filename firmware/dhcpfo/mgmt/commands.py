@@ -43,6 +43,12 @@ SCOPE_READS = " get-scope-config get-config-digest help-scopes "
 SCOPE_CHANGES = (" set-scope-config add-scope remove-scope set-scope add-range remove-range add-exclusion"
                  " remove-exclusion add-reservation remove-reservation set-option remove-option add-policy"
                  " remove-policy delete-lease import-config export-config ")
+OTHERS = " get-leases get-server-info set-failover-state "
+
+
+def names():
+    """Every command name answered here (tests drive each one)."""
+    return (READS + CMDLETS + FAILOVER_CHANGES + SCOPE_READS + SCOPE_CHANGES + OTHERS).split()
 
 # Rows per page of a list reply (leases, events) unless the driver allows
 # more: a leases row is ~250 B of heap while the reply is built and again
@@ -61,7 +67,7 @@ class Commands:
         name = req.get("cmd")
         key = " %s " % name if isinstance(name, str) and name and " " not in name else "  "
         changes = key in FAILOVER_CHANGES or key in SCOPE_CHANGES or name == "set-failover-state"
-        known = changes or key in READS or key in CMDLETS or key in SCOPE_READS or name in ("get-leases", "get-server-info")
+        known = changes or key in READS or key in CMDLETS or key in SCOPE_READS or key in OTHERS
         if role != "administrator" and changes:
             return {"ok": False, "error": "the %s role may only read; %s changes the node" % (role, name)}
         if not known:
