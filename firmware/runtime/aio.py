@@ -181,6 +181,7 @@ class NodeRunner:
                  user_token=None, config_path=None, mgmt_max=MGMT_MAX_CONNECTIONS):
         self.node = node
         self.config_path = config_path  # where Outbox.config goes (runtime/cfgfile.py)
+        self.mgmt_line_max = MGMT_LINE_MAX  # a board's bound; a host node takes whole documents
         self.config_file = None  # its ConfigFile, made at the first change (heap on a board)
         self.store = store
         self.clock = clock
@@ -593,15 +594,16 @@ class NodeRunner:
         return True
 
     async def _read_line(self, reader, buf):
-        """One request line of at most MGMT_LINE_MAX bytes; None when the
+        """One request line of at most self.mgmt_line_max bytes; None when the
         connection closed or sat idle MGMT_IDLE seconds; False when too long."""
+        limit = self.mgmt_line_max
         while True:
             i = buf.find(b"\n")
-            if 0 <= i <= MGMT_LINE_MAX:
+            if 0 <= i <= limit:
                 line = bytes(buf[:i])
                 buf[:] = buf[i + 1:]
                 return line
-            if len(buf) > MGMT_LINE_MAX:
+            if len(buf) > limit:
                 self.node.events.count("mgmt.too-long")
                 return False
             try:
@@ -657,7 +659,8 @@ class NodeRunner:
                     break
                 if line is False:
                     try:
-                        writer.write(_error_line("request longer than %d bytes; connection closed" % MGMT_LINE_MAX))
+                        writer.write(_error_line("request longer than %d bytes; connection closed"
+                                                 % self.mgmt_line_max))
                         await writer.drain()
                     except OSError:
                         pass

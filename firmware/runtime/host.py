@@ -19,6 +19,11 @@ from runtime import eventlog, syslog
 from runtime.udp import UdpEndpoint
 
 
+# a management request on a Linux node may carry a whole configuration
+# document (import-config: tens of KB); a board keeps aio.MGMT_LINE_MAX (4 KB)
+HOST_REQUEST_MAX = 1 << 20
+
+
 def load_config(path):
     """Validate and compile on the host side (a human JSON config, or an already
     compiled one), then load it with the board's loader; on error print every
@@ -87,6 +92,7 @@ def run(config_path, data_dir=None, verbose=False, ready_file=None):
                         relay_port=srv.relay_port, token=srv.mgmt_token,
                         user_token=srv.mgmt_user_token, mgmt_max=srv.mgmt_max_connections,
                         config_path=config_path)  # live changes rewrite the file (compiled form)
+    runner.mgmt_line_max = HOST_REQUEST_MAX
     mgmt_listen = (ip_text(srv.mgmt_address), srv.mgmt_port) if srv.mgmt_port else None
 
     async def main():

@@ -214,7 +214,9 @@ def main(args, kw):
         return send
 
     def partner_for(rel):
-        host, port = rel["partner"], kw["port"]
+        # partner_server: its host name when given by name (partner is null until resolved)
+        shown = rel["partner"] or rel["partner_server"]
+        host, port = shown, kw["port"]
         if args.partner_tcp:
             host, _, p = args.partner_tcp.rpartition(":")
             port = int(p)
@@ -225,9 +227,9 @@ def main(args, kw):
 
             def unreachable(req):
                 raise mgmtclient.MgmtError("cannot reach %s:%d: %s" % (host, port, err))
-            return unreachable, rel["partner"]
+            return unreachable, shown
         conns.append(c)
-        return call(c), rel["partner"]
+        return call(c), shown
 
     def say(msg):
         print(msg, flush=True)

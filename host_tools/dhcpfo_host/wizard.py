@@ -670,9 +670,16 @@ def _status(side, name):
 # Deconfigure
 
 
+def _partner_of(entry):
+    """The partner of a relationship (get-server-info's form) as the node was
+    given it: its host name when named so (its address is null until the node
+    resolved it), else its address."""
+    return entry.get("partner_host") or entry["partner_address"]
+
+
 def recreate_request(entry, secret):
     """add-failover that brings back relationship `entry` (get-server-info's form)."""
-    req = {"cmd": "add-failover", "name": entry["name"], "partner": entry["partner_address"],
+    req = {"cmd": "add-failover", "name": entry["name"], "partner": _partner_of(entry),
            "local_address": entry["local_address"], "local_port": entry["local_port"],
            "partner_port": entry["partner_port"], "role": entry["role"], "mode": entry["mode"],
            "scopes": list(entry["scopes"]), "mclt": entry["mclt"], "force": True}
@@ -716,7 +723,7 @@ def deconfigure(local_ep, partner_ep, name, scopes=None, force=False, shared_sec
             raise WizardError("relationship %s authenticates its messages: give its shared secret (--shared-secret)"
                               " so that a rollback can recreate it" % name)
         if partner_ep is None:
-            partner_ep = Endpoint(entry["partner_address"], MGMT_PORT, None, local_ep.token, local_ep.timeout)
+            partner_ep = Endpoint(_partner_of(entry), MGMT_PORT, None, local_ep.token, local_ep.timeout)
         # the seed's first step: both servers' state; outside NORMAL only this server is changed
         mine = _status(local, name)
         why = None
