@@ -149,6 +149,9 @@ class DhcpServer:
         self.authorities = [STANDALONE] * len(tables)
         self._offers = {}  # client key -> (scope index, offset, until)
         self._offered = {}  # (scope index, offset) -> client key
+        # no held offer ends before this (a lower bound; None: none held since
+        # the last scan): _prune skips its scan of every offer until then
+        self._first_until = None
         self._cursor = [0] * len(tables)  # allocation scan start per scope
         self._expire_cursor = [0] * len(tables)
         a = abuse_settings(abuse)
@@ -660,8 +663,12 @@ class DhcpServer:
             self._offered.pop((old[0], old[1]), None)
         if len(self._offers) >= OFFER_CAP:
             self._prune(now)
-        self._offers[key] = (si, off, now + self.offer_hold)
+        until = now + self.offer_hold
+        self._offers[key] = (si, off, until)
         self._offered[(si, off)] = key
+        first = self._first_until
+        if first is None or until < first:
+            self._first_until = until
 
     def _unhold(self, key):
         old = self._offers.pop(key, None)
@@ -677,8 +684,21 @@ class DhcpServer:
         return n
 
     def _prune(self, now):
-        for key in [k for k, v in self._offers.items() if v[2] <= now]:
-            self._unhold(key)
+        first = self._first_until
+        if first is not None and first <= now:
+            # some offer may have ended: one scan, which also finds the next end
+            # (a full table pruned on every DISCOVER scanned 512 offers each time)
+            gone = []
+            first = None
+            for k, v in self._offers.items():
+                until = v[2]
+                if until <= now:
+                    gone.append(k)
+                elif first is None or until < first:
+                    first = until
+            for key in gone:
+                self._unhold(key)
+            self._first_until = first
         while len(self._offers) >= OFFER_CAP:  # still full: drop an arbitrary one
             for key in self._offers:
                 self._unhold(key)
