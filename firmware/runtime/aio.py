@@ -20,6 +20,7 @@ import gc
 from dhcpfo import events as ev
 from dhcpfo.compat import IS_MICROPYTHON, asyncio, ip_str, json_dumps, json_loads
 from dhcpfo.config import FAILOVER_PORT, MGMT_MAX_CONNECTIONS, UNRESOLVED, parse_ip
+from dhcpfo.failover import states as fstates
 from dhcpfo.mgmt import session as msession
 from dhcpfo.wire import dhcp as wire
 from dhcpfo.wire import failover as fw
@@ -33,6 +34,10 @@ PEER_BACKLOG_MAX = 65536  # unsent bytes to one partner before the link counts a
 MGMT_LINE_MAX = 4096  # a longer management request is answered with an error and closes the connection
 MGMT_IDLE = 300  # seconds a management connection may send nothing before it is closed (frees its slot)
 NOMEM_LIMIT = 8  # wake-ups in a row whose input could not even be read: not recoverable
+# Partner reads lost for memory count until every relationship is NORMAL
+# again, not until the next read that worked: a fragmented board heap let
+# each new link read once and fail on the next, and kept a pair in RECOVER
+# (serving nothing) for good while both nodes looked alive.
 
 
 class FailStop(Exception):
@@ -212,7 +217,7 @@ class NodeRunner:
         self.connectors = {}  # relationship -> its connector task
         self.unresolved = []  # relationships whose partner host name did not resolve at the last lookup
         self.beat = 0  # tick-task turns: the watchdog feeds only while this moves
-        self.peer_nomem = 0  # partner reads in a row that failed for memory
+        self.peer_nomem = 0  # partner reads lost for memory since every relationship was last NORMAL
         self.extra_tasks = []  # (name, coroutine) run under the same guard (board: link, watchdog)
 
     # ------------------------------------------------------------------
@@ -433,7 +438,17 @@ class NodeRunner:
                 self.fail_stop("lease store commit failed: " + _why(e))
                 raise FailStop(self.failed)
             self.beat += 1
+            self.links_recovered()
             await asyncio.sleep(1)
+
+    def links_recovered(self):
+        """Forget partner reads lost for memory once every relationship is
+        NORMAL: the links work again. Until then they add up to a fail-stop."""
+        if self.peer_nomem:
+            for rel in self.node.relationships:
+                if rel.state != fstates.NORMAL:
+                    return
+            self.peer_nomem = 0
 
     async def _peer_loop(self, conn):
         self.conns.append(conn)
@@ -447,14 +462,13 @@ class NodeRunner:
                 gc.collect()
                 self.node.events.count("peer.nomem")
                 self.peer_nomem += 1
-                if self.peer_nomem >= NOMEM_LIMIT:
-                    raise  # never recovers: a fail-stop, not a link that flaps for ever
+                if self.peer_nomem >= NOMEM_LIMIT:  # see NOMEM_LIMIT: links that never recover
+                    raise  # a fail-stop, not a link that flaps for ever
                 break
             except OSError:  # refused, reset, unreachable: an ordinary lost link
                 break
             if not data:
                 break
-            self.peer_nomem = 0
             self.node.peer_data(conn, data, self.clock.now())
             self.flush()
         self._lost(conn)

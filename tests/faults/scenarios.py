@@ -17,6 +17,7 @@ Every wait polls with a deadline; every loop is bounded in count and time.
 """
 
 import glob
+import json
 import os
 import resource
 import shutil
@@ -25,12 +26,11 @@ import time
 
 from faults import ledger
 from integration.netns import LabError, PerfResult, tool, wait_until
-from integration.nodes import PYTHON, Node
+from integration.nodes import PYTHON, Node, NodeError
 from integration.pair import SCOPE, Pair
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOADCLIENT = os.path.join(HERE, "..", "integration", "loadclient.py")
-HOG = os.path.join(HERE, "memhog.py")
 POOL = ("198.18.0.20", "198.18.0.250")
 PERF_ADDR = "198.18.0.10/24"
 MCLT = 90          # first leases are MCLT long: longer than a run's checks need
@@ -68,14 +68,12 @@ class FaultNode(Node):
 class FaultPair(Pair):
     """The lab pair plus load generators and the ledger of every ACK."""
 
-    def __init__(self, lab, time_skew_max=None, mgmt_max_connections=None):
+    def __init__(self, lab, time_skew_max=None):
         Pair.__init__(self, lab, mclt=MCLT, lease_time=LEASE_TIME, max_response_delay=RECEIVE_TIMER,
                       lb_max_seconds=3, pool=POOL, node_class=FaultNode)
         for node in self.nodes.values():
             if time_skew_max is not None:
                 node.config["server"]["time_skew_max"] = time_skew_max
-            if mgmt_max_connections is not None:
-                node.config["server"]["mgmt"]["max_connections"] = mgmt_max_connections
             node.write_config()
         self.load_host = lab.add_host("load")
         self.perf_host = lab.add_host("perf", PERF_ADDR)
@@ -345,31 +343,91 @@ def _vm_size(pid):
     raise LabError("no VmSize for pid %d" % pid)
 
 
+def _ack_records(path):
+    """The ACK lines of a loadclient output file (complete lines only)."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            if line.endswith("\n"):
+                rec = json.loads(line)
+                if rec.get("ev") == "ack":
+                    out.append(rec)
+    return out
+
+
+def _served(fp, out):
+    """(ACKs by a, clients that got an ACK) of one loadclient wave."""
+    recs = _ack_records(out)
+    by_a = sum(1 for rec in recs if fp.side_of_sid(rec.get("sid")) == "a")
+    return by_a, len(set(rec["mac"] for rec in recs))
+
+
+BIG_SCOPE_ID = "10.0.0.0"  # a /16 off the lab's segments: no client asks in it
+BIG_SCOPE_RANGE = ["10.0.0.1", "10.0.255.254"]  # 65,534 addresses (MAX_POOL is 65,536)
+
+
 def memory_a(fp):
-    """Starve a: its address-space limit (RLIMIT_AS) set to what it maps now,
-    then management clients that each send 4 KB without a line end make it
-    need more. It must fail-stop (exit 3, FAIL-STOP on its log) and b take over."""
+    """Starve a: its address-space limit (RLIMIT_AS, prlimit: the soft limit) set to what
+    it maps now, so no allocation may take a new page from the kernel.
+
+    Measured (docs/faults.md "What starves a node"): a running node maps nothing new
+    under any load (its tables are preallocated), so load alone never makes
+    it allocate. Under the limit: a storm of 100 new clients in one window,
+    real clients and whole-table management reads must still be served
+    (a has not lost its memory, so it must not stop or go half-dead). Then
+    the one thing that must allocate, a live add-scope of 65,534 addresses
+    (a new preallocated table): it must be refused "out of memory" with the
+    node unchanged and still serving, both NORMAL (docs/boards.md
+    "Fail-stop": a MemoryError in a command that changed nothing is an
+    error answer, not a fail-stop). Repair: the limit lifted; the same
+    add-scope must then succeed (it was refused for memory only), and is
+    removed again."""
     node = fp.nodes["a"]
     size = _vm_size(node.pid)
-    resource.prlimit(node.pid, resource.RLIMIT_AS, (size, size))
-    proc, out = fp.wave("during", 40, seconds=60, wait=False)
-    hog = fp.hosts["a"].run_logged([PYTHON, HOG, "127.0.0.1", str(node.mgmt[1]), "64", "90"], "memhog")
+    hard = resource.prlimit(node.pid, resource.RLIMIT_AS)[1]  # kept: lowering it could not be undone here
+    resource.prlimit(node.pid, resource.RLIMIT_AS, (size, hard))
+    fp.notes.append("a limited to its mapping, %d KB" % (size // 1024))
+    _, out = fp.wave("storm", 100, window=100)
+    fp.real_clients(during_fault=True)
+    for _ in range(5):
+        node.call("get-leases", timeout=10, scope=SCOPE, limit=100000)
+        node.call("get-events", timeout=10, limit=100000)
+        node.call("status", timeout=10)
+    served, bound = _served(fp, out)
+    grown = _vm_size(node.pid) - size
+    nomem = dict((k, v) for k, v in node.counters().items() if "nomem" in k)
+    fp.notes.append("under the limit: %d of the storm's 100 clients bound, %d by a; mapping grew %d KB; "
+                    "nomem counters %s" % (bound, served, grown // 1024, nomem or "none"))
+    if not served or bound < 100:
+        fp.failures.append("under the limit the storm was not served: %d bound, %d by a" % (bound, served))
+    cfg = dict(node.call("get-scope-config", scope=SCOPE)["config"])
+    cfg.update({"id": BIG_SCOPE_ID, "name": "memory-a", "prefix": 16, "ranges": [BIG_SCOPE_RANGE],
+                "exclusions": [], "reservations": []})
     try:
-        wait_until(lambda: node.proc.poll() is not None, 90, 0.2, "the starved node to stop")
-    finally:
-        fp.hosts["a"].stop(hog)
-    rc = node.proc.returncode
-    stopped = "FAIL-STOP" in node.log()
-    fp.notes.append("a exit %s, FAIL-STOP logged: %s" % (rc, stopped))
-    if rc != 3 or not stopped:
-        fp.failures.append("starved node did not fail-stop as documented (exit %s, FAIL-STOP %s)"
-                           % (rc, stopped))
-    fp.wait_states({"b": CI}, 30, interval=0.1)
-    fp.real_clients(sides=("a",), during_fault=True)
-    fp.wave_wait(proc, 70)
-    t = time.monotonic()
-    node.start(40)
-    return t
+        resp = node.call("add-scope", timeout=20, config=cfg)
+        fp.failures.append("add-scope of %d addresses under the limit was not refused: %s"
+                           % (65534, resp))
+    except NodeError as e:
+        fp.notes.append("add-scope under the limit: %s" % str(e).split(": ", 1)[-1])
+        if "out of memory" not in str(e):
+            fp.failures.append("add-scope under the limit refused for another reason: %s" % e)
+    scopes = [s["scope"] for s in node.call("status")["scopes"]]
+    if scopes != [SCOPE]:
+        fp.failures.append("a's scopes after the refused add-scope: %s" % scopes)
+    if not node.running():
+        fp.failures.append("a exited under the limit (status %s)" % node.proc.returncode)
+    _, out = fp.wave("refused", 20)
+    served, bound = _served(fp, out)
+    fp.notes.append("after the refusal %d of 20 new clients bound, %d by a" % (bound, served))
+    if not served or bound < 20:
+        fp.failures.append("after the refused add-scope: %d of 20 bound, %d by a (a zombie?)" % (bound, served))
+    states = dict((side, fp.state(side)) for side in ("a", "b"))
+    if states != {"a": "normal", "b": "normal"}:
+        fp.failures.append("the pair left NORMAL under the limit: %s" % states)
+    resource.prlimit(node.pid, resource.RLIMIT_AS, (hard, hard))
+    node.call("add-scope", timeout=20, config=cfg)
+    node.call("remove-scope", timeout=20, scope=BIG_SCOPE_ID)
+    return time.monotonic()  # the pair never left NORMAL: the time to NORMAL is one poll
 
 
 FAULTS = {
@@ -384,9 +442,7 @@ FAULTS = {
 }
 SHORT = ("sigkill-b", "partition")
 LOSSY = ("loss-delay",)
-# memory-a: the starving clients are management connections, which a node
-# caps (server.mgmt.max_connections, default 4): the most it allows
-PAIR_OPTIONS = {"skew-b+5m": {"time_skew_max": 600}, "memory-a": {"mgmt_max_connections": 64}}  # a real client may give up under loss: not counted as a failure
+PAIR_OPTIONS = {"skew-b+5m": {"time_skew_max": 600}}  # a real client may give up under loss: not counted as a failure
 
 
 def needs(name):
