@@ -186,7 +186,7 @@ class NodeRunner:
                  user_token=None, config_path=None, mgmt_max=MGMT_MAX_CONNECTIONS):
         self.node = node
         self.config_path = config_path  # where Outbox.config goes (runtime/cfgfile.py)
-        self.mgmt_line_max = MGMT_LINE_MAX  # a board's bound; a host node takes whole documents
+        self.mgmt_line_max = MGMT_LINE_MAX  # once authenticated (a host node takes whole documents)
         self.config_file = None  # its ConfigFile, made at the first change (heap on a board)
         self.store = store
         self.clock = clock
@@ -607,10 +607,9 @@ class NodeRunner:
                      % (rel.name, name, ip_text(addr)))
         return True
 
-    async def _read_line(self, reader, buf):
-        """One request line of at most self.mgmt_line_max bytes; None when the
+    async def _read_line(self, reader, buf, limit=MGMT_LINE_MAX):
+        """One request line of at most `limit` bytes; None when the
         connection closed or sat idle MGMT_IDLE seconds; False when too long."""
-        limit = self.mgmt_line_max
         while True:
             i = buf.find(b"\n")
             if 0 <= i <= limit:
@@ -665,16 +664,17 @@ class NodeRunner:
         sess = self.gate.open(source, fresh_nonce())
         try:
             while self.running:
+                # before authentication every connection gets the small bound
+                limit = self.mgmt_line_max if sess.role is not None else MGMT_LINE_MAX
                 try:
-                    line = await self._read_line(reader, buf)
+                    line = await self._read_line(reader, buf, limit)
                 except OSError:
                     break
                 if line is None:
                     break
                 if line is False:
                     try:
-                        writer.write(_error_line("request longer than %d bytes; connection closed"
-                                                 % self.mgmt_line_max))
+                        writer.write(_error_line("request longer than %d bytes; connection closed" % limit))
                         await writer.drain()
                     except OSError:
                         pass

@@ -20,7 +20,8 @@ from runtime.udp import UdpEndpoint
 
 
 # a management request on a Linux node may carry a whole configuration
-# document (import-config: tens of KB); a board keeps aio.MGMT_LINE_MAX (4 KB)
+# document (import-config: tens of KB) once the session is authenticated;
+# before that, and always on a board, aio.MGMT_LINE_MAX (4 KB)
 HOST_REQUEST_MAX = 1 << 20
 
 
