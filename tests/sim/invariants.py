@@ -416,6 +416,17 @@ def i14_state_durable(ck, node, t, restored, stos):
             return None
     if want is None and previous_state(restored) == RECOVER:
         return None  # nothing recorded: a restart must resynchronise (RECOVER)
+    if want is not None and want[0] in (SHUTDOWN, PAUSED) and want[1] == stos:
+        # A restart from SHUTDOWN/PAUSED resumes the state held before it
+        # (§9.13.1, §9.14.1), or RECOVER when the partner entered
+        # PARTNER-DOWN meanwhile (§9.14.2: "MUST record RECOVER state as the
+        # previous state to be used when it is restarted"). While that
+        # restart is still in STARTUP its record holds the previous state it
+        # resumes, with the start time unchanged; a crash there restores it
+        # (seeds 31244, 31453, 32077).
+        resumed = previous_state(restored)
+        if resumed == previous_state(ck.before_stop.get(node)) or (want[0] == SHUTDOWN and resumed == RECOVER):
+            return None
     return "restored %s (since %s), last recorded transition %r" % (restored, stos, want)
 
 

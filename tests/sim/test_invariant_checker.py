@@ -416,6 +416,36 @@ def test_i14_legal_restart_and_torn_transition():
     assert ck.ok(), ck.violations
 
 
+def test_i14_a_restart_from_shutdown_keeps_what_it_resumes():
+    """§9.14.1/§9.14.2: from SHUTDOWN a restart resumes the state held before
+    it, or RECOVER (the partner went PARTNER-DOWN); a crash while that restart
+    is in STARTUP restores its record with the same start time (seeds 31244,
+    32077). Another state, or another start time, is still a violation."""
+    ck = _ck()
+    ck.state_changed(10 * S, P, inv.CI, inv.SHUTDOWN)
+    ck.recorded_state(10 * S, P, inv.SHUTDOWN, 1000010)
+    ck.crashed(20 * S, P)
+    ck.restarted(30 * S, P, inv.SHUTDOWN, 1000010)
+    ck.crashed(31 * S, P)
+    ck.restarted(40 * S, P, inv.CI, 1000010)  # the state before SHUTDOWN
+    assert ck.ok(), ck.violations
+    ck.state_changed(50 * S, P, inv.CI, inv.SHUTDOWN)
+    ck.recorded_state(50 * S, P, inv.SHUTDOWN, 1000050)
+    ck.crashed(60 * S, P)
+    ck.restarted(70 * S, P, inv.RECOVER, 1000050)  # §9.14.2
+    assert ck.ok(), ck.violations
+    ck.state_changed(80 * S, P, inv.CI, inv.SHUTDOWN)
+    ck.recorded_state(80 * S, P, inv.SHUTDOWN, 1000080)
+    ck.crashed(90 * S, P)
+    ck.restarted(100 * S, P, inv.PD, 1000080)  # never held: a violation
+    assert _kinds(ck) == ["I14"] and len(ck.violations) == 1
+    ck.state_changed(110 * S, Q, inv.NORMAL, inv.SHUTDOWN)
+    ck.recorded_state(110 * S, Q, inv.SHUTDOWN, 1000110)
+    ck.crashed(120 * S, Q)
+    ck.restarted(130 * S, Q, inv.CI, 1000099)  # another start time: a violation
+    assert len(ck.violations) == 2, ck.violations
+
+
 # --------------------------------------------------------------------------- I15
 
 

@@ -38,7 +38,11 @@ CHUNK = 50
 # shorter lease it knew, and the address went to another client.
 # 10986 (I1): a renewal rewrote the record (flags too) while its update was in flight, so that BNDACK cleared PENDING and the renewal never reached the partner.
 # 11074, 11092 (I5): a pool move sent before a clockless restart lost here to the partner's EXPIRED but won there.
-REGRESSION_SEEDS = (95, 248, 803, 1302, 1894, 1966, 3507, 5807, 6220, 7024, 7391, 7491, 7924, 10986, 11074, 11092)
+# 31244, 31453, 32077: a restart from SHUTDOWN that crashed in STARTUP
+# restores the previous state it was resuming (the checker's I14 learned
+# §9.13.1/§9.14.1/§9.14.2; the engine was right)
+REGRESSION_SEEDS = (95, 248, 803, 1302, 1894, 1966, 3507, 5807, 6220, 7024, 7391, 7491, 7924, 10986, 11074, 11092,
+                    31244, 31453, 32077)
 
 
 def _chunks():
