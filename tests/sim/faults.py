@@ -387,6 +387,11 @@ class FaultPlan:
         sn = r.choice(ups)
         if self._pair() and len(ups) < 2:
             return  # one node down at a time keeps service alive (and is the draft's model)
+        if self._pd_risk() and any(o is not sn and o.rel is not None and o.rel.state == S.STARTUP for o in ups):
+            # to a server in STARTUP its partner crashing looks like a
+            # partition: it would resume alone while the partner's record
+            # says PARTNER-DOWN (§9.4, §9.3.2 step 6; sim seed 42441, I1)
+            return
         wipe = r.random() < 0.15 and self._may_wipe(sn)
         down = r.choice((2000, 10000, 30000, w.sc.mclt * 1000, 2 * w.sc.mclt * 1000 + 5000))
         x = r.random()

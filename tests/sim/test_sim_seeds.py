@@ -41,8 +41,10 @@ CHUNK = 50
 # 31244, 31453, 32077: a restart from SHUTDOWN that crashed in STARTUP
 # restores the previous state it was resuming (the checker's I14 learned
 # §9.13.1/§9.14.1/§9.14.2; the engine was right)
+# 42101 (I1): in POTENTIAL-CONFLICT the primary let the secondary's ACTIVE for another client (times misread across a clock step) replace its running lease (Figure 7.1.3-1 note 5: the primary refuses, reason 2).
+# 42441 (I1, fault plan): the PARTNER-DOWN survivor crashed while its declared-down partner was in STARTUP, which then resumed alone (§9.4, §9.3.2 step 6).
 REGRESSION_SEEDS = (95, 248, 803, 1302, 1894, 1966, 3507, 5807, 6220, 7024, 7391, 7491, 7924, 10986, 11074, 11092,
-                    31244, 31453, 32077)
+                    31244, 31453, 32077, 42101, 42441)
 
 
 def _chunks():

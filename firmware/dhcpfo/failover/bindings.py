@@ -75,6 +75,21 @@ def check_bndupd(msg):
     return None
 
 
+def same_client(t, off, msg):
+    """Does the BNDUPD name the client our record holds? By client id when
+    both have one, else by hardware address; nothing to compare is no proof
+    of two clients."""
+    cid = msg.get_bytes(fw.OPT_CLIENT_ID)
+    ours = t.client_id(off)
+    if cid and ours is not None:
+        return bytes(cid) == ours
+    ch = msg.get_bytes(fw.OPT_CHADDR)
+    hw = t.hwaddr(off)
+    if ch and len(ch) >= 2 and hw is not None:
+        return ch[0] == hw[0] and bytes(ch[1:]) == hw[1]
+    return True
+
+
 def ours_wins(t, off, our_primary, their_state, their_cltt, tie=0):
     """Dueling updates: does our unacknowledged copy beat the incoming one?
 

@@ -58,6 +58,20 @@ def _store(rel, ups, cd, sc, off, m, now, out):
         their_cltt = cd.to_ours(their_cltt)
     key = (sc.index, off)
     resolving = rel.state == S.RECOVER or rel.state == S.STARTUP
+    if (st == lt.ACTIVE and t.state(off) == lt.ACTIVE and not resolving
+            and key not in rel.time.stale and not bu.same_client(t, off, m)):
+        # two clients, one address (Figure 7.1.3-1 note 5): the secondary
+        # takes the primary's binding; the primary refuses the secondary's
+        # while its own lease runs, whatever the transaction times say (they
+        # come from two clocks: sim seed 42101, I1), and sends its own
+        if rel.primary:
+            if t.expiry(off) > now:
+                rel.stats["conflicts"] += 1
+                ups.resend(sc.index, off)
+                ups.refused.add(key)
+                return fw.REJ_FATAL_CONFLICT
+        else:
+            pending = 0
     if key in ups.lost:
         pending = 0  # the partner judged its copy better than ours (reason 16): take it
     if key in rel.time.stale:

@@ -294,6 +294,8 @@ class Updates:
             # the other side would wait forever: then the primary's copy
             # wins (draft-12 §7.1.3's last rule) and it sends it again.
             t.set_flags(off, f)
+            if rej == fw.REJ_FATAL_CONFLICT:
+                self.lost.add(key)  # the primary's client holds it: take its copy
             if rej == fw.REJ_LESS_CRITICAL:
                 if key in self.refused and primary:
                     self.refused.discard(key)
