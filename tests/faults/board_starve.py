@@ -10,10 +10,8 @@ Bounded: `seconds` (at most 600) of polling, then both boards killed by PID.
 import sys
 import time
 
-from integration.board_measure import _boots
-from integration.emuboards import BoardNode
+from integration.board_measure import _boots, board_pair
 from integration.netns import Lab
-from integration.pair import Pair
 
 
 def _row(pair, side):
@@ -26,13 +24,7 @@ def _row(pair, side):
 
 def main(heap, seconds):
     with Lab() as lab:
-        pair = Pair(lab, mclt=60, lease_time=600, max_response_delay=15)
-        for side in ("a", "b"):
-            cfg = pair.nodes[side].config
-            cfg["server"]["data_dir"] = "data"
-            del cfg["server"]["listen"]["interface"]
-            pair.hosts[side].ip("route", "add", "default", "dev", "eth0")
-            pair.nodes[side] = BoardNode(pair.hosts[side], cfg, heap=heap, name="board-" + side, mpy=True)
+        pair = board_pair(lab, heap, mpy=True)
         try:
             for node in pair.nodes.values():
                 print("boots:", _boots(node), flush=True)

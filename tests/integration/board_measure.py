@@ -71,16 +71,23 @@ def single_serves(heap, count=200):
             board.kill()
 
 
-def pair_normal(heap):
+def board_pair(lab, heap, mpy=MPY):
+    """The lab pair (integration/pair.py) with both nodes emulated boards at `heap`:
+    their flash holds the lease store, broadcasts leave by the default route."""
     from integration.pair import Pair
+    p = Pair(lab, mclt=60, lease_time=600, max_response_delay=15)
+    for side in ("a", "b"):
+        cfg = p.nodes[side].config
+        cfg["server"]["data_dir"] = "data"
+        del cfg["server"]["listen"]["interface"]
+        p.hosts[side].ip("route", "add", "default", "dev", "eth0")
+        p.nodes[side] = BoardNode(p.hosts[side], cfg, heap=heap, name="board-" + side, mpy=mpy)
+    return p
+
+
+def pair_normal(heap):
     with Lab() as lab:
-        p = Pair(lab, mclt=60, lease_time=600, max_response_delay=15)
-        for side in ("a", "b"):
-            cfg = p.nodes[side].config
-            cfg["server"]["data_dir"] = "data"
-            del cfg["server"]["listen"]["interface"]
-            p.hosts[side].ip("route", "add", "default", "dev", "eth0")
-            p.nodes[side] = BoardNode(p.hosts[side], cfg, heap=heap, name="board-" + side, mpy=MPY)
+        p = board_pair(lab, heap)
         try:
             for n in p.nodes.values():
                 if not _boots(n):
